@@ -1,0 +1,26 @@
+"""The admin side, REST only against any XNAT: install commands, automate, launch, follow.
+
+The demo and scripts call these directly; `xnat-monai install|automate|launch|status` wrap them.
+"""
+
+from xnat_plugin.admin.automation import SubscriptionInfo, subscribe_on_session_created
+from xnat_plugin.admin.install import InstallReport, install_commands
+from xnat_plugin.admin.launching import BulkLaunched, Launched, bulk_launch, launch
+from xnat_plugin.admin.watching import ContainerInfo, container_ids_for, list_containers, wait_for
+from xnat_plugin.admin.xapi import Xapi
+
+__all__ = [
+    "BulkLaunched",
+    "ContainerInfo",
+    "InstallReport",
+    "Launched",
+    "SubscriptionInfo",
+    "Xapi",
+    "bulk_launch",
+    "container_ids_for",
+    "install_commands",
+    "launch",
+    "list_containers",
+    "subscribe_on_session_created",
+    "wait_for",
+]
