@@ -27,47 +27,18 @@ from pydantic import (
     model_validator,
 )
 
+from xnat_plugin.commands.vocabulary import (  # noqa: F401  (re-exported)
+    COMMAND_INPUT_TYPES,
+    COMMAND_TYPES,
+    MOUNTABLE_WRAPPER_INPUT_TYPES,
+    MULTIPLE_DELIMITERS,
+    OUTPUT_HANDLER_TYPES,
+    RESERVED_ENVIRONMENT_VARIABLES,
+    SELECT_TYPES,
+    VISIBILITIES,
+    WRAPPER_INPUT_TYPES,
+)
 from xnat_plugin.errors import UserError
-
-# Command types (`type` on a command).
-COMMAND_TYPES = ("docker", "docker-setup", "docker-wrapup")
-VISIBILITIES = ("public", "private", "protected")
-# Command input types (`inputs[].type`).
-COMMAND_INPUT_TYPES = ("string", "boolean", "number", "select-one", "select-many", "file")
-SELECT_TYPES = ("select-one", "select-many")
-MULTIPLE_DELIMITERS = ("quoted-space", "space", "comma", "flag")
-# Wrapper input types (`xnat[].external-inputs[].type`, `derived-inputs[].type`); case-sensitive.
-WRAPPER_INPUT_TYPES = (
-    "string",
-    "boolean",
-    "number",
-    "Directory",
-    "File[]",
-    "File",
-    "Project",
-    "ProjectAsset",
-    "Subject",
-    "SubjectAssessor",
-    "Session",
-    "Scan",
-    "Assessor",
-    "Resource",
-    "Config",
-    "file",
-)
-MOUNTABLE_WRAPPER_INPUT_TYPES = (
-    "Project",
-    "ProjectAsset",
-    "SubjectAssessor",
-    "Session",
-    "Scan",
-    "Assessor",
-    "Resource",
-    "File",
-)
-OUTPUT_HANDLER_TYPES = ("Resource", "Assessor", "Scan")
-# Environment variables the container service sets itself; secrets may not target them.
-RESERVED_ENVIRONMENT_VARIABLES = ("XNAT_HOST", "XNAT_USER", "XNAT_PASS")
 
 
 def _to_kebab(name: str) -> str:
@@ -372,12 +343,12 @@ class Command(XnatJsonModel):
     limit_memory: int | None = None
     limit_cpu: float | None = None
     runtime: str | None = None
-    # XNAT 3.7.3 registers commands through a class that reads `ipcMode`, and serialises
-    # them back as `ipc-mode`; accept both.
+    # XNAT 3.7.3 registers commands (POST /commands, image labels) through a class that reads
+    # `ipcMode` and ignores `ipc-mode`, though GET answers `ipc-mode`: read both, write `ipcMode`.
     ipc_mode: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("ipc-mode", "ipc_mode", "ipcMode"),
-        serialization_alias="ipc-mode",
+        validation_alias=AliasChoices("ipcMode", "ipc-mode", "ipc_mode"),
+        serialization_alias="ipcMode",
     )
     auto_remove: bool | None = None
     shm_size: int | None = None
