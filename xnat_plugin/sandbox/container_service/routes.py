@@ -3,11 +3,13 @@ its workers with the server.
 
 `app.py` includes `router` and calls `on_startup(app)` / `on_shutdown(app)`. The data folder
 is `app.state.data_dir` (else the folder of the sandbox database) and the pool size
-`app.state.container_workers` (default 1).
+`app.state.container_workers`, else the environment variable XNAT_MONAI_CONTAINER_WORKERS,
+else 1.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -34,7 +36,11 @@ def _data_dir(app: FastAPI) -> Path:
 
 
 def on_startup(app: FastAPI) -> None:
-    workers = int(getattr(app.state, "container_workers", 1) or 1)
+    workers = int(
+        getattr(app.state, "container_workers", None)
+        or os.environ.get("XNAT_MONAI_CONTAINER_WORKERS")
+        or 1
+    )
     service = ContainerService(_data_dir(app), workers=workers)
     base_url = getattr(app.state, "base_url", None)
     if base_url:
