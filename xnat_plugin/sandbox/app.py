@@ -1,0 +1,82 @@
+"""The sandbox XNAT as a FastAPI app: data REST, auth, users, schemas, and (when that module is
+present) the Container Service REST from `xnat_plugin.sandbox.container_service.routes`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from xnat_plugin.sandbox import auth, routes_auth, routes_data, routes_site, routes_users
+from xnat_plugin.sandbox.archive import DB_FILE, archive_root
+from xnat_plugin.sandbox.db import Database
+
+log = logging.getLogger(__name__)
+CONTAINER_SERVICE_MODULE = "xnat_plugin.sandbox.container_service.routes"
+
+
+def open_database(data_dir: Path) -> Database:
+    return Database(Path(data_dir) / DB_FILE)
+
+
+def ensure_admin(db: Database, user: str, password: str) -> None:
+    """Create the site administrator on first start (an existing account is left as it is)."""
+    auth.create_user(db, user, password, is_admin=True)
+
+
+def _container_service() -> Any | None:
+    try:
+        return importlib.import_module(CONTAINER_SERVICE_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name and CONTAINER_SERVICE_MODULE.startswith(exc.name):
+            return None
+        raise
+
+
+def create_app(data_dir: Path, *, user: str = "admin", password: str = "admin") -> FastAPI:
+    """A sandbox XNAT over `data_dir` (created if new; an existing one is reopened as is)."""
+    data_dir = Path(data_dir).resolve()
+    archive_root(data_dir).mkdir(parents=True, exist_ok=True)
+    db = open_database(data_dir)
+    ensure_admin(db, user, password)
+    auth.bind_database(db)
+    container_service = _container_service()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hooks: list[Callable[..., Any]] = []
+        if container_service is not None:
+            start = getattr(container_service, "on_startup", None)
+            if start is not None:
+                start(app)
+            stop = getattr(container_service, "on_shutdown", None)
+            if stop is not None:
+                hooks.append(stop)
+        yield
+        for hook in hooks:
+            hook(app)
+
+    app = FastAPI(title="xnat-monai sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.db = db
+    app.state.data_dir = data_dir
+    app.state.credential_cache = {}
+
+    @app.exception_handler(HTTPException)
+    async def plain_errors(request: Request, exc: HTTPException) -> PlainTextResponse:
+        # XNAT answers errors with a text body, which clients show as the reason.
+        return PlainTextResponse(
+            str(exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    for module in (routes_site, routes_auth, routes_users):
+        app.include_router(module.router)
+    if container_service is not None:
+        app.include_router(container_service.router)
+    app.include_router(routes_data.router)  # last: its catch-all must not shadow the others
+    return app

@@ -1,0 +1,96 @@
+"""Where objects live on disk, laid out like XNAT's archive.
+
+```
+<data_dir>/archive/<project>/resources/<label>/…                    project resources
+<data_dir>/archive/<project>/subjects/<subject>/RESOURCES/<label>/… subject resources
+<data_dir>/archive/<project>/arc001/<session>/RESOURCES/<label>/…   session resources
+<data_dir>/archive/<project>/arc001/<session>/SCANS/<scan>/<label>/…
+<data_dir>/archive/<project>/arc001/<session>/ASSESSORS/<assessor>/<label>/…
+```
+`archive_directory(data_dir, uri)` gives the folder of any object, which is what XNAT's
+Container Service mounts into a container.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xnat_plugin.errors import UserError
+from xnat_plugin.sandbox.data_path import BadPath, parse_data_path
+from xnat_plugin.sandbox.db import Database
+from xnat_plugin.sandbox.resolve import Resolved, resolve
+
+DB_FILE = "sandbox.db"
+
+
+def archive_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "archive"
+
+
+def object_directory(data_dir: Path, found: Resolved) -> Path:
+    """The folder of the deepest object in `found` (resources: their own folder)."""
+    if found.resource is not None:
+        return archive_root(data_dir) / found.resource["directory"]
+    return archive_root(data_dir) / relative_object_directory(found)
+
+
+def relative_object_directory(found: Resolved) -> Path:
+    """Object folder relative to the archive root (not including a resource)."""
+    assert found.project is not None
+    base = Path(found.project["id"])
+    if found.experiment is None:
+        if found.subject is not None:
+            return base / "subjects" / found.subject["label"]
+        return base
+    session = base / "arc001" / found.experiment["label"]
+    if found.assessor is not None:
+        return session / "ASSESSORS" / found.assessor["label"]
+    if found.scan is not None:
+        return session / "SCANS" / found.scan["id"]
+    return session
+
+
+def resource_directory(found: Resolved, label: str) -> Path:
+    """Relative folder for a new resource `label` on the object in `found`."""
+    base = relative_object_directory(found)
+    if found.experiment is None:
+        if found.subject is not None:
+            return base / "RESOURCES" / label
+        return base / "resources" / label
+    if found.assessor is not None or found.scan is not None:
+        return base / label
+    return base / "RESOURCES" / label
+
+
+def data_segments(uri: str) -> list[str]:
+    """`/data/projects/P?x=1` (or `/REST/…`, `/archive/…`, `projects/P`) → ["projects", "P"]."""
+    path = uri.split("?", 1)[0].strip("/")
+    parts = [p for p in path.split("/") if p]
+    while parts and parts[0] in ("data", "REST", "archive", "xapi"):
+        parts = parts[1:]
+    return parts
+
+
+def archive_directory(data_dir: Path, uri: str) -> Path:
+    """The archive folder of a project/subject/session/scan/resource/assessor URI.
+
+    Accepts what XNAT and the Container Service use: `/data/projects/P`,
+    `/archive/experiments/E`, `/data/experiments/E/scans/1`, `…/resources/DICOM`, assessor URIs.
+    """
+    db = Database(Path(data_dir) / DB_FILE)
+    try:
+        path = parse_data_path(data_segments(uri))
+        if path.collection is not None or path.file_path is not None or path.level == "root":
+            raise UserError(
+                f"{uri} names no single XNAT object: give a project, session, scan, "
+                "assessor or resource URI"
+            )
+        found = resolve(db, path, None)
+    except BadPath as exc:
+        raise UserError(f"{uri}: {exc}") from exc
+    except Exception as exc:  # HTTPException from resolve: the object does not exist
+        detail = getattr(exc, "detail", None)
+        if detail is None:
+            raise
+        raise UserError(f"{uri}: {detail} in the sandbox at {data_dir}") from exc
+    return object_directory(Path(data_dir), found)

@@ -1,0 +1,160 @@
+"""Rows of the catalogue: projects, subjects, experiments (sessions and assessors), scans.
+
+Functions here read and write SQLite only; the archive folders are `archive.py`'s, the HTTP
+shapes the routes'. IDs follow XNAT: `<SITE>_S00001` for subjects, `<SITE>_E00001` for
+experiments and assessors.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from xnat_plugin.sandbox.db import Database
+
+SITE_ID = "XNAT"
+SESSION_TYPES = {"xnat:ctSessionData": "CT", "xnat:mrSessionData": "MR"}
+SCAN_TYPES = {"xnat:ctScanData", "xnat:mrScanData", "xnat:imageScanData"}
+ASSESSOR_TYPES = {"xnat:qcAssessmentData", "icr:roiCollectionData", "xnat:imageAssessorData"}
+
+
+def now_text() -> str:
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def fields_of(row: sqlite3.Row) -> dict[str, Any]:
+    return dict(json.loads(row["fields"] or "{}"))
+
+
+def new_subject_id(db: Database, conn: sqlite3.Connection) -> str:
+    return f"{SITE_ID}_S{db.next_number(conn, 'subject'):05d}"
+
+
+def new_experiment_id(db: Database, conn: sqlite3.Connection) -> str:
+    return f"{SITE_ID}_E{db.next_number(conn, 'experiment'):05d}"
+
+
+def get_project(db: Database, project_id: str) -> sqlite3.Row | None:
+    return db.query_one(
+        "SELECT * FROM projects WHERE id = ? OR secondary_id = ? ORDER BY id = ? DESC",
+        (project_id, project_id, project_id),
+    )
+
+
+def get_subject(db: Database, project: str | None, id_or_label: str) -> sqlite3.Row | None:
+    if project is None:
+        return db.query_one("SELECT * FROM subjects WHERE id = ?", (id_or_label,))
+    return db.query_one(
+        "SELECT * FROM subjects WHERE project = ? AND (id = ? OR label = ?) ORDER BY id = ? DESC",
+        (project, id_or_label, id_or_label, id_or_label),
+    )
+
+
+def get_experiment(db: Database, project: str | None, id_or_label: str) -> sqlite3.Row | None:
+    if project is None:
+        return db.query_one("SELECT * FROM experiments WHERE id = ?", (id_or_label,))
+    return db.query_one(
+        "SELECT * FROM experiments WHERE project = ? AND (id = ? OR label = ?) "
+        "ORDER BY id = ? DESC",
+        (project, id_or_label, id_or_label, id_or_label),
+    )
+
+
+def get_scan(db: Database, experiment_id: str, scan_id: str) -> sqlite3.Row | None:
+    return db.query_one(
+        "SELECT * FROM scans WHERE experiment_id = ? AND id = ?", (experiment_id, scan_id)
+    )
+
+
+def create_project(
+    conn: sqlite3.Connection, project_id: str, fields: dict[str, Any], user: str
+) -> None:
+    conn.execute(
+        "INSERT INTO projects (id, name, secondary_id, description, fields, insert_date, "
+        "insert_user) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            project_id,
+            str(fields.pop("name", project_id)),
+            str(fields.pop("secondary_ID", project_id)),
+            str(fields.pop("description", "")),
+            json.dumps(fields),
+            now_text(),
+            user,
+        ),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO project_users (project, login, role) VALUES (?, ?, 'owner')",
+        (project_id, user),
+    )
+
+
+def update_fields(conn: sqlite3.Connection, table: str, where: dict[str, str], new: dict) -> None:
+    """Merge `new` into a row's JSON `fields` (XNAT's PUT on an existing object)."""
+    if not new:
+        return
+    clause = " AND ".join(f"{key} = ?" for key in where)
+    row = conn.execute(
+        f"SELECT fields FROM {table} WHERE {clause}", tuple(where.values())
+    ).fetchone()
+    merged = {**json.loads(row["fields"] or "{}"), **new}
+    conn.execute(
+        f"UPDATE {table} SET fields = ? WHERE {clause}", (json.dumps(merged), *where.values())
+    )
+
+
+def project_row_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "ID": row["id"],
+        "name": row["name"],
+        "secondary_ID": row["secondary_id"],
+        "description": row["description"] or "",
+        "pi_firstname": "",
+        "pi_lastname": "",
+        **fields_of(row),
+    }
+
+
+def subject_row_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "ID": row["id"],
+        "label": row["label"],
+        "project": row["project"],
+        "insert_date": row["insert_date"],
+        "insert_user": row["insert_user"],
+        **fields_of(row),
+    }
+
+
+def experiment_row_json(row: sqlite3.Row) -> dict[str, Any]:
+    data = {
+        "ID": row["id"],
+        "label": row["label"],
+        "project": row["project"],
+        "xsiType": row["xsi_type"],
+        "insert_date": row["insert_date"],
+        "insert_user": row["insert_user"],
+        **fields_of(row),
+    }
+    if row["session_id"]:
+        data["imageSession_ID"] = row["session_id"]
+        data["session_ID"] = row["session_id"]
+    else:
+        data["subject_ID"] = row["subject_id"]
+    return data
+
+
+def scan_row_json(row: sqlite3.Row) -> dict[str, Any]:
+    fields = fields_of(row)
+    return {
+        "ID": row["id"],
+        "xsiType": row["xsi_type"],
+        "type": fields.pop("type", ""),
+        "series_description": fields.pop("series_description", ""),
+        "quality": fields.pop("quality", "usable"),
+        "note": fields.pop("note", ""),
+        "image_session_ID": row["experiment_id"],
+        "xnat_imagescandata_id": f"{row['experiment_id']}:{row['id']}",
+        **fields,
+    }

@@ -1,0 +1,106 @@
+"""The sandbox's catalogue: one SQLite file beside the archive, opened once per thread.
+
+SQLite allows one writer at a time; every write runs inside `Database.write()`, which takes a
+process-wide lock, so concurrent requests never see "database is locked" and a failed request
+rolls back as a whole (nothing half-written).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    login TEXT PRIMARY KEY, password_hash TEXT NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0,
+    firstname TEXT DEFAULT '', lastname TEXT DEFAULT '', email TEXT DEFAULT '',
+    enabled INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS project_users (
+    project TEXT NOT NULL, login TEXT NOT NULL, role TEXT NOT NULL,
+    PRIMARY KEY (project, login));
+CREATE TABLE IF NOT EXISTS alias_tokens (
+    alias TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, login TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    jsession TEXT PRIMARY KEY, login TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, secondary_id TEXT NOT NULL, description TEXT,
+    fields TEXT NOT NULL DEFAULT '{}', insert_date TEXT NOT NULL, insert_user TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, label TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}', insert_date TEXT NOT NULL, insert_user TEXT NOT NULL,
+    UNIQUE (project, label));
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, subject_id TEXT NOT NULL, label TEXT NOT NULL,
+    xsi_type TEXT NOT NULL, session_id TEXT, fields TEXT NOT NULL DEFAULT '{}', xml TEXT,
+    insert_date TEXT NOT NULL, insert_user TEXT NOT NULL, UNIQUE (project, label));
+CREATE TABLE IF NOT EXISTS scans (
+    experiment_id TEXT NOT NULL, id TEXT NOT NULL, xsi_type TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (experiment_id, id));
+CREATE TABLE IF NOT EXISTS resources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL, label TEXT NOT NULL,
+    format TEXT DEFAULT '', content TEXT DEFAULT '', directory TEXT NOT NULL,
+    UNIQUE (owner, label));
+CREATE TABLE IF NOT EXISTS files (
+    resource_id INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    format TEXT DEFAULT '', content TEXT DEFAULT '', tags TEXT DEFAULT '',
+    PRIMARY KEY (resource_id, path));
+"""
+
+
+class Database:
+    """Thread-local connections to `<data_dir>/sandbox.db` and a lock around writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._write_lock:
+            self.connection().executescript(SCHEMA)
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return self.connection().execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        return self.connection().execute(sql, params).fetchone()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        with self._write_lock:
+            conn = self.connection()
+            if conn.in_transaction:  # nested: the outer block owns the transaction
+                yield conn
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def next_number(self, conn: sqlite3.Connection, name: str) -> int:
+        """The next value of a named counter (XNAT's subject and experiment numbering)."""
+        row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        value = (row["value"] if row else 0) + 1
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+        return value

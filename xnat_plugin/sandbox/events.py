@@ -1,0 +1,94 @@
+"""An in-process event bus: data routes publish, the container service's subscriptions listen.
+
+Mirrors the part of XNAT's event service the product uses: `SessionEvent` with status CREATED
+when an image session is archived. Callbacks run in the publishing thread; one that raises is
+logged and does not stop the others or the request that published.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+
+class EventStatus(StrEnum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class XnatEvent:
+    """Anything that happened to an XNAT object."""
+
+    event_type: str
+    status: EventStatus
+    project_id: str
+    object_id: str
+    object_uri: str
+    xsi_type: str
+    user: str = ""
+    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEvent(XnatEvent):
+    """An image session was created (or changed); `object_uri` is `/experiments/<ID>`."""
+
+    event_type: str = "org.nrg.xnat.eventservice.events.SessionEvent"
+
+    @property
+    def session_id(self) -> str:
+        return self.object_id
+
+    @property
+    def session_uri(self) -> str:
+        return self.object_uri
+
+
+EventCallback = Callable[[XnatEvent], None]
+
+_subscribers: list[EventCallback] = []
+_lock = threading.Lock()
+
+
+def subscribe(callback: EventCallback) -> None:
+    with _lock:
+        if callback not in _subscribers:
+            _subscribers.append(callback)
+
+
+def unsubscribe(callback: EventCallback) -> None:
+    with _lock:
+        if callback in _subscribers:
+            _subscribers.remove(callback)
+
+
+def publish(event: XnatEvent) -> None:
+    with _lock:
+        callbacks = list(_subscribers)
+    for callback in callbacks:
+        try:
+            callback(event)
+        except Exception:
+            log.exception("event subscriber %r failed on %s", callback, event.event_type)
+
+
+def session_created(
+    project_id: str, session_id: str, xsi_type: str, user: str = ""
+) -> SessionEvent:
+    """The event published when an image session is created."""
+    return SessionEvent(
+        status=EventStatus.CREATED,
+        project_id=project_id,
+        object_id=session_id,
+        object_uri=f"/experiments/{session_id}",
+        xsi_type=xsi_type,
+        user=user,
+    )

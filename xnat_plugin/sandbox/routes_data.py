@@ -1,0 +1,184 @@
+"""`/data/…` (and `/REST/…`): one route that parses the nested path and hands the request to
+the handler for its level and method. Request bodies are spooled to disk here, with their MD5,
+before any handler runs; a request that fails leaves its spool file removed."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from xnat_plugin.sandbox import routes_assessors as assessors
+from xnat_plugin.sandbox import routes_files as files
+from xnat_plugin.sandbox import routes_projects as projects
+from xnat_plugin.sandbox.auth import CurrentUser, User
+from xnat_plugin.sandbox.call import Call
+from xnat_plugin.sandbox.data_path import BadPath, DataPath, parse_data_path
+from xnat_plugin.sandbox.resolve import Resolved, resolve
+
+router = APIRouter()
+Handler = Callable[[Call, Resolved], Response]
+
+# (level of the deepest object, method) → handler for that object.
+ITEM_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("project", "GET"): projects.get_project,
+    ("project", "PUT"): projects.put_project,
+    ("project", "DELETE"): projects.delete_project,
+    ("subject", "GET"): projects.get_subject,
+    ("subject", "PUT"): projects.put_subject,
+    ("subject", "DELETE"): projects.delete_subject,
+    ("experiment", "GET"): projects.get_experiment,
+    ("experiment", "PUT"): projects.put_experiment,
+    ("experiment", "DELETE"): projects.delete_experiment,
+    ("assessor", "GET"): assessors.get_assessor,
+    ("assessor", "PUT"): assessors.put_assessor,
+    ("assessor", "DELETE"): assessors.delete_assessor,
+    ("scan", "GET"): projects.get_scan,
+    ("scan", "PUT"): projects.put_scan,
+    ("scan", "DELETE"): projects.delete_scan,
+    ("resource", "GET"): files.get_resource,
+    ("resource", "PUT"): files.put_resource,
+    ("resource", "DELETE"): files.delete_resource,
+}
+# collection name → listing handler.
+LISTINGS: dict[str, Handler] = {
+    "subjects": projects.list_subjects,
+    "experiments": projects.list_experiments,
+    "scans": projects.list_scans,
+    "assessors": assessors.list_assessors,
+    "resources": files.list_resources,
+}
+FILE_HANDLERS: dict[str, Handler] = {
+    "GET": files.get_file,
+    "PUT": files.put_file,
+    "DELETE": files.delete_file,
+}
+
+
+def _dispatch(call: Call) -> Response:
+    path, method = call.path, call.method
+    if method == "POST":  # XNAT treats POST like PUT for creation and uploads
+        method = "PUT"
+    if path.level == "root" and path.collection == "projects" and method == "GET":
+        return projects.list_projects(call)
+    if path.level == "root" and path.collection is None:
+        raise HTTPException(404, "nothing at /data")
+
+    scan_ids: list[str] | None = None
+    if (
+        path.scan is not None
+        and path.collection == "files"
+        and path.resource is None
+        and (path.scan == "ALL" or "," in path.scan)
+    ):
+        scan_ids, path.scan = path.scan.split(","), None
+
+    write = method in ("PUT", "DELETE")
+    is_item = path.collection is None and path.file_path is None
+    creating = method == "PUT" and is_item
+    if path.file_path is not None or (path.collection == "files" and method == "PUT"):
+        creating = method == "PUT"  # uploading may create the resource
+    found = resolve(call.db, path, call.user, write=write, leaf_optional=creating)
+
+    if path.file_path is not None or path.collection == "files":
+        if path.collection == "files" and method == "GET":
+            return files.list_files(call, found, scan_ids)
+        if path.collection == "files" and method == "PUT" and path.resource is not None:
+            return files.put_file(call, found)
+        handler = FILE_HANDLERS.get(method)
+        if handler is None or path.file_path is None:
+            raise HTTPException(405, f"{call.method} is not allowed here")
+        return handler(call, found)
+
+    if path.collection is not None:
+        if method != "GET" or path.collection not in LISTINGS:
+            raise HTTPException(405, f"{call.method} is not allowed on a listing")
+        return LISTINGS[path.collection](call, found)
+
+    item_handler = ITEM_HANDLERS.get((path.level, method))
+    if item_handler is None:
+        raise HTTPException(405, f"{call.method} is not allowed on a {path.level}")
+    return item_handler(call, found)
+
+
+async def _spool_body(
+    request: Request, spool_dir: Path
+) -> tuple[Path | None, str | None, dict[str, str]]:
+    """Write the request body (raw, or the first file of a multipart form) to a temporary file
+    in `spool_dir`, hashing as it goes. Returns (path or None, multipart file name, stats)."""
+    content_type = request.headers.get("content-type", "")
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=spool_dir, delete=False, suffix=".upload")  # noqa: SIM115
+    target = Path(handle.name)
+    digest, size, name = hashlib.md5(), 0, None
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = next((v for v in form.values() if hasattr(v, "filename")), None)
+            if upload is not None:
+                name = upload.filename  # type: ignore[union-attr]
+                while chunk := await upload.read(1024 * 1024):  # type: ignore[union-attr]
+                    digest.update(chunk)
+                    size += len(chunk)
+                    handle.write(chunk)
+            await form.close()
+        else:
+            async for chunk in request.stream():
+                digest.update(chunk)
+                size += len(chunk)
+                handle.write(chunk)
+    except BaseException:
+        handle.close()
+        target.unlink(missing_ok=True)
+        raise
+    handle.close()
+    if size == 0 and name is None:
+        target.unlink(missing_ok=True)
+        return None, None, {}
+    return target, name, {"md5": digest.hexdigest(), "size": str(size)}
+
+
+async def handle_data(request: Request, path: str, user: User) -> Response:
+    app_state = request.app.state
+    try:
+        segments = [p for p in path.split("/") if p]
+        if segments[:1] == ["archive"]:  # /data/archive/… is an alias of /data/…
+            segments = segments[1:]
+        data_path: DataPath = parse_data_path(segments)
+    except BadPath as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    query = dict(request.query_params)
+    body_file, body_name, stats = None, None, dict[str, str]()
+    if request.method in ("PUT", "POST"):
+        body_file, body_name, stats = await _spool_body(request, app_state.data_dir / "spool")
+    call = Call(
+        method=request.method,
+        path=data_path,
+        query=query,
+        user=user,
+        db=app_state.db,
+        data_dir=app_state.data_dir,
+        body_file=body_file,
+        body_name=body_name,
+        content_type=request.headers.get("content-type", ""),
+        extra=stats,
+    )
+    try:
+        return await run_in_threadpool(_dispatch, call)
+    finally:
+        if body_file is not None:
+            body_file.unlink(missing_ok=True)
+
+
+@router.api_route("/data/{path:path}", methods=["GET", "PUT", "POST", "DELETE"])
+async def data_route(path: str, request: Request, user: CurrentUser) -> Response:
+    return await handle_data(request, path, user)
+
+
+@router.api_route("/REST/{path:path}", methods=["GET", "PUT", "POST", "DELETE"])
+async def rest_route(path: str, request: Request, user: CurrentUser) -> Response:
+    return await handle_data(request, path, user)

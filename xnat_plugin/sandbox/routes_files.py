@@ -1,0 +1,385 @@
+"""Resources and their files: create, list (rows clients parse), upload, download, zip, delete.
+
+Uploads arrive already spooled to a temporary file next to the archive (see `routes_data.py`),
+with their MD5 and size; here they are moved into place in one rename, so a failed request
+leaves nothing behind. Downloads stream from disk; zips are built while they are sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from xnat_plugin.sandbox import archive
+from xnat_plugin.sandbox.call import Call
+from xnat_plugin.sandbox.data_path import BadPath, check_file_path
+from xnat_plugin.sandbox.listing import item_response, result_set
+from xnat_plugin.sandbox.resolve import Resolved
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+def object_uri(found: Resolved) -> str:
+    """The canonical URI of the object that owns resources in `found`."""
+    assert found.project is not None
+    if found.experiment is None:
+        if found.subject is not None:
+            return f"/data/projects/{found.project['id']}/subjects/{found.subject['id']}"
+        return f"/data/projects/{found.project['id']}"
+    base = f"/data/experiments/{found.experiment['id']}"
+    if found.assessor is not None:
+        return f"{base}/assessors/{found.assessor['id']}"
+    if found.scan is not None:
+        return f"{base}/scans/{found.scan['id']}"
+    return base
+
+
+def _resource_stats(db: Any, resource_id: int) -> tuple[int, int]:
+    row = db.query_one(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS s FROM files WHERE resource_id = ?",
+        (resource_id,),
+    )
+    return int(row["n"]), int(row["s"])
+
+
+def resource_row_json(db: Any, row: sqlite3.Row) -> dict[str, Any]:
+    count, size = _resource_stats(db, row["id"])
+    return {
+        "xnat_abstractresource_id": str(row["id"]),
+        "label": row["label"],
+        "element_name": "xnat:resourceCatalog",
+        "category": "resources",
+        "cat_id": "",
+        "cat_desc": "",
+        "format": row["format"] or "",
+        "content": row["content"] or "",
+        "tags": "",
+        "file_count": str(count),
+        "file_size": str(size),
+    }
+
+
+# ---------------------------------------------------------------- resources
+def list_resources(call: Call, found: Resolved) -> Response:
+    rows = call.db.query(
+        "SELECT * FROM resources WHERE owner = ? ORDER BY id", (found.resource_owner(),)
+    )
+    return result_set([resource_row_json(call.db, r) for r in rows], call.fmt, "Resources")
+
+
+def ensure_resource(call: Call, found: Resolved, label: str) -> sqlite3.Row:
+    """The resource `label` on the object in `found`, created (row and folder) if missing."""
+    owner = found.resource_owner()
+    with call.db.write() as conn:
+        row = conn.execute(
+            "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
+        ).fetchone()
+        if row is None:
+            check_file_path(label)
+            directory = archive.resource_directory(found, label)
+            conn.execute(
+                "INSERT INTO resources (owner, label, format, content, directory) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    owner,
+                    label,
+                    call.query.get("format", ""),
+                    call.query.get("content", ""),
+                    directory.as_posix(),
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
+            ).fetchone()
+    (archive.archive_root(call.data_dir) / row["directory"]).mkdir(parents=True, exist_ok=True)
+    return row
+
+
+def put_resource(call: Call, found: Resolved) -> Response:
+    label = call.path.resource
+    assert label is not None
+    new = found.resource is None
+    row = ensure_resource(call, found, label)
+    return Response(str(row["id"]), status_code=201 if new else 200, media_type="text/plain")
+
+
+def get_resource(call: Call, found: Resolved) -> Response:
+    assert found.resource is not None
+    data = resource_row_json(call.db, found.resource)
+    return item_response("xnat:resourceCatalog", data)
+
+
+def delete_resource(call: Call, found: Resolved) -> Response:
+    assert found.resource is not None
+    with call.db.write() as conn:
+        conn.execute("DELETE FROM files WHERE resource_id = ?", (found.resource["id"],))
+        conn.execute("DELETE FROM resources WHERE id = ?", (found.resource["id"],))
+    shutil.rmtree(
+        archive.archive_root(call.data_dir) / found.resource["directory"], ignore_errors=True
+    )
+    return Response(status_code=200)
+
+
+# ---------------------------------------------------------------- files
+def _resources_below(call: Call, found: Resolved, scan_ids: list[str] | None) -> list[sqlite3.Row]:
+    """Resources a `…/files` listing covers: one resource, or all of an object's (and, for
+    `scans/ALL/files`, of the listed scans)."""
+    if found.resource is not None:
+        return [found.resource]
+    if scan_ids is not None:
+        assert found.experiment is not None
+        experiment_id = found.experiment["id"]
+        if scan_ids == ["ALL"]:
+            owners = [
+                f"scan:{experiment_id}/{r['id']}"
+                for r in call.db.query(
+                    "SELECT id FROM scans WHERE experiment_id = ?", (experiment_id,)
+                )
+            ]
+        else:
+            owners = [f"scan:{experiment_id}/{s}" for s in scan_ids]
+        rows: list[sqlite3.Row] = []
+        for owner in owners:
+            rows += call.db.query("SELECT * FROM resources WHERE owner = ? ORDER BY id", (owner,))
+        return rows
+    return call.db.query(
+        "SELECT * FROM resources WHERE owner = ? ORDER BY id", (found.resource_owner(),)
+    )
+
+
+def _owner_uri(call: Call, found: Resolved, resource: sqlite3.Row) -> str:
+    owner: str = resource["owner"]
+    if owner.startswith("scan:"):
+        experiment_id, _, scan_id = owner[5:].partition("/")
+        return f"/data/experiments/{experiment_id}/scans/{scan_id}"
+    return object_uri(found)
+
+
+def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -> Response:
+    resources = _resources_below(call, found, scan_ids)
+    if call.fmt == "zip":
+        return zip_response(call, found, resources)
+    rows = []
+    for resource in resources:
+        base = f"{_owner_uri(call, found, resource)}/resources/{resource['id']}/files"
+        for f in call.db.query(
+            "SELECT * FROM files WHERE resource_id = ? ORDER BY path", (resource["id"],)
+        ):
+            rows.append(
+                {
+                    "Name": f["path"].rsplit("/", 1)[-1],
+                    "Size": str(f["size"]),
+                    "URI": f"{base}/{f['path']}",
+                    "collection": resource["label"],
+                    "file_tags": f["tags"] or "",
+                    "file_format": f["format"] or "",
+                    "file_content": f["content"] or "",
+                    "cat_ID": str(resource["id"]),
+                    "digest": f["digest"],
+                }
+            )
+    return result_set(rows, call.fmt, "Files")
+
+
+def _zip_prefix(found: Resolved, resource: sqlite3.Row) -> str:
+    assert found.project is not None
+    owner: str = resource["owner"]
+    if found.experiment is None:
+        top = found.subject["label"] if found.subject is not None else found.project["id"]
+        return f"{top}/resources/{resource['label']}/files"
+    top = found.experiment["label"]
+    if owner.startswith("scan:"):
+        scan_id = owner.partition("/")[2]
+        return f"{top}/scans/{scan_id}/resources/{resource['label']}/files"
+    if found.assessor is not None:
+        return f"{top}/assessors/{found.assessor['label']}/resources/{resource['label']}/files"
+    return f"{top}/resources/{resource['label']}/files"
+
+
+class _Pipe:
+    """A write-only file object whose bytes the zip stream hands out as it goes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.chunks = b"".join(self.chunks), []
+        return data
+
+
+def zip_response(call: Call, found: Resolved, resources: list[sqlite3.Row]) -> Response:
+    root = archive.archive_root(call.data_dir)
+    entries: list[tuple[Path, str]] = []
+    for resource in resources:
+        prefix = _zip_prefix(found, resource)
+        for f in call.db.query(
+            "SELECT path FROM files WHERE resource_id = ? ORDER BY path", (resource["id"],)
+        ):
+            entries.append((root / resource["directory"] / f["path"], f"{prefix}/{f['path']}"))
+
+    def stream() -> Iterator[bytes]:
+        pipe = _Pipe()
+        # Stored, not deflated: DICOM barely compresses and the copy stays I/O-bound.
+        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[call-overload]
+            for source, name in entries:
+                with source.open("rb") as src, zf.open(name, "w", force_zip64=True) as dst:
+                    while chunk := src.read(CHUNK):
+                        dst.write(chunk)
+                        yield pipe.take()
+                yield pipe.take()
+        yield pipe.take()
+
+    name = (found.experiment["label"] if found.experiment is not None else "files") + ".zip"
+    return StreamingResponse(
+        stream(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _file_row(call: Call, found: Resolved) -> sqlite3.Row:
+    assert found.resource is not None and call.path.file_path is not None
+    row = call.db.query_one(
+        "SELECT * FROM files WHERE resource_id = ? AND path = ?",
+        (found.resource["id"], call.path.file_path),
+    )
+    if row is None:
+        raise HTTPException(
+            404, f"file {call.path.file_path} not found in resource {found.resource['label']}"
+        )
+    return row
+
+
+def get_file(call: Call, found: Resolved) -> Response:
+    row = _file_row(call, found)
+    assert found.resource is not None
+    path = archive.archive_root(call.data_dir) / found.resource["directory"] / row["path"]
+    return FileResponse(
+        path,
+        filename=path.name,
+        media_type="application/octet-stream",
+        headers={"Content-MD5": row["digest"]},
+    )
+
+
+def delete_file(call: Call, found: Resolved) -> Response:
+    row = _file_row(call, found)
+    assert found.resource is not None
+    with call.db.write() as conn:
+        conn.execute(
+            "DELETE FROM files WHERE resource_id = ? AND path = ?",
+            (found.resource["id"], row["path"]),
+        )
+    (archive.archive_root(call.data_dir) / found.resource["directory"] / row["path"]).unlink(
+        missing_ok=True
+    )
+    return Response(status_code=200)
+
+
+def put_file(call: Call, found: Resolved) -> Response:
+    """Store the spooled body as `file_path` in the resource (created when missing)."""
+    if call.body_file is None:
+        raise HTTPException(400, "no file content in the request body")
+    relative = call.path.file_path or call.body_name
+    if not relative:
+        raise HTTPException(400, "no file name: PUT to …/files/<name> or send a multipart file")
+    try:
+        relative = check_file_path(relative)
+    except BadPath as exc:
+        raise HTTPException(400, str(exc)) from exc
+    label = call.path.resource
+    assert label is not None
+    resource = found.resource or ensure_resource(call, found, label)
+    if call.flag("extract") and relative.lower().endswith(".zip"):
+        return _put_zip_members(call, resource)
+    return _store(
+        call, resource, relative, call.body_file, call.extra["md5"], int(call.extra["size"])
+    )
+
+
+def _store(
+    call: Call, resource: sqlite3.Row, relative: str, source: Path, md5: str, size: int
+) -> Response:
+    target = archive.archive_root(call.data_dir) / resource["directory"] / relative
+    overwrite = call.flag("overwrite")
+    with call.db.write() as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM files WHERE resource_id = ? AND path = ?", (resource["id"], relative)
+        ).fetchone()
+        if exists and not overwrite:
+            raise HTTPException(
+                409,
+                f"file {relative} already exists in resource "
+                f"{resource['label']}; add overwrite=true to replace it",
+            )
+        conn.execute(
+            "INSERT OR REPLACE INTO files (resource_id, path, size, digest, format, content, tags)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                resource["id"],
+                relative,
+                size,
+                md5,
+                call.query.get("format", ""),
+                call.query.get("content", ""),
+                call.query.get("tags", ""),
+            ),
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The rename is the last step inside the transaction: a failure rolls the row back.
+        os.replace(source, target)
+    return Response(status_code=200)
+
+
+def _put_zip_members(call: Call, resource: sqlite3.Row) -> Response:
+    import hashlib
+    import tempfile
+
+    assert call.body_file is not None
+    staged: list[tuple[str, Path, str, int]] = []
+    tmp_root = Path(tempfile.mkdtemp(dir=call.body_file.parent))
+    try:
+        with zipfile.ZipFile(call.body_file) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                try:
+                    name = check_file_path(info.filename)
+                except BadPath as exc:
+                    raise HTTPException(400, f"zip member: {exc}") from exc
+                out = tmp_root / f"{len(staged)}.part"
+                digest = hashlib.md5()
+                with zf.open(info) as src, out.open("wb") as dst:
+                    while chunk := src.read(CHUNK):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                staged.append((name, out, digest.hexdigest(), info.file_size))
+        for name, out, md5, size in staged:
+            _store(call, resource, name, out, md5, size)
+    except zipfile.BadZipFile as exc:
+        raise HTTPException(400, f"extract=true but the body is not a zip file: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    return Response(status_code=200)

@@ -1,0 +1,91 @@
+"""Run the sandbox: `running_sandbox(...)` (uvicorn in a thread, for tests and the demo) and
+`serve(...)` (in the foreground, for `xnat-monai sandbox serve`)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from xnat_plugin.errors import UserError
+from xnat_plugin.sandbox.app import create_app
+
+log = logging.getLogger(__name__)
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class SandboxServer:
+    url: str
+    user: str
+    password: str
+    data_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(data_dir: Path, port: int, user: str, password: str, workers: int) -> uvicorn.Config:
+    app = create_app(data_dir, user=user, password=password)
+    return uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        workers=workers,
+        lifespan="on",
+        timeout_keep_alive=30,
+    )
+
+
+@contextmanager
+def running_sandbox(
+    data_dir: Path,
+    *,
+    port: int = 0,
+    user: str = "admin",
+    password: str = "admin",
+    workers: int = 1,
+) -> Iterator[SandboxServer]:
+    """A sandbox XNAT on 127.0.0.1 (a free port when 0), served from a thread until the block
+    ends. `data_dir` keeps everything; reopening it later gives the same content."""
+    data_dir = Path(data_dir)
+    chosen = port or _free_port()
+    server = uvicorn.Server(_config(data_dir, chosen, user, password, workers))
+    thread = threading.Thread(target=server.run, name=f"sandbox-{chosen}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise UserError(f"the sandbox could not start on {HOST}:{chosen}: is the port in use?")
+        time.sleep(0.02)
+    url = f"http://{HOST}:{chosen}"
+    log.info("sandbox XNAT at %s (data in %s)", url, data_dir)
+    try:
+        yield SandboxServer(url=url, user=user, password=password, data_dir=data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def serve(data_dir: Path, *, port: int, user: str, password: str) -> None:
+    """Serve in the foreground until interrupted."""
+    try:
+        with socket.socket() as sock:
+            sock.bind((HOST, port))
+    except OSError as exc:
+        raise UserError(f"port {port} on {HOST} is not free ({exc}); pick another --port") from exc
+    log.info("sandbox XNAT at http://%s:%d (data in %s); Ctrl-C stops it", HOST, port, data_dir)
+    uvicorn.Server(_config(data_dir, port, user, password, 1)).run()
