@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import netrc
-import os
 from typing import Any
-from urllib.parse import urlparse
 
 import requests
 
+from xnat_plugin.client.credentials import resolve_credentials
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -22,34 +20,15 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 60
 
 
-def resolve_login(url: str, user: str | None, password: str | None) -> tuple[str, str]:
-    """Flags first, then XNAT_USER/XNAT_PASS, then ~/.netrc for the host; never logged."""
-    if user and password:
-        return user, password
-    env_user, env_pass = os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASS")
-    if env_user and env_pass and (user is None or user == env_user):
-        return env_user, env_pass
-    host = urlparse(url).hostname or ""
-    try:
-        entry = netrc.netrc().authenticators(host)
-    except (FileNotFoundError, netrc.NetrcParseError):
-        entry = None
-    if entry and entry[0] and entry[2] and (user is None or user == entry[0]):
-        return entry[0], entry[2]
-    raise UserError(
-        f"no credentials for XNAT at {url}: pass --user and --password, set XNAT_USER and "
-        f"XNAT_PASS, or add '{host}' to ~/.netrc"
-    )
-
-
 class Xapi:
     """A logged-in connection to one XNAT; every method raises UserError on refusal."""
 
     def __init__(self, url: str, user: str | None = None, password: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.user, secret = resolve_login(self.url, user, password)
+        credentials = resolve_credentials(self.url, user, password)
+        self.user = credentials.user
         self.session = requests.Session()
-        self.session.auth = (self.user, secret)
+        self.session.auth = (credentials.user, credentials.password)
 
     def close(self) -> None:
         self.session.close()
