@@ -48,3 +48,16 @@ def test_no_overlap_at_all_counts_every_component():
     prediction = _lesions(((10, 10, 10), (12, 12, 12)))
     counts = detection_counts(reference, prediction)
     assert (counts.true_positive, counts.false_positive, counts.false_negative) == (0, 1, 1)
+
+
+def test_speckled_masks_with_thousands_of_components_use_the_same_rule():
+    reference = np.zeros((60, 60, 60), bool)
+    reference[::2, ::2, ::2] = True  # 27 000 isolated voxels
+    prediction = reference.copy()
+    prediction[:30] = False
+    prediction[1, 1, 1] = True  # odd index: touches no reference voxel, a false positive
+    counts = detection_counts(reference, prediction)
+    assert counts.reference_lesions == 27_000
+    assert counts.true_positive == 13_500
+    assert counts.false_negative == 13_500
+    assert counts.false_positive == 1
