@@ -1,0 +1,347 @@
+"""One DICOM series on disk → a volume with its world geometry (`Series`).
+
+Voxel order follows NIfTI/MONAI: `volume[i, j, k]` is pixel column `i`, row `j` of the `k`-th
+slice sorted along the slice normal. `affine` maps (i, j, k) to RAS millimetres, so a NIfTI
+written with it overlays the DICOM exactly; `affine_lps` is the same in DICOM's LPS frame.
+
+Every problem a user can meet (no DICOM, several series, a multi-frame file, a compressed file
+without a decoder, mixed orientations, a missing slice, an uneven gap) is a `UserError` naming the
+file and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+# Direction cosines that differ by more than this are a different orientation.
+ORIENTATION_TOLERANCE = 1e-4
+# A slice may sit this fraction of the slice step away from where even spacing puts it.
+POSITION_TOLERANCE = 0.05
+_NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+
+@dataclass
+class SliceFile:
+    """One single-frame image file: its header (pixels removed) and its decoded pixels."""
+
+    path: Path
+    header: Dataset
+    pixels: np.ndarray | None = None
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.header.get("SeriesInstanceUID", ""))
+
+
+@dataclass
+class Series:
+    """A DICOM series as a volume with geometry and the references a DICOM SEG needs."""
+
+    volume: np.ndarray  # float32, (columns, rows, slices), rescaled (e.g. Hounsfield units)
+    affine: np.ndarray  # 4×4, voxel → RAS mm
+    spacing: tuple[float, float, float]  # mm along i, j, k
+    series_instance_uid: str
+    study_instance_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    sop_instance_uids: list[str]  # per slice k
+    positions: np.ndarray  # (slices, 3) ImagePositionPatient (LPS mm) per slice k
+    orientation: tuple[float, ...]  # ImageOrientationPatient (6 direction cosines)
+    headers: list[Dataset] = field(repr=False, default_factory=list)  # per slice k, no pixels
+    paths: list[Path] = field(repr=False, default_factory=list)  # per slice k
+
+    @property
+    def affine_lps(self) -> np.ndarray:
+        return LPS_TO_RAS @ self.affine
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.volume.shape)  # type: ignore[return-value]
+
+
+def list_candidate_files(folder: Path) -> list[Path]:
+    """Every regular file under `folder` (DICOM or not), in a stable order."""
+    if not folder.exists():
+        raise UserError(f"input folder {folder} does not exist: mount the scan's DICOM resource")
+    if folder.is_file():
+        return [folder]
+    files: list[Path] = []
+    for root, _dirs, names in os.walk(folder):
+        files.extend(Path(root) / n for n in names if not n.startswith("."))
+    return sorted(files)
+
+
+def read_series(
+    folder: Path | str,
+    *,
+    series_uid: str | None = None,
+    workers: int | None = None,
+) -> Series:
+    """Read the one image series in `folder` (or the one with `series_uid`) into a `Series`."""
+    folder = Path(folder)
+    files = read_slice_files(list_candidate_files(folder), workers=workers)
+    if not files:
+        raise UserError(
+            f"no DICOM image files in {folder}: point --input at the scan's DICOM resource"
+        )
+    chosen = _choose_series(files, folder, series_uid)
+    return assemble_series(chosen)
+
+
+def read_slice_files(paths: Sequence[Path], *, workers: int | None = None) -> list[SliceFile]:
+    """Read headers and pixels of the DICOM image files among `paths`, in threads.
+
+    Files that are not DICOM, or DICOM without pixels (reports, SEGs), are skipped with a
+    debug line: XNAT resources also hold catalog XML and the like.
+    """
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    if len(paths) <= 2 or workers == 1:
+        results = [_read_slice_file(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_read_slice_file, paths, chunksize=8))
+    return [r for r in results if r is not None]
+
+
+def _read_slice_file(path: Path) -> SliceFile | None:
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, EOFError) as exc:
+        log.debug("skipping %s: not DICOM (%s)", path, exc)
+        return None
+    except Exception as exc:
+        raise UserError(
+            f"cannot read DICOM file {path}: {exc}; re-export the scan or remove the file"
+        ) from exc
+    if "PixelData" not in ds:
+        log.debug("skipping %s: no pixel data (%s)", path, ds.get("Modality", "?"))
+        return None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise UserError(
+            f"{path} is a multi-frame DICOM file ({frames} frames): this step reads single-frame "
+            "series only; convert it to single-frame files (e.g. dcmtk's dcmsplit) first"
+        )
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise UserError(
+            f"{path} is a colour image ({ds.get('PhotometricInterpretation')}): "
+            "segmentation needs a greyscale CT/MR series"
+        )
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        if keyword not in ds:
+            raise UserError(
+                f"{path} has no {keyword}: cannot place it in space; this is not a "
+                "cross-sectional image series (CT/MR/PET)"
+            )
+    pixels = _decode_pixels(ds, path)
+    del ds.PixelData
+    return SliceFile(path=path, header=ds, pixels=pixels)
+
+
+def _decode_pixels(ds: Dataset, path: Path) -> np.ndarray:
+    syntax = ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    bits_allocated = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    if syntax in _NATIVE_SYNTAXES and bits_allocated in (8, 16, 32):
+        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits_allocated // 8}")
+        raw = ds.PixelData
+        if len(raw) < rows * cols * dtype.itemsize:
+            raise UserError(
+                f"{path} is truncated: pixel data has {len(raw)} bytes, "
+                f"expected {rows * cols * dtype.itemsize}; re-export the scan"
+            )
+        pixels = np.frombuffer(raw, dtype=dtype, count=rows * cols).reshape(rows, cols)
+        return _apply_bits_stored(pixels, int(ds.get("BitsStored", bits_allocated)))
+    if syntax.is_compressed:
+        decoder = get_decoder(syntax)
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
+            raise UserError(
+                f"{path} is compressed as {syntax.name} and no decoder is installed "
+                f"({missing}); install one or export the scan uncompressed"
+            )
+    try:
+        return np.asarray(ds.pixel_array)
+    except Exception as exc:
+        raise UserError(f"cannot decode pixels of {path} ({syntax.name}): {exc}") from exc
+
+
+def _apply_bits_stored(pixels: np.ndarray, bits_stored: int) -> np.ndarray:
+    """Ignore bits above BitsStored (and sign-extend), as the standard says readers must."""
+    bits_allocated = pixels.dtype.itemsize * 8
+    if bits_stored >= bits_allocated:
+        return pixels
+    if pixels.dtype.kind == "i":
+        shift = bits_allocated - bits_stored
+        return (pixels << shift) >> shift
+    return pixels & np.array((1 << bits_stored) - 1, dtype=pixels.dtype)
+
+
+def _choose_series(files: list[SliceFile], folder: Path, series_uid: str | None) -> list[SliceFile]:
+    by_series: dict[str, list[SliceFile]] = {}
+    for f in files:
+        by_series.setdefault(f.series_uid, []).append(f)
+    if series_uid is not None:
+        if series_uid not in by_series:
+            raise UserError(
+                f"series {series_uid} is not in {folder} (found: {', '.join(sorted(by_series))})"
+            )
+        return by_series[series_uid]
+    if len(by_series) > 1:
+        summary = ", ".join(
+            f"{uid} ({len(group)} files, e.g. {group[0].path.name})"
+            for uid, group in sorted(by_series.items())
+        )
+        raise UserError(
+            f"{folder} holds {len(by_series)} series where one was expected: {summary}; "
+            "give one scan's DICOM resource"
+        )
+    return next(iter(by_series.values()))
+
+
+def assemble_series(files: list[SliceFile]) -> Series:
+    """Sort one series' slices along their normal, check the geometry, stack the volume."""
+    first = files[0]
+    orientation = np.asarray(first.header.ImageOrientationPatient, dtype=float)
+    _check_same_grid(files, orientation)
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    normal = np.cross(row_dir, col_dir)
+    positions = np.array([f.header.ImagePositionPatient for f in files], dtype=float)
+    order = np.argsort(positions @ normal, kind="stable")
+    files = [files[i] for i in order]
+    positions = positions[order]
+    row_spacing, col_spacing = (float(v) for v in first.header.PixelSpacing)
+    step = _slice_step(files, positions, normal, first)
+
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row_dir * col_spacing  # i runs along a row, i.e. across columns
+    affine_lps[:3, 1] = col_dir * row_spacing
+    affine_lps[:3, 2] = step
+    affine_lps[:3, 3] = positions[0]
+
+    volume = _stack_volume(files)
+    header = first.header
+    return Series(
+        volume=volume,
+        affine=LPS_TO_RAS @ affine_lps,
+        spacing=(col_spacing, row_spacing, float(np.linalg.norm(step))),
+        series_instance_uid=str(header.get("SeriesInstanceUID", "")),
+        study_instance_uid=str(header.get("StudyInstanceUID", "")),
+        frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "")),
+        modality=str(header.get("Modality", "")),
+        sop_instance_uids=[str(f.header.SOPInstanceUID) for f in files],
+        positions=positions,
+        orientation=tuple(float(v) for v in orientation),
+        headers=[f.header for f in files],
+        paths=[f.path for f in files],
+    )
+
+
+def _check_same_grid(files: Iterable[SliceFile], orientation: np.ndarray) -> None:
+    files = list(files)
+    first = files[0].header
+    for f in files[1:]:
+        other = np.asarray(f.header.ImageOrientationPatient, dtype=float)
+        if np.abs(other - orientation).max() > ORIENTATION_TOLERANCE:
+            raise UserError(
+                f"mixed slice orientations in series {f.series_uid}: {f.path.name} has "
+                f"{list(other)} but {files[0].path.name} has {list(orientation)}; "
+                "export each orientation as its own series"
+            )
+        if (f.header.Rows, f.header.Columns) != (first.Rows, first.Columns):
+            raise UserError(
+                f"mixed image sizes in series {f.series_uid}: {f.path.name} is "
+                f"{f.header.Rows}×{f.header.Columns}, {files[0].path.name} is "
+                f"{first.Rows}×{first.Columns}; the series is not one volume"
+            )
+        if not np.allclose(
+            [float(v) for v in f.header.PixelSpacing], [float(v) for v in first.PixelSpacing]
+        ):
+            raise UserError(
+                f"mixed pixel spacings in series {f.series_uid}: {f.path.name} has "
+                f"{list(f.header.PixelSpacing)}, {files[0].path.name} has "
+                f"{list(first.PixelSpacing)}"
+            )
+
+
+def _slice_step(
+    files: list[SliceFile], positions: np.ndarray, normal: np.ndarray, first: SliceFile
+) -> np.ndarray:
+    """The vector from one slice to the next; refuses duplicates, gaps and uneven spacing."""
+    if len(files) == 1:
+        header = first.header
+        thickness = float(header.get("SpacingBetweenSlices") or header.get("SliceThickness") or 1)
+        return normal * thickness
+    distances = positions @ normal
+    deltas = np.diff(distances)
+    for k, delta in enumerate(deltas):
+        if delta < 1e-3:
+            raise UserError(
+                f"two slices at the same position in series {first.series_uid}: "
+                f"{files[k].path.name} and {files[k + 1].path.name} "
+                f"(at {distances[k]:.3f} mm along the normal); the folder mixes acquisitions "
+                "or holds a duplicate file"
+            )
+    typical = float(np.median(deltas))
+    for k, delta in enumerate(deltas):
+        ratio = delta / typical
+        if abs(ratio - 1) <= POSITION_TOLERANCE:
+            continue
+        between = f"between {files[k].path.name} and {files[k + 1].path.name}"
+        if abs(ratio - round(ratio)) <= POSITION_TOLERANCE and round(ratio) >= 2:
+            raise UserError(
+                f"{round(ratio) - 1} slice(s) missing in series {first.series_uid} {between} "
+                f"({delta:.3f} mm apart, others {typical:.3f} mm); upload the complete series"
+            )
+        raise UserError(
+            f"uneven slice spacing in series {first.series_uid}: a {delta:.3f} mm gap {between} "
+            f"where the others are {typical:.3f} mm; resample or re-export the series"
+        )
+    step = (positions[-1] - positions[0]) / (len(files) - 1)
+    expected = positions[0] + np.outer(np.arange(len(files)), step)
+    drift = np.linalg.norm(positions - expected, axis=1)
+    worst = int(np.argmax(drift))
+    if drift[worst] > POSITION_TOLERANCE * typical:
+        raise UserError(
+            f"slice {files[worst].path.name} in series {first.series_uid} is "
+            f"{drift[worst]:.3f} mm off the line through the other slices; the slices do not "
+            "form one volume"
+        )
+    return step
+
+
+def _stack_volume(files: list[SliceFile]) -> np.ndarray:
+    """Stack pixels into a Fortran-ordered float32 (columns, rows, slices) volume, rescaled."""
+    header = files[0].header
+    shape = (int(header.Columns), int(header.Rows), len(files))
+    volume = np.empty(shape, dtype=np.float32, order="F")
+    for k, f in enumerate(files):
+        assert f.pixels is not None
+        slope = float(f.header.get("RescaleSlope", 1) or 1)
+        intercept = float(f.header.get("RescaleIntercept", 0) or 0)
+        plane = volume[:, :, k]
+        np.copyto(plane, f.pixels.T, casting="unsafe")
+        if slope != 1:
+            plane *= slope
+        if intercept != 0:
+            plane += intercept
+        f.pixels = None  # free as we go: the volume is the only copy we keep
+    return volume

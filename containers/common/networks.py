@@ -1,0 +1,132 @@
+"""The segmentation networks a bundle may name, built from (name, channels, patch size, kwargs).
+
+One registry: a bundle stores the name and the keyword arguments, and `build_network` turns them
+back into the same `torch.nn.Module` at train and at infer time. `default_kwargs` gives what
+the step uses when a user names only the network; the stored kwargs are always the full set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from monai.networks.nets import DynUNet, SegResNet, SwinUNETR, UNet
+
+from xnat_plugin.errors import UserError
+
+NETWORK_NAMES = ("UNet", "SegResNet", "SwinUNETR", "DynUNet")
+
+
+def _unet_defaults(patch_size: Sequence[int]) -> dict[str, Any]:
+    return {
+        "channels": [16, 32, 64, 128, 256],
+        "strides": [2, 2, 2, 2],
+        "num_res_units": 2,
+        "norm": "INSTANCE",
+    }
+
+
+def _segresnet_defaults(patch_size: Sequence[int]) -> dict[str, Any]:
+    return {"init_filters": 16, "blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1]}
+
+
+def _swinunetr_defaults(patch_size: Sequence[int]) -> dict[str, Any]:
+    return {"feature_size": 24, "use_checkpoint": False}
+
+
+def _dynunet_defaults(patch_size: Sequence[int]) -> dict[str, Any]:
+    """nnU-Net-style plan: halve each axis while it stays ≥ 8 voxels, at most 5 times."""
+    sizes = list(patch_size)
+    strides: list[list[int]] = [[1, 1, 1]]
+    while len(strides) < 6:
+        step = [2 if s % 2 == 0 and s // 2 >= 8 else 1 for s in sizes]
+        if step == [1, 1, 1]:
+            break
+        strides.append(step)
+        sizes = [s // f for s, f in zip(sizes, step, strict=True)]
+    kernels = [[3, 3, 3] for _ in strides]
+    filters = [min(32 * 2**i, 320) for i in range(len(strides))]
+    return {
+        "kernel_size": kernels,
+        "strides": strides,
+        "upsample_kernel_size": strides[1:],
+        "filters": filters,
+        "norm_name": "INSTANCE",
+        "res_block": True,
+    }
+
+
+_DEFAULTS: dict[str, Callable[[Sequence[int]], dict[str, Any]]] = {
+    "UNet": _unet_defaults,
+    "SegResNet": _segresnet_defaults,
+    "SwinUNETR": _swinunetr_defaults,
+    "DynUNet": _dynunet_defaults,
+}
+
+
+def check_network_name(name: str) -> str:
+    if name not in _DEFAULTS:
+        raise UserError(f"unknown network {name!r}: choose one of {', '.join(NETWORK_NAMES)}")
+    return name
+
+
+def default_kwargs(name: str, patch_size: Sequence[int]) -> dict[str, Any]:
+    """The keyword arguments this project uses for `name` at this patch size."""
+    return _DEFAULTS[check_network_name(name)](patch_size)
+
+
+def patch_divisor(name: str, kwargs: dict[str, Any]) -> tuple[int, int, int]:
+    """Each patch axis must be a multiple of this for the network's down/up-sampling to fit."""
+    if name == "UNet":
+        factor = 1
+        for s in kwargs.get("strides", [2, 2, 2, 2]):
+            factor *= int(s)
+        return (factor, factor, factor)
+    if name == "SegResNet":
+        factor = 2 ** (len(kwargs.get("blocks_down", [1, 2, 2, 4])) - 1)
+        return (factor, factor, factor)
+    if name == "SwinUNETR":
+        return (32, 32, 32)
+    divisor = [1, 1, 1]
+    for step in kwargs.get("strides", []):
+        step3 = [step] * 3 if isinstance(step, int) else list(step)
+        divisor = [d * int(s) for d, s in zip(divisor, step3, strict=True)]
+    return (divisor[0], divisor[1], divisor[2])
+
+
+def check_patch_size(name: str, kwargs: dict[str, Any], patch_size: Sequence[int]) -> None:
+    divisor = patch_divisor(name, kwargs)
+    if len(patch_size) != 3 or any(p % d for p, d in zip(patch_size, divisor, strict=True)):
+        raise UserError(
+            f"patch size {list(patch_size)} does not fit {name}: each axis must be a multiple "
+            f"of {list(divisor)}, e.g. --patch-size 96,96,96"
+        )
+    # SwinUNETR's deepest stage is patch/32; instance norm needs more than one voxel there.
+    if name == "SwinUNETR" and min(patch_size) < 64:
+        raise UserError(
+            f"patch size {list(patch_size)} is too small for SwinUNETR: each axis must be ≥ 64"
+        )
+
+
+def build_network(
+    name: str,
+    in_channels: int,
+    out_channels: int,
+    patch_size: Sequence[int],
+    **kwargs: Any,
+) -> torch.nn.Module:
+    """Build network `name` (3-D); missing kwargs take this project's defaults."""
+    merged = {**default_kwargs(name, patch_size), **kwargs}
+    check_patch_size(name, merged, patch_size)
+    if name == "UNet":
+        return UNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)
+    if name == "SegResNet":
+        return SegResNet(
+            spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged
+        )
+    if name == "SwinUNETR":
+        return SwinUNETR(
+            spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged
+        )
+    return DynUNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)
