@@ -1,0 +1,222 @@
+"""The evaluate image's two commands: per-session metrics and the project report."""
+
+from __future__ import annotations
+
+from xnat_plugin.commands.catalogue.parts import (
+    GIB,
+    INFO_URL,
+    Resources,
+    Variant,
+    image_name,
+    output_mount,
+    property_of,
+    read_only_mount,
+    value_input,
+    with_hardware,
+    xnat_value_input,
+)
+from xnat_plugin.commands.model import (
+    Command,
+    CommandOutput,
+    CommandWrapper,
+    ExternalInput,
+    OutputHandler,
+)
+
+EVALUATE_RESOURCES = Resources(
+    reserve_memory_mib=2048, limit_memory_mib=8192, shm_size_bytes=2 * GIB
+)
+REGEX_NOTE = "XNAT refuses values containing ( ; && || or a backtick."
+
+SESSION_COMMAND_LINE = (
+    "python -m containers.evaluate session #SESSION_ID# #PROJECT_ID# --output /output "
+    "--session-dir /session --ai-pattern '#ai-pattern#' "
+    "--reference-pattern '#reference-pattern#' #tolerance-mm#"
+)
+PROJECT_COMMAND_LINE = (
+    "python -m containers.evaluate project #PROJECT_ID# --output /output #models# #run#"
+)
+
+
+def evaluate_session_command(variant: Variant) -> Command:
+    command = Command(
+        name=f"xnat-monai-evaluate-session{variant.suffix}",
+        label=f"MONAI evaluate session{variant.menu_suffix}",
+        description=(
+            "Compares an AI segmentation assessor of a session with its reference "
+            "segmentation (Dice, IoU, HD95, ASSD, surface Dice, volumes per label) and stores "
+            "the figures as an xnat:qcAssessmentData assessor with a report."
+        ),
+        schema_version="1.0",
+        info_url=INFO_URL,
+        image=image_name("evaluate", variant),
+        type="docker",
+        command_line=SESSION_COMMAND_LINE,
+        override_entrypoint=True,
+        mounts=[read_only_mount("session", "/session"), output_mount()],
+        inputs=[
+            xnat_value_input("SESSION_ID", "Session ID", "XNAT ID of the session.", "--session-id"),
+            xnat_value_input("PROJECT_ID", "Project", "The session's project.", "--project"),
+            value_input(
+                "ai-pattern",
+                "AI segmentation pattern",
+                "Regular expression on assessor labels that picks the AI segmentation (the "
+                "newest match is used). " + REGEX_NOTE,
+                default=".*_monai_.*",
+                required=True,
+            ),
+            value_input(
+                "reference-pattern",
+                "Reference pattern",
+                "Regular expression on assessor labels that picks the reference segmentation. "
+                + REGEX_NOTE,
+                default=".*manual.*",
+                required=True,
+            ),
+            value_input(
+                "tolerance-mm",
+                "Surface tolerance (mm)",
+                "Tolerance of the normalised surface Dice, in millimetres.",
+                type="number",
+                default="2.0",
+                required=True,
+                flag="--tolerance-mm",
+            ),
+        ],
+        outputs=[
+            CommandOutput(
+                name="assessor",
+                description="The xnat:qcAssessmentData assessor XML.",
+                required=True,
+                mount="output",
+                path="assessor.xml",
+            ),
+            CommandOutput(
+                name="report",
+                description="metrics.json, metrics.csv, the disagreement picture, provenance.",
+                required=True,
+                mount="output",
+                path="REPORT",
+            ),
+        ],
+        xnat=[
+            CommandWrapper(
+                name=f"monai-evaluate-session{variant.suffix}",
+                label=f"MONAI: evaluate the AI segmentation{variant.menu_suffix}",
+                description=(
+                    "Measure how well this session's AI segmentation agrees with the reference "
+                    "segmentation; the figures appear as a QC assessment on the session."
+                ),
+                contexts=["xnat:imageSessionData"],
+                external_inputs=[
+                    ExternalInput(
+                        name="session",
+                        label="Session",
+                        description="The session with an AI and a reference segmentation.",
+                        type="Session",
+                        required=True,
+                        provides_files_for_command_mount="session",
+                    )
+                ],
+                derived_inputs=[
+                    property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
+                    property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
+                ],
+                output_handlers=[
+                    OutputHandler(
+                        name="metrics-assessor",
+                        accepts_command_output="assessor",
+                        as_a_child_of="session",
+                        type="Assessor",
+                        xsi_type="xnat:qcAssessmentData",
+                        description="The QC assessment with the metrics.",
+                    ),
+                    OutputHandler(
+                        name="report-resource",
+                        accepts_command_output="report",
+                        as_a_child_of="metrics-assessor",
+                        type="Resource",
+                        label="REPORT",
+                    ),
+                ],
+            )
+        ],
+    )
+    return with_hardware(command, variant, EVALUATE_RESOURCES)
+
+
+def evaluate_project_command(variant: Variant) -> Command:
+    command = Command(
+        name=f"xnat-monai-evaluate-project{variant.suffix}",
+        label=f"MONAI evaluate project{variant.menu_suffix}",
+        description=(
+            "Aggregates every session evaluation of a project into one report (per-label "
+            "statistics with confidence intervals, per-site rows, box plots, Bland-Altman, "
+            "paired tests between two models) in the project resource MONAI_EVALUATION/<run>/."
+        ),
+        schema_version="1.0",
+        info_url=INFO_URL,
+        image=image_name("evaluate", variant),
+        type="docker",
+        command_line=PROJECT_COMMAND_LINE,
+        override_entrypoint=True,
+        mounts=[output_mount()],
+        inputs=[
+            xnat_value_input("PROJECT_ID", "Project", "The project to report on.", "--project"),
+            value_input(
+                "models",
+                "Models",
+                "Comma-separated model names to compare (two give paired tests); empty: all.",
+                flag="--models",
+            ),
+            value_input(
+                "run",
+                "Run name",
+                "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
+                flag="--run",
+            ),
+        ],
+        outputs=[
+            CommandOutput(
+                name="report",
+                description="The report folder <run>/ (HTML, PDF, CSV, summary.json).",
+                required=True,
+                mount="output",
+            )
+        ],
+        xnat=[
+            CommandWrapper(
+                name=f"monai-evaluate-project{variant.suffix}",
+                label=f"MONAI: project evaluation report{variant.menu_suffix}",
+                description=(
+                    "Summarise every session evaluation of this project into one report in the "
+                    "project resource MONAI_EVALUATION."
+                ),
+                contexts=["xnat:projectData"],
+                external_inputs=[
+                    ExternalInput(
+                        name="project",
+                        label="Project",
+                        description="The project to report on.",
+                        type="Project",
+                        required=True,
+                        load_children=False,
+                    )
+                ],
+                derived_inputs=[
+                    property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
+                ],
+                output_handlers=[
+                    OutputHandler(
+                        name="evaluation-resource",
+                        accepts_command_output="report",
+                        as_a_child_of="project",
+                        type="Resource",
+                        label="MONAI_EVALUATION",
+                        description="Project evaluation reports, one folder per run.",
+                    )
+                ],
+            )
+        ],
+    )
+    return with_hardware(command, variant, EVALUATE_RESOURCES)

@@ -1,0 +1,244 @@
+"""`xnat-monai-infer`: segment one session's CT/MR scan with a model from MONAI_MODELS."""
+
+from __future__ import annotations
+
+from xnat_plugin.commands.catalogue.parts import (
+    GIB,
+    INFO_URL,
+    Resources,
+    Variant,
+    device_input,
+    image_name,
+    output_mount,
+    property_of,
+    read_only_mount,
+    value_input,
+    with_hardware,
+    xnat_value_input,
+)
+from xnat_plugin.commands.model import (
+    Command,
+    CommandInput,
+    CommandOutput,
+    CommandWrapper,
+    DerivedInput,
+    ExternalInput,
+    OutputHandler,
+)
+
+INFER_RESOURCES = Resources(reserve_memory_mib=4096, limit_memory_mib=16384, shm_size_bytes=4 * GIB)
+ROI_NAMESPACE = "http://icr.ac.uk/icr"
+# A scan is a candidate when it has DICOM files and is CT or MR; the user picks among several.
+SCAN_MATCHER = "'DICOM' in @.resources[*].label && @.modality in ['CT', 'MR']"
+
+INFER_COMMAND_LINE = (
+    "python -m containers.infer --input /input --model '/models/#model-name#' --output /output "
+    "#SESSION_ID# #PROJECT_ID# #SUBJECT_ID# #SESSION_LABEL# #SCAN_ID# "
+    "#tta# #largest-component# #device# #sw-batch-size# #roi-namespace#"
+)
+
+
+def infer_command(variant: Variant) -> Command:
+    command = Command(
+        name=f"xnat-monai-infer{variant.suffix}",
+        label=f"MONAI segment{variant.menu_suffix}",
+        description=(
+            "Segments one CT or MR scan of a session with a MONAI bundle from the project "
+            "resource MONAI_MODELS and stores the result as an icr:roiCollectionData assessor "
+            "(DICOM SEG, shown by the OHIF viewer) with NIfTI and a report."
+        ),
+        schema_version="1.0",
+        info_url=INFO_URL,
+        image=image_name("infer", variant),
+        type="docker",
+        command_line=INFER_COMMAND_LINE,
+        override_entrypoint=True,
+        mounts=[
+            read_only_mount("input", "/input"),
+            read_only_mount("models", "/models"),
+            output_mount(),
+        ],
+        inputs=[
+            value_input(
+                "model-name",
+                "Model",
+                "Name of the model folder in the project resource MONAI_MODELS.",
+                default="segmentation",
+                required=True,
+            ),
+            xnat_value_input("SESSION_ID", "Session ID", "XNAT ID of the session.", "--session-id"),
+            xnat_value_input("PROJECT_ID", "Project", "The session's project.", "--project"),
+            xnat_value_input("SUBJECT_ID", "Subject ID", "XNAT ID of the subject.", "--subject"),
+            xnat_value_input(
+                "SESSION_LABEL", "Session label", "Label of the session.", "--session-label"
+            ),
+            xnat_value_input("SCAN_ID", "Scan ID", "ID of the segmented scan.", "--scan-id"),
+            CommandInput(
+                name="tta",
+                label="Test-time augmentation",
+                description="Average predictions over flipped copies (slower, often smoother).",
+                type="boolean",
+                default_value="false",
+                true_value="--tta",
+                false_value="",
+            ),
+            CommandInput(
+                name="largest-component",
+                label="Keep largest component",
+                description="Keep only the largest connected region of each label.",
+                type="boolean",
+                default_value="true",
+                true_value="",
+                false_value="--no-largest-component",
+            ),
+            device_input(variant),
+            value_input(
+                "sw-batch-size",
+                "Sliding-window batch size",
+                "Windows evaluated at once; lower it when the GPU runs out of memory.",
+                type="number",
+                default="4",
+                required=True,
+                flag="--sw-batch-size",
+            ),
+            value_input(
+                "roi-namespace",
+                "ROI schema namespace",
+                "Namespace of icr:roiCollectionData on this XNAT (older ROI plugins use "
+                "http://www.icr.ac.uk/icr).",
+                default=ROI_NAMESPACE,
+                required=True,
+                flag="--roi-namespace",
+            ),
+        ],
+        outputs=[
+            CommandOutput(
+                name="assessor",
+                description="The icr:roiCollectionData assessor XML.",
+                required=True,
+                mount="output",
+                path="assessor.xml",
+            ),
+            CommandOutput(
+                name="seg",
+                description="The DICOM SEG file.",
+                required=True,
+                mount="output",
+                path="SEG",
+            ),
+            CommandOutput(
+                name="nifti",
+                description="Label map and image as NIfTI.",
+                required=True,
+                mount="output",
+                path="NIFTI",
+            ),
+            CommandOutput(
+                name="report",
+                description="JSON/PDF report, QC picture and provenance.",
+                required=True,
+                mount="output",
+                path="REPORT",
+            ),
+        ],
+        xnat=[
+            CommandWrapper(
+                name=f"monai-segment-session{variant.suffix}",
+                label=f"MONAI: segment this session{variant.menu_suffix}",
+                description=(
+                    "Segment a CT or MR scan of this session with a model from MONAI_MODELS; "
+                    "the segmentation appears as an ROI collection (DICOM SEG) on the session."
+                ),
+                contexts=["xnat:imageSessionData"],
+                external_inputs=[
+                    ExternalInput(
+                        name="session",
+                        label="Session",
+                        description="The imaging session to segment.",
+                        type="Session",
+                        required=True,
+                    )
+                ],
+                derived_inputs=[
+                    DerivedInput(
+                        name="scan",
+                        label="Scan",
+                        description="The CT or MR scan to segment (one with DICOM files).",
+                        type="Scan",
+                        derived_from_wrapper_input="session",
+                        matcher=SCAN_MATCHER,
+                        user_settable=True,
+                    ),
+                    DerivedInput(
+                        name="scan-dicom",
+                        label="Scan DICOM",
+                        description="The scan's DICOM resource, mounted at /input.",
+                        type="Resource",
+                        derived_from_wrapper_input="scan",
+                        matcher="@.label == 'DICOM'",
+                        provides_files_for_command_mount="input",
+                        user_settable=False,
+                    ),
+                    property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
+                    property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
+                    property_of(
+                        "session-label", "Session label", "session", "label", "SESSION_LABEL"
+                    ),
+                    property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
+                    property_of("subject-id", "Subject ID", "session", "subject-id", "SUBJECT_ID"),
+                    DerivedInput(
+                        name="project",
+                        label="Project",
+                        description="The session's project, which holds the models.",
+                        type="Project",
+                        derived_from_wrapper_input="session",
+                        user_settable=False,
+                        # load-children stays true: XNAT loads a derived project's resources
+                        # only with it (and only the types this wrapper needs).
+                    ),
+                    DerivedInput(
+                        name="models",
+                        label="Models",
+                        description="The project resource MONAI_MODELS, mounted at /models.",
+                        type="Resource",
+                        derived_from_wrapper_input="project",
+                        matcher="@.label == 'MONAI_MODELS'",
+                        provides_files_for_command_mount="models",
+                        user_settable=False,
+                    ),
+                ],
+                output_handlers=[
+                    OutputHandler(
+                        name="segmentation-assessor",
+                        accepts_command_output="assessor",
+                        as_a_child_of="session",
+                        type="Assessor",
+                        xsi_type="icr:roiCollectionData",
+                        description="The ROI collection assessor of the AI segmentation.",
+                    ),
+                    OutputHandler(
+                        name="seg-resource",
+                        accepts_command_output="seg",
+                        as_a_child_of="segmentation-assessor",
+                        type="Resource",
+                        label="SEG",
+                    ),
+                    OutputHandler(
+                        name="nifti-resource",
+                        accepts_command_output="nifti",
+                        as_a_child_of="segmentation-assessor",
+                        type="Resource",
+                        label="NIFTI",
+                    ),
+                    OutputHandler(
+                        name="report-resource",
+                        accepts_command_output="report",
+                        as_a_child_of="segmentation-assessor",
+                        type="Resource",
+                        label="REPORT",
+                    ),
+                ],
+            )
+        ],
+    )
+    return with_hardware(command, variant, INFER_RESOURCES)

@@ -1,0 +1,181 @@
+"""`xnat-monai-train`: train a MONAI segmentation bundle on a project's reference segmentations."""
+
+from __future__ import annotations
+
+from xnat_plugin.commands.catalogue.parts import (
+    GIB,
+    INFO_URL,
+    Resources,
+    Variant,
+    device_input,
+    image_name,
+    output_mount,
+    property_of,
+    read_only_mount,
+    value_input,
+    with_hardware,
+    xnat_value_input,
+)
+from xnat_plugin.commands.model import (
+    Command,
+    CommandOutput,
+    CommandWrapper,
+    ExternalInput,
+    OutputHandler,
+)
+
+NETWORKS = ["UNet", "SegResNet", "SwinUNETR", "DynUNet"]
+TRAIN_RESOURCES = Resources(reserve_memory_mib=8192, limit_memory_mib=32768, shm_size_bytes=8 * GIB)
+
+# Quoted where a value is free text or a regex: the command line runs under /bin/sh -c.
+TRAIN_COMMAND_LINE = (
+    "python -m containers.train #PROJECT_ID# --model-name '#model-name#' --output /output "
+    "#network# #labels# #epochs# #folds# #patch-size# #learning-rate# "
+    "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device#"
+)
+
+
+def train_command(variant: Variant) -> Command:
+    command = Command(
+        name=f"xnat-monai-train{variant.suffix}",
+        label=f"MONAI train{variant.menu_suffix}",
+        description=(
+            "Trains a MONAI segmentation network on every session of a project that has an "
+            "image scan and a reference segmentation, splits by subject into folds, and stores "
+            "the model as a MONAI bundle in the project resource MONAI_MODELS/<model-name>/ "
+            "with a training report."
+        ),
+        schema_version="1.0",
+        info_url=INFO_URL,
+        image=image_name("train", variant),
+        type="docker",
+        command_line=TRAIN_COMMAND_LINE,
+        override_entrypoint=True,
+        mounts=[read_only_mount("project", "/project"), output_mount()],
+        inputs=[
+            xnat_value_input("PROJECT_ID", "Project ID", "The project to train on.", "--project"),
+            value_input(
+                "model-name",
+                "Model name",
+                "Name of the trained model: its folder in MONAI_MODELS (letters, digits, - _).",
+                default="segmentation",
+                required=True,
+            ),
+            value_input(
+                "network",
+                "Network",
+                "MONAI network architecture.",
+                type="select-one",
+                default="UNet",
+                required=True,
+                flag="--network",
+                select=NETWORKS,
+            ),
+            value_input(
+                "labels",
+                "Labels",
+                "Comma-separated label names to learn, e.g. liver,spleen,kidney; empty: every "
+                "label of the reference segmentations.",
+                flag="--labels",
+            ),
+            value_input(
+                "epochs",
+                "Epochs",
+                "Training epochs.",
+                type="number",
+                default="100",
+                required=True,
+                flag="--epochs",
+            ),
+            value_input(
+                "folds",
+                "Folds",
+                "Cross-validation folds, split by subject.",
+                type="number",
+                default="5",
+                required=True,
+                flag="--folds",
+            ),
+            value_input(
+                "patch-size",
+                "Patch size",
+                "Training patch size in voxels, as x,y,z.",
+                default="96,96,96",
+                required=True,
+                flag="--patch-size",
+            ),
+            value_input(
+                "learning-rate",
+                "Learning rate",
+                "Initial learning rate.",
+                type="number",
+                default="0.0001",
+                required=True,
+                flag="--learning-rate",
+            ),
+            value_input(
+                "reference-pattern",
+                "Reference pattern",
+                "Regular expression on assessor labels that picks the reference (manual) "
+                "segmentations. XNAT refuses values containing ( ; && || or a backtick.",
+                default=".*manual.*",
+                required=True,
+            ),
+            value_input(
+                "seed",
+                "Seed",
+                "Random seed (folds, sampling, weights).",
+                type="number",
+                default="0",
+                required=True,
+                flag="--seed",
+            ),
+            device_input(variant),
+        ],
+        outputs=[
+            CommandOutput(
+                name="model",
+                description="The MONAI bundle folder <model-name>/ with its training report.",
+                required=True,
+                mount="output",
+            )
+        ],
+        xnat=[
+            CommandWrapper(
+                name=f"monai-train-project{variant.suffix}",
+                label=f"MONAI: train a segmentation model{variant.menu_suffix}",
+                description=(
+                    "Train a MONAI model on this project's scans and reference segmentations; "
+                    "the model lands in the project resource MONAI_MODELS."
+                ),
+                contexts=["xnat:projectData"],
+                external_inputs=[
+                    ExternalInput(
+                        name="project",
+                        label="Project",
+                        description="The project whose sessions are the training data.",
+                        type="Project",
+                        required=True,
+                        # Serialising every subject and session of a project is slow, and the
+                        # archive is mounted anyway.
+                        load_children=False,
+                        provides_files_for_command_mount="project",
+                    )
+                ],
+                derived_inputs=[
+                    property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
+                ],
+                output_handlers=[
+                    OutputHandler(
+                        name="model-resource",
+                        accepts_command_output="model",
+                        as_a_child_of="project",
+                        type="Resource",
+                        label="MONAI_MODELS",
+                        description="MONAI bundles, one folder per model name.",
+                    )
+                ],
+            )
+        ],
+    )
+    return with_hardware(command, variant, TRAIN_RESOURCES)
