@@ -1,0 +1,484 @@
+"""Resolve a command wrapper against an XNAT object: Container Service's command resolution.
+
+`resolve_wrapper` does what XNAT does between "Launch" and "Staging": apply the project's
+configuration (defaults, matchers), resolve the input tree from the target URI (type and
+context checks, derived inputs through matchers), insist on unique values where one is needed,
+check required inputs, run every value through the input filter, then fill the command line
+(`#KEY#` → flag + separator + value), environment, working directory, mounts and output
+handlers. Failures raise `CommandResolutionError` with XNAT's wording.
+
+`preresolve` answers the launch UI: for each input, the values it can take on this target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from xnat_plugin.commands.input_filter import IllegalInputError
+from xnat_plugin.commands.model import (
+    MOUNTABLE_WRAPPER_INPUT_TYPES,
+    Command,
+    CommandInput,
+    CommandWrapper,
+    DerivedInput,
+    WrapperInput,
+)
+from xnat_plugin.errors import UserError
+from xnat_plugin.runner.input_tree import (
+    InputNode,
+    InputResolver,
+    ResolutionError,
+    ResolvedNode,
+    build_input_tree,
+    fill_template,
+)
+from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount, ResolvedOutput
+from xnat_plugin.runner.xnat_objects import OBJECT_TYPES, XnatObject, XnatObjectLoader
+from xnat_plugin.runner.xnat_rest import JsonGetter
+from xnat_plugin.runner.xsi_types import matches_contexts
+
+log = logging.getLogger(__name__)
+
+
+class CommandResolutionError(UserError):
+    """The launch ends `Failed (Command resolution)` with this message."""
+
+
+def apply_project_config(
+    command: Command, wrapper_name: str, config: Mapping[str, Any] | None
+) -> tuple[Command, CommandWrapper]:
+    """A copy of (command, wrapper) with the project's `{"inputs": {...}, "outputs": {...}}`
+    configuration applied: `default-value` and `matcher` override when given, `user-settable`
+    replaces, output handler `label` overrides."""
+    command = command.model_copy(deep=True)
+    wrapper = command.wrapper(wrapper_name)
+    if not config:
+        return command, wrapper
+    inputs_config = config.get("inputs") or {}
+    every_input: list[CommandInput | WrapperInput] = [*command.inputs, *wrapper.inputs]
+    for an_input in every_input:
+        settings = inputs_config.get(an_input.name) or {}
+        if settings.get("default-value") is not None:
+            an_input.default_value = str(settings["default-value"])
+        if settings.get("matcher") is not None:
+            an_input.matcher = settings["matcher"]
+        if isinstance(an_input, WrapperInput) and settings.get("user-settable") is not None:
+            an_input.user_settable = bool(settings["user-settable"])
+    outputs_config = config.get("outputs") or {}
+    for handler in wrapper.output_handlers:
+        label = (outputs_config.get(handler.name) or {}).get("label")
+        if label is not None:
+            handler.label = label
+    return command, wrapper
+
+
+def root_input_name(wrapper: CommandWrapper) -> str | None:
+    """The external input a launch target feeds: the first one of an XNAT object type."""
+    for external in wrapper.external_inputs:
+        if external.type in OBJECT_TYPES:
+            return external.name
+    return wrapper.external_inputs[0].name if wrapper.external_inputs else None
+
+
+def _runtime_values(
+    wrapper: CommandWrapper, target_uri: str | None, user_inputs: Mapping[str, str] | None
+) -> dict[str, str]:
+    values = {key: str(value) for key, value in (user_inputs or {}).items()}
+    root = root_input_name(wrapper)
+    if target_uri is not None and root is not None:
+        values[root] = target_uri
+    return values
+
+
+def _context_checker(wrapper: CommandWrapper) -> Callable[[XnatObject, WrapperInput], None]:
+    roots = {external.name for external in wrapper.external_inputs}
+
+    def check(obj: XnatObject, external: WrapperInput) -> None:
+        # Container Service checks contexts when it offers a wrapper; a wrapper with none
+        # (as in its own test commands) is launched through the API without the check.
+        if not wrapper.contexts or external.name not in roots:
+            return
+        if not matches_contexts(obj.xsi_type, wrapper.contexts):
+            contexts = ", ".join(wrapper.contexts) or "none"
+            raise CommandResolutionError(
+                f'Wrapper "{wrapper.name}" cannot run on {obj.uri} ({obj.xsi_type}): its '
+                f"contexts are {contexts}; pick an object of one of those types"
+            )
+
+    return check
+
+
+def _resolve_tree(
+    command: Command,
+    wrapper: CommandWrapper,
+    runtime_values: Mapping[str, str],
+    xnat: JsonGetter,
+) -> list[ResolvedNode]:
+    resolver = InputResolver(
+        XnatObjectLoader(xnat), runtime_values, check_contexts=_context_checker(wrapper)
+    )
+    roots = build_input_tree(wrapper, command.inputs)
+    try:
+        return [resolver.resolve(root, None) for root in roots]
+    except (ResolutionError, IllegalInputError) as exc:
+        raise CommandResolutionError(str(exc)) from None
+
+
+def resolve_wrapper(
+    command: Command,
+    wrapper_name: str,
+    target_uri: str | None,
+    user_inputs: Mapping[str, str] | None,
+    xnat: JsonGetter,
+    project_config: Mapping[str, Any] | None = None,
+) -> ResolvedCommand:
+    """Resolve `wrapper_name` of `command` on the object at `target_uri` (or raise
+    CommandResolutionError with the message XNAT would record)."""
+    command, wrapper = apply_project_config(command, wrapper_name, project_config)
+    trees = _resolve_tree(command, wrapper, _runtime_values(wrapper, target_uri, user_inputs), xnat)
+    collected = _Collected()
+    for tree in trees:
+        _collect_values(tree, collected)
+    missing = [name for tree in trees for name in _missing_required(tree)]
+    if missing:
+        plural = "" if len(missing) == 1 else "s"
+        raise CommandResolutionError(
+            f"Missing values for required input{plural}: {', '.join(missing)}."
+        )
+    template = collected.template_values
+    outputs = _resolve_outputs(command, wrapper, collected, template)
+    mounts = _resolve_mounts(command, collected, template)
+    environment = {
+        name: fill_template(value, template) or ""
+        for name, value in command.environment_variables.items()
+    }
+    project = _project_of(collected.objects)
+    return ResolvedCommand(
+        command=command,
+        wrapper=wrapper,
+        project=project,
+        input_values=collected.values,
+        input_objects=collected.objects,
+        command_line=fill_template(command.command_line, collected.command_line_values) or "",
+        environment=environment,
+        working_directory=fill_template(command.working_directory, template),
+        mounts=mounts,
+        outputs=outputs,
+    )
+
+
+# --------------------------------------------------------------------------- collected values
+
+
+class _Collected:
+    def __init__(self) -> None:
+        self.template_values: dict[str, str | None] = {}
+        self.command_line_values: dict[str, str | None] = {}
+        self.values: dict[str, str | None] = {}
+        self.objects: dict[str, XnatObject] = {}
+        self.mount_sources: dict[str, ResolvedNode] = {}
+
+
+def _collect_values(tree: ResolvedNode, collected: _Collected) -> None:
+    """Container Service's findResolvedValues: unique values fill the templates."""
+    the_input = tree.node.input
+    key = the_input.effective_replacement_key
+    if isinstance(the_input, WrapperInput) and the_input.provides_files_for_command_mount:
+        collected.mount_sources[the_input.provides_files_for_command_mount] = tree
+    if tree.node.is_command_input and tree.node.parent is not None:
+        parent_input = tree.node.parent.input
+        if not parent_input.required:
+            # A non-required feeder that resolves to nothing leaves no `#KEY#` behind.
+            collected.command_line_values.setdefault(key, "")
+    if len(tree.values) == 1:
+        single = tree.values[0]
+        value = single.value or ""
+        collected.template_values[key] = value
+        collected.values[the_input.name] = single.value
+        if single.obj is not None:
+            collected.objects[the_input.name] = single.obj
+        if isinstance(the_input, CommandInput):
+            collected.command_line_values[key] = command_line_value(the_input, value)
+        for child in single.children:
+            _collect_values(child, collected)
+        return
+    if isinstance(the_input, DerivedInput) and the_input.multiple:
+        _collect_multiple(tree, the_input, collected)
+        return
+    if tree.values:
+        message = (
+            f'Input "{the_input.name}"  does not have a unique, resolved value and '
+            "multiple = true is not set in command.json."
+        )
+    else:
+        message = (
+            f'Input "{the_input.name}" could not be resolved for this item. You might check '
+            "the JSONPath matchers in command.json and confirm that this item has "
+            f"{the_input.type} data."
+        )
+    if the_input.required:
+        raise CommandResolutionError(message)
+    log.debug(message)
+
+
+def _collect_multiple(tree: ResolvedNode, derived: DerivedInput, collected: _Collected) -> None:
+    command_input: CommandInput | None = None
+    child_values: list[str] = []
+    for value in tree.values:
+        feeds = [c for c in value.children if isinstance(c.node.input, CommandInput)]
+        if len(value.children) != 1 or len(feeds) != 1 or len(feeds[0].values) != 1:
+            raise CommandResolutionError(
+                f"{derived.name} must have precisely one command input child element"
+            )
+        assert isinstance(feeds[0].node.input, CommandInput)
+        command_input = command_input or feeds[0].node.input
+        if feeds[0].values[0].value:
+            child_values.append(feeds[0].values[0].value or "")
+    if command_input is None:
+        if derived.required:
+            raise CommandResolutionError(
+                f"{derived.name} must have precisely one command input child element"
+            )
+        return
+    # Java's List.toString: "[a, b]".
+    listed = "[" + ", ".join(child_values) + "]"
+    collected.template_values[command_input.effective_replacement_key] = listed
+    collected.template_values[derived.effective_replacement_key] = listed
+    collected.values[derived.name] = listed
+    collected.values[command_input.name] = listed
+    collected.command_line_values[command_input.effective_replacement_key] = (
+        multiple_values_for_command_line(command_input, child_values)
+    )
+
+
+def _missing_required(tree: ResolvedNode) -> list[str]:
+    missing: list[str] = []
+    for value in tree.values:
+        for child in value.children:
+            missing.extend(_missing_required(child))
+    if tree.node.input.required and not any(v.value is not None for v in tree.values):
+        missing.append(tree.node.input.name)
+    return missing
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def command_line_value(command_input: CommandInput, value: str) -> str:
+    """One input's text on the command line: flag + separator + value ('' when blank)."""
+    if not value.strip():
+        return ""
+    if command_input.type == "select-many":
+        try:
+            listed = json.loads(value)
+        except json.JSONDecodeError:
+            listed = None
+        if isinstance(listed, list):
+            return multiple_values_for_command_line(command_input, [str(v) for v in listed])
+    if not (command_input.command_line_flag or "").strip():
+        return value
+    separator = command_input.command_line_separator
+    separator = " " if separator is None else separator
+    return f"{command_input.command_line_flag}{separator}{value}"
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def multiple_values_for_command_line(command_input: CommandInput, values: list[str]) -> str:
+    """Several values joined per `multiple-delimiter` (`space` when unset)."""
+    if not values:
+        return ""
+    flag = command_input.command_line_flag
+    separator = command_input.command_line_separator
+    prefix = (" " if _blank(flag) else str(flag)) + (" " if _blank(separator) else str(separator))
+    prefix = "" if _blank(prefix) else prefix
+    suffix = ""
+    delimiter_name = command_input.multiple_delimiter or "space"
+    if delimiter_name == "quoted-space":
+        delimiter, prefix, suffix = " ", prefix + "'", "'"
+    elif delimiter_name == "comma":
+        delimiter = ","
+    elif delimiter_name == "flag":
+        delimiter = " " + prefix
+    else:
+        delimiter = " "
+    return prefix + delimiter.join(values) + suffix
+
+
+# --------------------------------------------------------------------------- mounts, outputs
+
+
+def _resolve_mounts(
+    command: Command, collected: _Collected, template: Mapping[str, str | None]
+) -> list[ResolvedMount]:
+    mounts = []
+    for mount in command.mounts:
+        container_path = fill_template(mount.path, template) or ""
+        source = collected.mount_sources.get(mount.name)
+        if source is None:
+            mounts.append(ResolvedMount(mount.name, container_path, True))
+            continue
+        the_input = source.node.input
+        if the_input.type not in MOUNTABLE_WRAPPER_INPUT_TYPES:
+            raise CommandResolutionError(
+                "I don't know how to provide files to a mount from an input of type "
+                f'"{the_input.type}".'
+            )
+        if len(source.values) > 1:
+            raise CommandResolutionError(
+                f'Input "{the_input.name}" has multiple resolved values. We can only use '
+                "inputs with a single resolved value."
+            )
+        obj = source.values[0].obj if source.values else None
+        if obj is None:
+            raise CommandResolutionError(
+                f'Input "{the_input.name}"\'s XnatModelObject value is null'
+            )
+        mounts.append(
+            ResolvedMount(mount.name, container_path, mount.writable, the_input.name, obj)
+        )
+    return mounts
+
+
+def _resolve_outputs(
+    command: Command,
+    wrapper: CommandWrapper,
+    collected: _Collected,
+    template: Mapping[str, str | None],
+) -> list[ResolvedOutput]:
+    handler_names = {handler.name for handler in wrapper.output_handlers}
+    by_handler: dict[str, ResolvedOutput] = {}
+    for output in command.outputs:
+        handlers = [h for h in wrapper.output_handlers if h.accepts_command_output == output.name]
+        if not handlers:
+            raise CommandResolutionError(
+                "No wrapper output handler was configured to handle command output "
+                f'"{output.name}".'
+            )
+        for handler in handlers:
+            target = handler.as_a_child_of or ""
+            parent_obj = collected.objects.get(target)
+            is_input = target in {i.name for i in wrapper.inputs}
+            problem = None
+            if is_input and parent_obj is None:
+                problem = (
+                    f'Cannot resolve output "{output.name}". Input "{target}" is supposed to '
+                    "handle the output, but it does not have an XNAT object value."
+                )
+            elif not is_input and target not in handler_names:
+                problem = (
+                    f'Cannot resolve output "{output.name}". The handler says the output is '
+                    f'supposed to be handled by "{target}", but either that isn\'t an input, or '
+                    "an output, or maybe the input does not have a uniquely resolved value."
+                )
+            elif not is_input:
+                parent_handler = wrapper.output_handler(target)
+                if handler.type != "Resource" or parent_handler.type not in ("Assessor", "Scan"):
+                    problem = (
+                        f'Cannot resolve handler "{handler.name}". Handler "{handler.name}" has '
+                        f'type "{handler.type}"; target handler "{target}" has type '
+                        f'"{parent_handler.type}". Handler "{handler.name}" must be type '
+                        f'Resource, target handler "{target}" needs to be type Assessor OR Scan.'
+                    )
+            if problem is not None:
+                if output.required:
+                    raise CommandResolutionError(problem)
+                log.error('Skipping handler "%s". %s', handler.name, problem)
+                continue
+            by_handler[handler.name] = ResolvedOutput(
+                name=f"{output.name}:{handler.name}",
+                command_output=output.name,
+                handler=handler.name,
+                required=output.required,
+                mount=output.mount or "",
+                path=fill_template(output.path, template) or "",
+                type=handler.type,
+                label=fill_template(handler.label, template),
+                parent_input=target if is_input else None,
+                parent_handler=None if is_input else target,
+                parent=parent_obj if is_input else None,
+                xsi_type=handler.xsi_type,
+                format=fill_template(handler.format, template),
+                description=fill_template(handler.description, template),
+                content=fill_template(handler.content, template),
+                tags=[fill_template(tag, template) or "" for tag in handler.tags],
+            )
+    ordered = []
+    for handler in wrapper.output_handlers_in_upload_order():
+        if handler.name not in by_handler:
+            raise CommandResolutionError(
+                f'Command wrapper output handler "{handler.name}" has no resolved output to handle.'
+            )
+        ordered.append(by_handler[handler.name])
+    return ordered
+
+
+def _project_of(objects: Mapping[str, XnatObject]) -> str | None:
+    for obj in objects.values():
+        if obj.kind == "Project":
+            return obj.id
+        project = obj.json.get("project-id")
+        if project:
+            return str(project)
+    return None
+
+
+# --------------------------------------------------------------------------- launch UI
+
+
+def preresolve(
+    command: Command,
+    wrapper_name: str,
+    target_uri: str | None,
+    xnat: JsonGetter,
+    user_inputs: Mapping[str, str] | None = None,
+    project_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """For the launch UI: each wrapper input's possible values on this target.
+
+    Returns `{"inputs": {name: {"type", "label", "required", "user-settable",
+    "default-value", "values": [{"value", "label"}], "parent"}}, "command-line-inputs": …}`.
+    Nothing is refused for having several values here; a required derived input with no
+    possible value is refused, as XNAT's UI refuses it.
+    """
+    command, wrapper = apply_project_config(command, wrapper_name, project_config)
+    trees = _resolve_tree(command, wrapper, _runtime_values(wrapper, target_uri, user_inputs), xnat)
+    report: dict[str, dict[str, Any]] = {}
+    for tree in trees:
+        _describe(tree, report)
+    for name, entry in report.items():
+        if entry["derived"] and entry["required"] and not entry["values"]:
+            raise CommandResolutionError(
+                "The following required fields cannot be resolved using the provided data: " + name
+            )
+    return {"wrapper": wrapper.name, "target": target_uri, "inputs": report}
+
+
+def _describe(tree: ResolvedNode, report: dict[str, dict[str, Any]]) -> None:
+    node: InputNode = tree.node
+    the_input = node.input
+    entry = report.setdefault(
+        the_input.name,
+        {
+            "type": the_input.type,
+            "label": the_input.label,
+            "description": the_input.description,
+            "required": the_input.required,
+            "derived": isinstance(the_input, DerivedInput),
+            "command-input": node.is_command_input,
+            "user-settable": getattr(the_input, "user_settable", None) is not False,
+            "default-value": the_input.default_value,
+            "parent": node.parent.name if node.parent is not None else None,
+            "values": [],
+        },
+    )
+    for value in tree.values:
+        if value.value is not None and all(v["value"] != value.value for v in entry["values"]):
+            entry["values"].append({"value": value.value, "label": value.label})
+        for child in value.children:
+            _describe(child, report)
