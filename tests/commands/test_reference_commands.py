@@ -150,3 +150,16 @@ def test_to_json_omits_defaults_but_keeps_non_default_values() -> None:
     assert written["outputs"][0]["required"] is True
     assert "writable" not in written["mounts"][0]
     assert written["mounts"][1]["writable"] is True
+
+
+def test_registered_form_takes_the_given_image_tags_it_and_drops_ids() -> None:
+    from xnat_plugin.commands.validation import as_registered
+
+    (command,) = load_commands(EXAMPLES / "ecatHeaderDump-command.json")
+    assert as_registered(command).image == "ecat-dump:latest"
+    assert as_registered(command, image="site/ecat:2").image == "site/ecat:2"
+    with_ids = command.model_copy(update={"id": 7})
+    with_ids.xnat[0].id = 3
+    registered = as_registered(with_ids)
+    assert registered.id == 0 and registered.xnat[0].id == 0
+    assert with_ids.xnat[0].id == 3  # the original is left alone

@@ -32,6 +32,17 @@ class ValidationReport:
         return [*self.errors, *self.warnings]
 
 
+def as_registered(command: Command, *, image: str | None = None) -> Command:
+    """The command as XNAT 3.7.3 stores it from `POST /xapi/commands[?image=…]` or an image
+    label: `image` (when given) replaces the command's image, `:latest` is added to an
+    untagged one, and ids sent in the JSON are dropped (XNAT assigns its own)."""
+    chosen = image or command.image
+    if chosen and not HAS_TAG.fullmatch(chosen):
+        chosen = f"{chosen}:latest"
+    wrappers = [wrapper.model_copy(update={"id": 0}) for wrapper in command.xnat]
+    return command.model_copy(update={"image": chosen, "id": 0, "xnat": wrappers})
+
+
 def validate_command(
     command: Command,
     *,
@@ -55,9 +66,7 @@ def validate_command(
                 f'Command "{command.name}" - image "{chosen}" has no tag; XNAT registers it as '
                 f'"{chosen}:latest". Pin a version tag.'
             )
-            chosen = f"{chosen}:latest"
-        if chosen != command.image:
-            command = command.model_copy(update={"image": chosen})
+        command = as_registered(command, image=image)
     errors = xnat_registration_errors(command)
     warnings.extend(silent_problems(command))
     if strict:
@@ -65,4 +74,10 @@ def validate_command(
     return ValidationReport(errors=errors, warnings=warnings)
 
 
-__all__ = ["ValidationReport", "silent_problems", "validate_command", "xnat_registration_errors"]
+__all__ = [
+    "ValidationReport",
+    "as_registered",
+    "silent_problems",
+    "validate_command",
+    "xnat_registration_errors",
+]
