@@ -24,6 +24,7 @@ from xnat_plugin.sandbox.xml_validation import (
     PREFIXES,
     XSI,
     InvalidXml,
+    document_namespaces,
     is_assessor_type,
     parse_xml,
     prefixed,
@@ -164,6 +165,7 @@ def _put_assessor_xml(call: Call, found: Resolved, body: bytes) -> Response:
     assert found.experiment is not None and found.project is not None
     try:
         root = parse_xml(body)
+        namespaces = document_namespaces(body)
         xsi_type = xsi_type_of(root)
         if not is_assessor_type(xsi_type):
             raise InvalidXml(f"{xsi_type} is not an image assessor type")
@@ -190,7 +192,7 @@ def _put_assessor_xml(call: Call, found: Resolved, body: bytes) -> Response:
             found.experiment["label"],
         ):
             session_ref.text = found.experiment["id"]
-        validate(root)
+        validate(root, namespaces)
         if session_ref is not None and (session_ref.text or "").strip() != found.experiment["id"]:
             raise InvalidXml(
                 f"imageSession_ID {session_ref.text!r} is not the session "

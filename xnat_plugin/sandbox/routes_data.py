@@ -18,6 +18,7 @@ from xnat_plugin.sandbox import routes_projects as projects
 from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, DataPath, parse_data_path
+from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.resolve import Resolved, resolve
 
 router = APIRouter()
@@ -82,7 +83,14 @@ def _dispatch(call: Call) -> Response:
     creating = method == "PUT" and is_item
     if path.file_path is not None or (path.collection == "files" and method == "PUT"):
         creating = method == "PUT"  # uploading may create the resource
-    found = resolve(call.db, path, call.user, write=write, leaf_optional=creating)
+    try:
+        found = resolve(call.db, path, call.user, write=write, leaf_optional=creating)
+    except HTTPException as exc:
+        # xnatpy re-reads every listing it holds after a delete, including listings under the
+        # deleted object; an empty listing (not 404) keeps its `delete()` working.
+        if exc.status_code == 404 and method == "GET" and path.collection and call.fmt != "zip":
+            return result_set([], call.fmt, path.collection)
+        raise
 
     if path.file_path is not None or path.collection == "files":
         if path.collection == "files" and method == "GET":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import xml.etree.ElementTree as ET
 from functools import lru_cache
@@ -43,6 +44,17 @@ def parse_xml(data: bytes) -> ET.Element:
         raise InvalidXml(f"malformed XML: {exc}") from exc
 
 
+def document_namespaces(data: bytes) -> dict[str, str]:
+    """The prefixes a document declares (xsi:type values are resolved with them)."""
+    found = {prefix: uri for uri, prefix in PREFIXES.items()}
+    try:
+        for _, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):  # type: ignore[misc]
+            found[prefix] = uri
+    except ET.ParseError as exc:
+        raise InvalidXml(f"malformed XML: {exc}") from exc
+    return found
+
+
 def xsi_type_of(root: ET.Element) -> str:
     """The XNAT data type of a document: its xsi:type, else the type of its root element."""
     schema = sandbox_schema()
@@ -64,11 +76,15 @@ def is_assessor_type(xsi_type: str) -> bool:
     return xsd_type is not None and xsd_type.is_derived(base)
 
 
-def validate(root: ET.Element) -> None:
+def validate(root: ET.Element, namespaces: dict[str, str] | None = None) -> None:
     """Raise InvalidXml with the validator's reason when `root` breaks the schema."""
     schema = sandbox_schema()
-    with _lock:  # xmlschema's validators are not documented as thread-safe
-        error = next(schema.iter_errors(root), None)
+    known = {prefix: uri for uri, prefix in PREFIXES.items()}
+    try:
+        with _lock:  # xmlschema's validators are not documented as thread-safe
+            error = next(schema.iter_errors(root, namespaces={**known, **(namespaces or {})}), None)
+    except (xmlschema.XMLSchemaException, KeyError, ValueError) as exc:
+        raise InvalidXml(f"invalid {prefixed(root.tag)}: {exc}") from exc
     if error is not None:
         reason = error.reason or str(error.message)
         where = error.path or ""
