@@ -78,7 +78,7 @@ def evaluate_session_command(variant: Variant) -> Command:
                 "Surface tolerance (mm)",
                 "Tolerance of the normalised surface Dice, in millimetres.",
                 type="number",
-                default="2.0",
+                default="1.0",
                 required=True,
                 flag="--tolerance-mm",
             ),
