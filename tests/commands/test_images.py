@@ -99,3 +99,14 @@ def test_dockerfile_is_hadolint_clean() -> None:
         [str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_without_a_docker_engine_ends_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from xnat_plugin.cli import main
+
+    # Nothing listens on the discard port of the loopback interface.
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
+    assert main(["images", "build", "--step", "infer", "--dir", str(COMMAND_JSON)]) == 2
+    assert "no Docker engine answers" in caplog.text
