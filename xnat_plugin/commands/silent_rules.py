@@ -73,10 +73,6 @@ _ENUM_NAMES = {
     "Config": "CONFIG",
     "file": "FILE_INPUT",
 }
-# Keys XNAT still reads but that have a current spelling.
-OBSOLETE_KEYS = {
-    "as-a-child-of-wrapper-input": 'obsolete spelling of "as-a-child-of"',
-}
 
 
 def silent_problems(command: Command) -> list[str]:
@@ -84,16 +80,13 @@ def silent_problems(command: Command) -> list[str]:
     prefix = f'Command "{command.name}" - '
     problems: list[str] = []
     for path in command.unknown_keys():
-        key = path.rsplit(".", 1)[-1].split("[")[0]
-        if key in OBSOLETE_KEYS:
-            problems.append(prefix + f'key "{path}" is an {OBSOLETE_KEYS[key]}; use the new key.')
-        else:
-            problems.append(prefix + f'key "{path}" is not read by XNAT and is ignored.')
+        problems.append(prefix + f'key "{path}" is not read by XNAT and is ignored.')
     if "ipc-mode" in command.given_keys:
         problems.append(
             prefix + 'key "ipc-mode" is ignored when XNAT 3.7.3 registers a command (it reads '
             '"ipcMode"); write "ipcMode".'
         )
+    # Still read at registration, but the pre-2.0 spelling.
     for handler_path in _obsolete_handler_keys(command):
         problems.append(
             prefix + f'key "{handler_path}" is an obsolete spelling of "as-a-child-of"; use the '
