@@ -220,7 +220,7 @@ class Bundle:
             try:
                 network.load_state_dict(state, strict=True)
             except RuntimeError as exc:
-                first = str(exc).splitlines()[0]
+                first = _first_line(exc)
                 raise UserError(
                     f"weights {name} in bundle {self.root} do not fit its network "
                     f"{self.spec.network.name} ({first}); re-train or fix configs/metadata.json"
@@ -311,7 +311,7 @@ def load_bundle(directory: Path | str) -> Bundle:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise UserError(
-                f"cannot load weights {path}: {str(exc).splitlines()[0]}; only plain state "
+                f"cannot load weights {path}: {_first_line(exc)}; only plain state "
                 "dicts (torch.save(model.state_dict())) are accepted"
             ) from exc
         if not isinstance(state, dict):
@@ -324,6 +324,11 @@ def load_bundle(directory: Path | str) -> Bundle:
         member_names=[str(p.relative_to(root)) for p in members],
         checksum=digest.hexdigest(),
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def spec_from_metadata(metadata: dict[str, Any], where: Path) -> BundleSpec:
@@ -369,7 +374,7 @@ def monai_metadata(spec: BundleSpec) -> dict[str, Any]:
         "monai_version": monai.__version__,
         "pytorch_version": torch.__version__.split("+")[0],
         "numpy_version": np.__version__,
-        "optional_packages_version": {"nibabel": _version_of("nibabel")},
+        "required_packages_version": {"nibabel": _version_of("nibabel")},
         "name": spec.model_name,
         "task": f"{spec.modality} segmentation of {', '.join(spec.labels)}",
         "description": spec.description,

@@ -1,0 +1,159 @@
+"""A label map on a DICOM series' grid → one DICOM SEG file (highdicom).
+
+One segment per label with its SNOMED category/type codes; the algorithm identification says
+AUTOMATIC plus the model's name and version (or MANUAL), so viewers and the evaluate step can
+tell AI and human segmentations apart. Only non-empty frames are stored.
+
+Speed: the plane positions, orientation and pixel measures are handed to highdicom from the
+`Series` we already parsed, which skips its per-source-image geometry derivation; frames are
+passed as a label map that highdicom splits into binary segments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom.sr.coding import Code
+
+from containers.common.bundle import SegmentCodes, default_segment_codes
+from containers.common.dicom_series import Series
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+_AI_FAMILY = Code("123109", "DCM", "Artificial Intelligence")
+
+
+@dataclass(frozen=True)
+class SegAlgorithm:
+    """Who made the segmentation: a model (AUTOMATIC) or a person (MANUAL)."""
+
+    kind: str = "AUTOMATIC"  # AUTOMATIC | SEMIAUTOMATIC | MANUAL
+    name: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class WrittenSeg:
+    path: Path
+    sop_instance_uid: str
+    series_instance_uid: str
+    segment_numbers: dict[str, int]  # label name → segment number in the SEG
+    frames: int
+
+
+def write_seg(
+    path: Path | str,
+    label_map: np.ndarray,
+    series: Series,
+    labels: Mapping[str, int],
+    *,
+    algorithm: SegAlgorithm = SegAlgorithm(),
+    segment_codes: Mapping[str, SegmentCodes] | None = None,
+    series_description: str = "MONAI segmentation",
+    series_number: int = 900,
+    manufacturer: str = "xnat-monai",
+    software_version: str = "0.1.0",
+) -> WrittenSeg:
+    """Write `label_map` ((columns, rows, slices) like `series.volume`) as a DICOM SEG."""
+    path = Path(path)
+    if tuple(label_map.shape) != series.shape:
+        raise UserError(
+            f"label map shape {label_map.shape} differs from series shape {series.shape}; "
+            "resample the segmentation onto the scan first"
+        )
+    if not labels:
+        raise UserError("no labels to write: a SEG needs at least one segment")
+    ordered = sorted(labels.items(), key=lambda item: item[1])
+    segment_numbers = {name: n for n, (name, _value) in enumerate(ordered, start=1)}
+    codes = dict(segment_codes or {})
+    descriptions = [
+        _segment_description(
+            segment_numbers[name], name, codes.get(name) or default_segment_codes(name), algorithm
+        )
+        for name, _value in ordered
+    ]
+    frames = _as_segment_numbers(label_map, ordered)
+
+    seg = hd.seg.Segmentation(
+        source_images=series.headers,
+        pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=manufacturer,
+        manufacturer_model_name=algorithm.name or "manual",
+        software_versions=software_version,
+        device_serial_number="0",
+        series_description=series_description,
+        content_label="SEGMENTATION",
+        content_description=series_description[:64],
+        omit_empty_frames=True,
+        plane_orientation=hd.PlaneOrientationSequence(
+            coordinate_system="PATIENT", image_orientation=series.orientation
+        ),
+        pixel_measures=hd.PixelMeasuresSequence(
+            pixel_spacing=(series.spacing[1], series.spacing[0]),
+            slice_thickness=series.spacing[2],
+            spacing_between_slices=series.spacing[2],
+        ),
+        plane_positions=[
+            hd.PlanePositionSequence(coordinate_system="PATIENT", image_position=tuple(p))
+            for p in series.positions
+        ],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    log.info("wrote SEG %s (%d frames, %d segments)", path, seg.NumberOfFrames, len(ordered))
+    return WrittenSeg(
+        path=path,
+        sop_instance_uid=str(seg.SOPInstanceUID),
+        series_instance_uid=str(seg.SeriesInstanceUID),
+        segment_numbers=segment_numbers,
+        frames=int(seg.NumberOfFrames),
+    )
+
+
+def _as_segment_numbers(label_map: np.ndarray, ordered: list[tuple[str, int]]) -> np.ndarray:
+    """(slices, rows, columns) uint8 frames whose values are segment numbers."""
+    frames = np.ascontiguousarray(np.transpose(label_map, (2, 1, 0)), dtype=np.uint8)
+    values = [value for _name, value in ordered]
+    if values != list(range(1, len(values) + 1)):
+        lookup = np.zeros(256, dtype=np.uint8)
+        for number, value in enumerate(values, start=1):
+            lookup[value] = number
+        frames = lookup[frames]
+    return frames
+
+
+def _segment_description(
+    number: int, name: str, codes: SegmentCodes, algorithm: SegAlgorithm
+) -> hd.seg.SegmentDescription:
+    kind = hd.seg.SegmentAlgorithmTypeValues[algorithm.kind]
+    identification = None
+    if kind != hd.seg.SegmentAlgorithmTypeValues.MANUAL:
+        identification = hd.AlgorithmIdentificationSequence(
+            name=algorithm.name or "unknown", version=algorithm.version or "0", family=_AI_FAMILY
+        )
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=name,
+        segmented_property_category=_code(codes.category),
+        segmented_property_type=_code(codes.type),
+        algorithm_type=kind,
+        algorithm_identification=identification,
+        tracking_uid=hd.UID(),
+        tracking_id=name,
+    )
+
+
+def _code(concept: object) -> Code:
+    return Code(concept.value, concept.scheme, concept.meaning)  # type: ignore[attr-defined]

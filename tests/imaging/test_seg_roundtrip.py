@@ -1,0 +1,121 @@
+"""DICOM SEG out and back in: same voxels, right identification, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from containers.common.dicom_series import read_series
+from containers.common.seg_reader import find_seg_file, read_seg
+from containers.common.seg_writer import SegAlgorithm, write_seg
+from tests.imaging.dicom_factory import phantom_volume, write_ct_series
+from xnat_plugin.errors import UserError
+
+LABELS = {"liver": 1, "spleen": 2, "kidney": 3}
+
+
+def test_seg_reads_back_to_the_same_mask_voxel_for_voxel(
+    tmp_path: Path, series_dir: Path, labels: np.ndarray
+):
+    series = read_series(series_dir)
+    written = write_seg(tmp_path / "seg.dcm", labels, series, LABELS)
+    back = read_seg(written.path, series)
+    np.testing.assert_array_equal(back.array, labels)
+    assert back.labels == LABELS
+    assert back.sop_instance_uid == written.sop_instance_uid
+
+
+def test_seg_stores_only_non_empty_frames(tmp_path: Path, series_dir: Path, labels: np.ndarray):
+    series = read_series(series_dir)
+    written = write_seg(tmp_path / "seg.dcm", labels, series, LABELS)
+    expected = sum(
+        int(np.any(labels[:, :, k] == v)) for v in LABELS.values() for k in range(labels.shape[2])
+    )
+    assert written.frames == expected < 3 * labels.shape[2]
+
+
+def test_automatic_seg_names_the_model_and_manual_seg_does_not(
+    tmp_path: Path, series_dir: Path, labels: np.ndarray
+):
+    series = read_series(series_dir)
+    ai = write_seg(
+        tmp_path / "ai.dcm",
+        labels,
+        series,
+        LABELS,
+        algorithm=SegAlgorithm(name="liver3", version="2.1"),
+    )
+    manual = write_seg(tmp_path / "m.dcm", labels, series, LABELS, algorithm=SegAlgorithm("MANUAL"))
+    ai_ds, manual_ds = pydicom.dcmread(ai.path), pydicom.dcmread(manual.path)
+    segment = ai_ds.SegmentSequence[0]
+    assert segment.SegmentAlgorithmType == "AUTOMATIC"
+    assert segment.SegmentAlgorithmName == "liver3"
+    assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == "10200004"  # SNOMED liver
+    assert manual_ds.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+    assert read_seg(manual.path, series).algorithm_types == {"MANUAL"}
+    assert ai_ds.ReferencedSeriesSequence[0].SeriesInstanceUID == series.series_instance_uid
+
+
+def test_labels_are_matched_by_name_when_the_caller_numbers_them_differently(
+    tmp_path: Path, series_dir: Path, labels: np.ndarray
+):
+    series = read_series(series_dir)
+    write_seg(tmp_path / "seg.dcm", labels, series, LABELS)
+    back = read_seg(tmp_path / "seg.dcm", series, labels={"Kidney": 1, "liver": 2})
+    np.testing.assert_array_equal(back.array == 1, labels == 3)
+    np.testing.assert_array_equal(back.array == 2, labels == 1)
+    assert not np.any(back.array == 3)
+
+
+def test_seg_of_another_series_is_refused(tmp_path: Path, series_dir: Path, labels: np.ndarray):
+    series = read_series(series_dir)
+    write_seg(tmp_path / "seg.dcm", labels, series, LABELS)
+    write_ct_series(tmp_path / "other", phantom_volume(series.shape))
+    other = read_series(tmp_path / "other")
+    with pytest.raises(UserError, match="segments series .* not the image series"):
+        read_seg(tmp_path / "seg.dcm", other)
+
+
+def test_seg_whose_frames_sit_between_slices_is_refused(
+    tmp_path: Path, series_dir: Path, labels: np.ndarray
+):
+    series = read_series(series_dir)
+    write_seg(tmp_path / "seg.dcm", labels, series, LABELS)
+    ds = pydicom.dcmread(tmp_path / "seg.dcm")
+    del ds.ReferencedSeriesSequence
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        del frame.DerivationImageSequence
+        position = frame.PlanePositionSequence[0].ImagePositionPatient
+        frame.PlanePositionSequence[0].ImagePositionPatient = [
+            float(v) + 0.5 * float(n) * series.spacing[2]
+            for v, n in zip(
+                position, np.cross(series.orientation[:3], series.orientation[3:]), strict=True
+            )
+        ]
+    ds.save_as(tmp_path / "shifted.dcm")
+    with pytest.raises(UserError, match="does not lie on a slice"):
+        read_seg(tmp_path / "shifted.dcm", series)
+
+
+def test_a_file_that_is_not_a_seg_is_refused(series_dir: Path):
+    series = read_series(series_dir)
+    with pytest.raises(UserError, match="not a readable DICOM SEG"):
+        read_seg(series.paths[0], series)
+
+
+def test_label_map_with_other_shape_is_refused_before_writing(tmp_path: Path, series_dir: Path):
+    series = read_series(series_dir)
+    with pytest.raises(UserError, match="differs from series shape"):
+        write_seg(tmp_path / "s.dcm", np.zeros((3, 3, 3), np.uint8), series, LABELS)
+
+
+def test_the_seg_resource_must_hold_exactly_one_file(tmp_path: Path):
+    with pytest.raises(UserError, match="no DICOM SEG file"):
+        find_seg_file(tmp_path)
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    (tmp_path / "b.dcm").write_bytes(b"x")
+    with pytest.raises(UserError, match="expected one SEG"):
+        find_seg_file(tmp_path)
