@@ -153,7 +153,10 @@ async def _spool_body(
 async def handle_data(request: Request, path: str, user: User) -> Response:
     app_state = request.app.state
     try:
-        segments = [p for p in path.split("/") if p]
+        # Empty segments are kept: `files//etc/passwd` must be refused, not read as `etc/passwd`.
+        segments = path.split("/")
+        if segments and segments[-1] == "":
+            segments.pop()
         if segments[:1] == ["archive"]:  # /data/archive/… is an alias of /data/…
             segments = segments[1:]
         data_path: DataPath = parse_data_path(segments)
