@@ -24,6 +24,7 @@ VERB_MODULES = (
     "xnat_plugin.sandbox.cli",
     "xnat_plugin.commands.cli",
     "xnat_plugin.admin.cli",
+    "xnat_plugin.runner.cli",
 )
 
 

@@ -98,6 +98,25 @@ class XnatRest:
     def delete(self, uri: str) -> requests.Response:
         return self._request("DELETE", uri)
 
+    # ----- alias tokens (what a container authenticates with)
+
+    def issue_alias_token(self) -> tuple[str, str] | None:
+        """A new (alias, secret) acting as this user, or None if the XNAT cannot issue one."""
+        try:
+            token = self.get_json("/data/services/tokens/issue")
+        except UserError as exc:
+            log.warning("XNAT at %s issued no alias token (%s)", self.url, type(exc).__name__)
+            return None
+        if not isinstance(token, dict) or not token.get("alias") or not token.get("secret"):
+            return None
+        return str(token["alias"]), str(token["secret"])
+
+    def invalidate_alias_token(self, alias: str, secret: str) -> None:
+        try:
+            self._request("GET", f"/data/services/tokens/invalidate/{quote(alias)}/{quote(secret)}")
+        except UserError as exc:
+            log.warning("could not invalidate alias token (%s)", type(exc).__name__)
+
     # ----- writes used by finalization
 
     def create_resource(self, parent_uri: str, label: str, query: Mapping[str, str]) -> None:

@@ -1,0 +1,307 @@
+"""Run a resolved, staged command: as a local process, or as a Docker container.
+
+Both backends give the command what Container Service gives a container: its mounts, the
+environment (`XNAT_HOST`, `XNAT_USER`, `XNAT_PASS`, `XNAT_WORKFLOW_ID`, `XNAT_EVENT_ID`, the
+command's `environment-variables`), its working directory, and `override-entrypoint`
+semantics (`true`: `/bin/sh -c "<command-line>"`; `false`: the command line split like a shell
+would, run without a shell). stdout and stderr are saved to files. Credentials travel only in
+the environment and are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from xnat_plugin.errors import UserError
+from xnat_plugin.runner.resolved import ResolvedCommand
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class LaunchEnvironment:
+    """Who the container acts as and where XNAT is (the values of the XNAT_* variables)."""
+
+    xnat_host: str
+    xnat_user: str
+    xnat_pass: str
+    workflow_id: str = ""
+    event_id: str = ""
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"LaunchEnvironment({self.xnat_host!r}, user={self.xnat_user!r})"
+
+    def variables(self) -> dict[str, str]:
+        return {
+            "XNAT_HOST": self.xnat_host,
+            "XNAT_USER": self.xnat_user,
+            "XNAT_PASS": self.xnat_pass,
+            "XNAT_WORKFLOW_ID": self.workflow_id,
+            "XNAT_EVENT_ID": self.event_id,
+        }
+
+
+@dataclass(frozen=True)
+class ExitReport:
+    exit_code: int
+    out_of_memory: bool = False
+    killed: bool = False
+
+
+class RunningContainer(Protocol):
+    """A started command: wait for it, or kill it."""
+
+    backend_id: str
+
+    def wait(self) -> ExitReport: ...
+
+    def kill(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def start(
+        self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
+    ) -> RunningContainer: ...
+
+
+# --------------------------------------------------------------------------- process backend
+
+
+def rewrite_container_paths(text: str, mapping: Mapping[str, Path]) -> str:
+    """Replace each container mount path in `text` by its host folder (longest path first;
+    only whole path components: `/input` inside `/data/input` stays)."""
+    for container_path in sorted(mapping, key=len, reverse=True):
+        stripped = container_path.rstrip("/") or "/"
+        pattern = rf"(?<![\w./-]){re.escape(stripped)}(?![\w.-])"
+        host = str(mapping[container_path])
+        text = re.sub(pattern, lambda _match, host=host: host, text)  # type: ignore[misc]
+    return text
+
+
+def _mount_mapping(resolved: ResolvedCommand) -> dict[str, Path]:
+    mapping: dict[str, Path] = {}
+    for mount in resolved.mounts:
+        if mount.host_path is None:
+            raise UserError(f"mount {mount.name} was not staged; stage mounts before running")
+        mapping[mount.container_path] = mount.host_path
+    return mapping
+
+
+def process_environment(
+    resolved: ResolvedCommand, launch: LaunchEnvironment, mapping: Mapping[str, Path]
+) -> dict[str, str]:
+    """The environment of a process-backend run (this interpreter's bin first on PATH)."""
+    env = dict(os.environ)
+    for name in ("XNAT_HOST", "XNAT_USER", "XNAT_PASS"):
+        env.pop(name, None)
+    interpreter_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([interpreter_bin, env.get("PATH", "/usr/bin:/bin")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    for name, value in resolved.environment.items():
+        env[name] = rewrite_container_paths(value, mapping)
+    env.update(launch.variables())
+    return env
+
+
+class ProcessContainer:
+    def __init__(self, process: subprocess.Popen[bytes], handles: list[Any]) -> None:
+        self.process = process
+        self.backend_id = f"process-{process.pid}"
+        self._handles = handles
+        self._killed = threading.Event()
+
+    def wait(self) -> ExitReport:
+        code = self.process.wait()
+        for handle in self._handles:
+            handle.close()
+        return ExitReport(code, killed=self._killed.is_set())
+
+    def kill(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self._killed.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class ProcessBackend:
+    """Runs the command line on this machine, each container path mapped to its host folder."""
+
+    name = "process"
+
+    def start(
+        self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
+    ) -> ProcessContainer:
+        mapping = _mount_mapping(resolved)
+        command_line = rewrite_container_paths(resolved.command_line, mapping)
+        env = process_environment(resolved, launch, mapping)
+        workdir = (
+            Path(rewrite_container_paths(resolved.working_directory, mapping))
+            if resolved.working_directory
+            else log_dir
+        )
+        if not workdir.is_dir():
+            raise UserError(
+                f"working directory {resolved.working_directory} is not a mount of the command; "
+                "set working-directory to one of its mount paths"
+            )
+        argv = (
+            ["/bin/sh", "-c", command_line]
+            if resolved.override_entrypoint
+            else shlex.split(command_line)
+        )
+        if not argv:
+            raise UserError(f"command {resolved.command.name!r} has an empty command line")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stdout = (log_dir / "stdout.log").open("wb")
+        stderr = (log_dir / "stderr.log").open("wb")
+        log.info("running %s in %s", argv[0] if len(argv) == 1 else argv[:3], workdir)
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            stdout.close()
+            stderr.close()
+            raise UserError(f"cannot start {argv[0]!r}: {exc.strerror}") from exc
+        return ProcessContainer(process, [stdout, stderr])
+
+
+# --------------------------------------------------------------------------- docker backend
+
+
+def docker_run_arguments(resolved: ResolvedCommand, launch: LaunchEnvironment) -> dict[str, Any]:
+    """Keyword arguments of `docker.containers.run` for this command (no I/O here)."""
+    command = resolved.command
+    volumes = {}
+    for mount in resolved.mounts:
+        if mount.host_path is None:
+            raise UserError(f"mount {mount.name} was not staged; stage mounts before running")
+        volumes[str(mount.host_path)] = {
+            "bind": mount.container_path,
+            "mode": "rw" if mount.writable else "ro",
+        }
+    environment = {**resolved.environment, **launch.variables()}
+    arguments: dict[str, Any] = {
+        "image": command.image,
+        "detach": True,
+        "volumes": volumes,
+        "environment": environment,
+        # XNAT is reached on loopback here: share the host's network.
+        "network_mode": "host",
+        "labels": {"org.nrg.container-service.command": command.name},
+    }
+    if resolved.override_entrypoint:
+        arguments["entrypoint"] = ["/bin/sh", "-c"]
+        arguments["command"] = [resolved.command_line]
+    else:
+        arguments["command"] = shlex.split(resolved.command_line)
+    if resolved.working_directory:
+        arguments["working_dir"] = resolved.working_directory
+    if command.runtime:
+        arguments["runtime"] = command.runtime
+    if command.shm_size:
+        arguments["shm_size"] = int(command.shm_size)
+    if command.limit_memory:
+        arguments["mem_limit"] = f"{int(command.limit_memory)}m"
+    if command.reserve_memory:
+        arguments["mem_reservation"] = f"{int(command.reserve_memory)}m"
+    if command.limit_cpu:
+        arguments["nano_cpus"] = int(float(command.limit_cpu) * 1_000_000_000)
+    if command.ipc_mode:
+        arguments["ipc_mode"] = command.ipc_mode
+    gpus = (command.generic_resources or {}).get("gpu")
+    if gpus and command.runtime == "nvidia":
+        import docker.types
+
+        arguments["device_requests"] = [
+            docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])
+        ]
+    return arguments
+
+
+class DockerContainer:
+    def __init__(self, container: Any, log_dir: Path) -> None:
+        self.container = container
+        self.backend_id = str(container.id)
+        self.log_dir = log_dir
+        self._killed = threading.Event()
+
+    def wait(self) -> ExitReport:
+        result = self.container.wait()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.log_dir / "stdout.log").write_bytes(self.container.logs(stdout=True, stderr=False))
+        (self.log_dir / "stderr.log").write_bytes(self.container.logs(stdout=False, stderr=True))
+        self.container.reload()
+        oom = bool(self.container.attrs.get("State", {}).get("OOMKilled"))
+        return ExitReport(int(result.get("StatusCode", -1)), oom, self._killed.is_set())
+
+    def kill(self) -> None:
+        self._killed.set()
+        try:
+            self.container.kill()
+        except Exception as exc:  # the container may already have exited
+            log.debug("kill %s: %s", self.backend_id, exc)
+
+
+class DockerBackend:
+    """Runs the command's image with the Docker engine (standalone-Docker semantics)."""
+
+    name = "docker"
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    def client(self) -> Any:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env()  # type: ignore[attr-defined]
+                self._client.ping()
+            except Exception as exc:
+                raise UserError(
+                    f"cannot reach the Docker engine ({type(exc).__name__}); start Docker or "
+                    "use --backend process"
+                ) from exc
+        return self._client
+
+    def start(
+        self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
+    ) -> DockerContainer:
+        arguments = docker_run_arguments(resolved, launch)
+        try:
+            container = self.client().containers.run(**arguments)
+        except Exception as exc:
+            raise UserError(f"Docker could not start {resolved.image}: {exc}") from exc
+        return DockerContainer(container, log_dir)
+
+
+def backend_named(name: str) -> Backend:
+    if name == "process":
+        return ProcessBackend()
+    if name == "docker":
+        return DockerBackend()
+    raise UserError(f"unknown backend {name!r}; use process or docker")

@@ -1,0 +1,153 @@
+"""Stage a resolved command's mounts: a host folder behind every container path.
+
+As in Container Service: an input mount is the archive directory of the object that feeds it
+(read-only; copied first only when the mount is writable); a mount that no input feeds is a
+fresh, empty, writable build directory. When the XNAT's archive is not on this machine, the
+object's files are downloaded over REST into a staging folder laid out like XNAT's archive
+(`SCANS/<id>/<resource>/…`, `RESOURCES/<label>/…`, `ASSESSORS/<label>/<resource>/…`) and
+made read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from xnat_plugin.errors import UserError
+from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount
+from xnat_plugin.runner.xnat_objects import XnatObject
+from xnat_plugin.runner.xnat_rest import XnatRest, data_path
+
+log = logging.getLogger(__name__)
+
+# Given an object URI, the folder holding its files when the archive is local (else None).
+ArchiveLocator = Callable[[str], Path | None]
+
+
+def stage_mounts(
+    resolved: ResolvedCommand,
+    staging_dir: Path,
+    *,
+    xnat: XnatRest | None = None,
+    archive_locator: ArchiveLocator | None = None,
+) -> None:
+    """Fill `host_path` of every mount of `resolved`, creating folders under `staging_dir`."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    for mount in resolved.mounts:
+        mount.host_path = _stage_one(mount, staging_dir, xnat, archive_locator)
+        log.info(
+            "mount %s: %s -> %s (%s)",
+            mount.name,
+            mount.container_path,
+            mount.host_path,
+            "rw" if mount.writable else "ro",
+        )
+
+
+def _stage_one(
+    mount: ResolvedMount,
+    staging_dir: Path,
+    xnat: XnatRest | None,
+    archive_locator: ArchiveLocator | None,
+) -> Path:
+    build_dir = staging_dir / "mounts" / mount.name
+    if mount.source is None:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        return build_dir
+    local = archive_locator(mount.source.uri) if archive_locator is not None else None
+    if local is not None and local.exists():
+        if not mount.writable:
+            return local
+        _copy(local, build_dir)
+        return build_dir
+    if xnat is None:
+        raise UserError(
+            f"mount {mount.name}: {mount.source.uri} is not in a local archive and no XNAT "
+            "connection was given to download it"
+        )
+    download_object(xnat, mount.source, build_dir)
+    if not mount.writable:
+        make_read_only(build_dir)
+    return build_dir
+
+
+def _copy(source: Path, destination: Path) -> None:
+    if destination.exists():
+        shutil.rmtree(destination)
+    if source.is_file():
+        destination.mkdir(parents=True)
+        shutil.copy2(source, destination / source.name)
+    else:
+        shutil.copytree(source, destination)
+    make_writable(destination)
+
+
+def archive_layout(obj: XnatObject) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(relative path, file JSON) for every file of `obj`, laid out as in XNAT's archive."""
+    if obj.kind == "File":
+        yield str(obj.json.get("name", "")), obj.json
+        return
+    if obj.kind == "Resource":
+        yield from _resource_files("", obj.json)
+        return
+    resources_dir = {"Session": "RESOURCES/", "Project": "resources/", "Subject": "RESOURCES/"}
+    prefix = resources_dir.get(obj.kind, "")
+    for resource in obj.children("resources"):
+        yield from _resource_files(f"{prefix}{resource.get('label')}/", resource)
+    for scan in obj.children("scans"):
+        for resource in scan.get("resources") or []:
+            yield from _resource_files(f"SCANS/{scan.get('id')}/{resource.get('label')}/", resource)
+    for assessor in obj.children("assessors"):
+        for resource in assessor.get("resources") or []:
+            yield from _resource_files(
+                f"ASSESSORS/{assessor.get('label')}/{resource.get('label')}/", resource
+            )
+
+
+def _resource_files(prefix: str, resource: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for file in resource.get("files") or []:
+        yield f"{prefix}{file.get('name')}", file
+
+
+def download_object(xnat: XnatRest, obj: XnatObject, destination: Path) -> int:
+    """Download every file of `obj` into `destination`; returns the number of files."""
+    files = list(archive_layout(obj))
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"downloading {obj.uri}", total=len(files))
+        for relative, file in files:
+            target = (destination / relative).resolve()
+            if not target.is_relative_to(root):
+                raise UserError(f"refusing file {relative!r} of {obj.uri}: it leaves the mount")
+            xnat.download(data_path(str(file["uri"])), target)
+            progress.advance(task)
+    log.info("downloaded %d files of %s", len(files), obj.uri)
+    return len(files)
+
+
+def make_read_only(folder: Path) -> None:
+    """Remove write permission below `folder` (the process backend has no read-only binds)."""
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            path = Path(dirpath) / name
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    for dirpath, _dirnames, _ in os.walk(folder, topdown=False):
+        path = Path(dirpath)
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def make_writable(folder: Path) -> None:
+    """Give the owner write permission again (so a staging folder can be removed)."""
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        Path(dirpath).chmod(Path(dirpath).stat().st_mode | stat.S_IWUSR)
+        for name in filenames:
+            path = Path(dirpath) / name
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
