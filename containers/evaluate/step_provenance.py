@@ -45,8 +45,7 @@ class StepRecord:
     step: str
     started: dt.datetime
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
-    wall_time_s: float = 0.0
-    peak_memory_mb: float = 0.0
+    clock_start: float = field(default_factory=time.perf_counter)
 
     def add_input(self, name: str, path: Path | None = None, uri: str | None = None) -> None:
         entry: dict[str, str] = {}
@@ -61,8 +60,10 @@ class StepRecord:
         return {
             "step": self.step,
             "started": self.started.isoformat(timespec="seconds"),
-            "wall_time_s": round(self.wall_time_s, 3),
-            "peak_memory_mb": round(self.peak_memory_mb, 1),
+            # Both up to the moment the record is written into a report.
+            "wall_time_s": round(time.perf_counter() - self.clock_start, 3),
+            # ru_maxrss is in KiB on Linux.
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "device": "cpu",
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -73,11 +74,4 @@ class StepRecord:
 
 @contextmanager
 def step_provenance(step: str) -> Iterator[StepRecord]:
-    record = StepRecord(step, dt.datetime.now(dt.UTC))
-    start = time.perf_counter()
-    try:
-        yield record
-    finally:
-        record.wall_time_s = time.perf_counter() - start
-        # ru_maxrss is in KiB on Linux.
-        record.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    yield StepRecord(step, dt.datetime.now(dt.UTC))

@@ -1,0 +1,66 @@
+"""Pick the AI and the reference segmentation assessors of a session by label pattern.
+
+Default: the newest `icr:roiCollectionData` whose label matches the pattern (the whole label,
+`re.fullmatch`). "Newest" is by the `YYYYmmddHHMMSS` timestamp AI labels end with (contracts),
+else by the assessor's XNAT date; the label breaks remaining ties.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from xnat_plugin.client.browse import AssessorInfo
+from xnat_plugin.errors import UserError
+
+ROI_COLLECTION = "icr:roiCollectionData"
+_TRAILING_TIMESTAMP = re.compile(r"_(\d{14})$")
+
+
+def compile_pattern(pattern: str, option: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UserError(f"{option} {pattern!r} is not a regular expression ({exc})") from exc
+
+
+def newest_matching(
+    assessors: Sequence[AssessorInfo], pattern: str, *, option: str, session: str
+) -> AssessorInfo:
+    regex = compile_pattern(pattern, option)
+    matching = [a for a in assessors if a.xsi_type == ROI_COLLECTION and regex.fullmatch(a.label)]
+    if not matching:
+        found = ", ".join(a.label for a in assessors if a.xsi_type == ROI_COLLECTION) or "none"
+        raise UserError(
+            f"session {session} has no segmentation assessor whose label matches {option} "
+            f"{pattern!r} (segmentation assessors: {found})"
+        )
+    return max(matching, key=_age_key)
+
+
+def _age_key(assessor: AssessorInfo) -> tuple[str, str]:
+    stamp = _TRAILING_TIMESTAMP.search(assessor.label)
+    when = stamp[1] if stamp else re.sub(r"\D", "", assessor.date).ljust(14, "0")
+    return when, assessor.label
+
+
+def choose_pair(
+    assessors: Sequence[AssessorInfo], ai_pattern: str, reference_pattern: str, session: str
+) -> tuple[AssessorInfo, AssessorInfo]:
+    """(AI assessor, reference assessor); refuses when both patterns pick the same one."""
+    ai = newest_matching(assessors, ai_pattern, option="--ai-pattern", session=session)
+    reference = newest_matching(
+        assessors, reference_pattern, option="--reference-pattern", session=session
+    )
+    if ai.id == reference.id:
+        raise UserError(
+            f"--ai-pattern and --reference-pattern both pick assessor {ai.label} on session "
+            f"{session}: make the patterns tell AI and reference apart"
+        )
+    return ai, reference
+
+
+def model_name_from_label(label: str, session_label: str) -> str:
+    """`<session>_monai_<model>_<YYYYmmddHHMMSS>` → `<model>` ('' when not in that form)."""
+    match = re.fullmatch(re.escape(session_label) + r"_monai_(?P<model>.+)_\d{14}", label)
+    return match["model"] if match else ""

@@ -1,0 +1,159 @@
+"""Session mode: the newest AI segmentation of a session against its reference, over REST.
+
+Finds both `icr:roiCollectionData` assessors by label pattern, reads their SEGs (from the
+mounted archive or downloaded) onto the series they reference (refusing SEGs of different
+series), computes every metric per label, and writes `assessor.xml` (xnat:qcAssessmentData),
+`REPORT/metrics.json`, `REPORT/metrics.csv` and `REPORT/disagreement.png`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from containers.common.dicom_series import read_series
+from containers.common.metrics import compute_label_metrics
+from containers.common.seg_reader import LabelMap, read_seg
+from containers.evaluate.assessor_choice import choose_pair, model_name_from_label
+from containers.evaluate.disagreement_png import write_disagreement_png
+from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
+from containers.evaluate.output_folder import staged_output
+from containers.evaluate.session_assessor import build_evaluation_assessor
+from containers.evaluate.session_sources import (
+    DownloadedSession,
+    MountedSession,
+    referenced_series_uid,
+)
+from containers.evaluate.step_provenance import step_provenance
+from xnat_plugin.client import XnatClient, connect
+from xnat_plugin.client.browse import get_session, list_assessors
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    session_id: str
+    project: str
+    output: Path
+    session_dir: Path | None = None
+    ai_pattern: str = ".*_monai_.*"
+    reference_pattern: str = ".*manual.*"
+    tolerance_mm: float = 1.0
+
+
+def connect_from_environment() -> XnatClient:
+    """The XNAT the container service passes in `XNAT_HOST` / `XNAT_USER` / `XNAT_PASS`."""
+    host = os.environ.get("XNAT_HOST", "")
+    if not host:
+        raise UserError(
+            "XNAT_HOST is not set: session and project modes read XNAT over REST; run them "
+            "through the container service or export XNAT_HOST, XNAT_USER and XNAT_PASS"
+        )
+    return connect(host, os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASS"))
+
+
+def _model_name(prediction: LabelMap, ai_label: str, session_label: str) -> str:
+    names = {s.algorithm_name for s in prediction.segments if s.algorithm_name}
+    return sorted(names)[0] if names else model_name_from_label(ai_label, session_label)
+
+
+def run_session(request: SessionRequest, client: XnatClient | None = None) -> Path:
+    if request.tolerance_mm < 0:
+        raise UserError(f"--tolerance-mm {request.tolerance_mm} must be 0 or more")
+    client = client or connect_from_environment()
+    with step_provenance("evaluate-session") as provenance, tempfile.TemporaryDirectory() as work:
+        session = get_session(client, request.session_id)
+        ai, reference = choose_pair(
+            list_assessors(client, request.session_id),
+            request.ai_pattern,
+            request.reference_pattern,
+            session.label or request.session_id,
+        )
+        log.info("AI %s vs reference %s", ai.label, reference.label)
+        sources = (
+            MountedSession(request.session_dir)
+            if request.session_dir
+            else DownloadedSession(client, request.session_id, Path(work))
+        )
+        ai_seg, reference_seg = sources.seg_file(ai), sources.seg_file(reference)
+        ai_series, reference_series = (
+            referenced_series_uid(ai_seg),
+            referenced_series_uid(reference_seg),
+        )
+        if ai_series != reference_series:
+            raise UserError(
+                f"{ai.label} segments series {ai_series} but {reference.label} segments "
+                f"{reference_series}: they are not of the same scan and cannot be compared"
+            )
+        scan_id, dicom_dir = sources.scan_dicom_dir(reference_series)
+        series = read_series(dicom_dir, series_uid=reference_series)
+        reference_map = read_seg(reference_seg, series)
+        prediction_map = read_seg(ai_seg, series, labels=reference_map.labels)
+        metrics = compute_label_metrics(
+            reference_map.array,
+            prediction_map.array,
+            series.spacing,
+            reference_map.labels,
+            request.tolerance_mm,
+        )
+        model = _model_name(prediction_map, ai.label, session.label)
+        for name, uri, path in (
+            ("ai_seg", ai.uri, ai_seg),
+            ("reference_seg", reference.uri, reference_seg),
+            ("scan_dicom", f"/experiments/{request.session_id}/scans/{scan_id}", dicom_dir),
+        ):
+            provenance.add_input(name, path, uri)
+        when = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        assessor = build_evaluation_assessor(
+            project=request.project,
+            session_id=request.session_id,
+            session_label=session.label,
+            scan_id=scan_id,
+            metrics=metrics,
+            ai_assessor=ai.label,
+            reference_assessor=reference.label,
+            model_name=model,
+            tolerance_mm=request.tolerance_mm,
+            when=when,
+        )
+        with staged_output(request.output) as staging:
+            report = staging / "REPORT"
+            report.mkdir()
+            (staging / "assessor.xml").write_text(assessor.to_xml())
+            context = {
+                "mode": "session",
+                "project": request.project,
+                "session_id": request.session_id,
+                "session_label": session.label,
+                "scan_id": scan_id,
+                "ai_assessor": ai.label,
+                "reference_assessor": reference.label,
+                "model_name": model,
+                "assessor_label": assessor.label,
+                "tolerance_mm": request.tolerance_mm,
+                "spacing_mm": list(series.spacing),
+            }
+            write_metrics_json(
+                report / "metrics.json", metrics, context=context, provenance=provenance.as_dict()
+            )
+            write_metrics_csv(
+                report / "metrics.csv",
+                metrics,
+                case={"session": session.label, "model": model},
+            )
+            write_disagreement_png(
+                report / "disagreement.png",
+                series.volume,
+                reference_map.array,
+                prediction_map.array,
+                f"{session.label}: {ai.label} vs {reference.label}",
+            )
+    for name, m in metrics.items():
+        log.info("%s: Dice %.4f, HD95 %.2f mm", name, m.dice, m.hausdorff95_mm)
+    return request.output

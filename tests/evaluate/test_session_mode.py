@@ -1,0 +1,117 @@
+"""Session mode against a sandbox XNAT: find the assessors, compare, write a valid assessor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from containers.common.metrics import compute_label_metrics
+from containers.evaluate.session_mode import SessionRequest, run_session
+from tests.evaluate.sandbox_project import seed_session
+from tests.evaluate.seg_pairs import LABELS, SHAPE, perturbed
+from tests.imaging.dicom_factory import phantom_labels
+from xnat_plugin.assessors.qc_assessment import QcAssessment
+from xnat_plugin.assessors.xsd import load_reference_schemas, validate
+from xnat_plugin.client import connect
+from xnat_plugin.client.assessor_store import create_assessor
+from xnat_plugin.client.browse import list_assessors
+
+
+@pytest.fixture
+def client(sandbox):
+    with connect(sandbox.url, sandbox.user, sandbox.password) as connection:
+        yield connection
+
+
+def test_session_evaluation_writes_an_xsd_valid_assessor_with_every_metric(
+    client, tmp_path, reference_dir
+):
+    seeded = seed_session(client, "EVAL", 1, tmp_path / "seed")
+    out = tmp_path / "out"
+    run_session(SessionRequest(seeded.id, "EVAL", out), client=client)
+
+    xml = (out / "assessor.xml").read_text()
+    assert validate(xml, load_reference_schemas(reference_dir), require_id=False) == []
+    assessor = QcAssessment.from_xml(xml)
+    assert assessor.label.startswith(f"{seeded.label}_monai_eval_")
+    assert assessor.fields["ai_assessor"] == seeded.ai_label
+    assert assessor.fields["reference_assessor"] == seeded.reference_label
+    assert assessor.fields["model_name"] == "organs"
+    statistics = assessor.scans[0].statistics
+    assert assessor.scans[0].scan_id == "1"
+
+    reference = phantom_labels(SHAPE)
+    expected = compute_label_metrics(reference, perturbed(reference, 1), (1, 1, 1), LABELS)
+    for name in LABELS:
+        assert statistics[f"{name}_dice"] == pytest.approx(expected[name].dice)
+        assert f"{name}_hausdorff95_mm" in statistics
+        assert f"{name}_surface_dice" in statistics
+    # Seed 1 drops the kidney from the AI SEG: a missed organ is infinitely far.
+    assert statistics["kidney_dice"] == 0.0
+    assert statistics["kidney_hausdorff_mm"] == float("inf")
+
+    report = json.loads((out / "REPORT" / "metrics.json").read_text())
+    assert report["labels"]["kidney"]["hausdorff_mm"] == "inf"
+    assert (out / "REPORT" / "metrics.csv").read_text().count("\n") == 1 + len(LABELS)
+    assert (out / "REPORT" / "disagreement.png").read_bytes().startswith(b"\x89PNG")
+    # XNAT (the sandbox validates like XNAT) accepts the document as is.
+    create_assessor(client, seeded.id, xml)
+    assert any(a.label == assessor.label for a in list_assessors(client, seeded.id))
+
+
+def test_mounted_session_archive_gives_the_same_figures_as_rest_downloads(client, tmp_path):
+    seeded = seed_session(client, "EVAL", 2, tmp_path / "seed")
+    mount = tmp_path / "mount"
+    source = tmp_path / "seed" / seeded.label
+    shutil.copytree(source / "DICOM", mount / "SCANS" / "1" / "DICOM")
+    shutil.copytree(source / "manual", mount / "ASSESSORS" / seeded.reference_label / "SEG")
+    shutil.copytree(source / "organs", mount / "ASSESSORS" / seeded.ai_label / "SEG")
+    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "a", session_dir=mount), client=client)
+    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "b"), client=client)
+    mounted = json.loads((tmp_path / "a" / "REPORT" / "metrics.json").read_text())["labels"]
+    fetched = json.loads((tmp_path / "b" / "REPORT" / "metrics.json").read_text())["labels"]
+    assert mounted == fetched
+
+
+def test_newest_ai_assessor_is_chosen_by_default(client, tmp_path):
+    seeded = seed_session(client, "EVAL", 3, tmp_path / "seed", models=("old", "new"))
+    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "out"), client=client)
+    assessor = QcAssessment.from_xml((tmp_path / "out" / "assessor.xml").read_text())
+    assert assessor.fields["model_name"] == "new"
+    run_session(
+        SessionRequest(seeded.id, "EVAL", tmp_path / "old", ai_pattern=".*_monai_old_.*"),
+        client=client,
+    )
+    old = QcAssessment.from_xml((tmp_path / "old" / "assessor.xml").read_text())
+    assert old.fields["model_name"] == "old"
+
+
+def test_session_without_a_matching_reference_is_refused_and_output_stays_empty(client, tmp_path):
+    from xnat_plugin.errors import UserError
+
+    seeded = seed_session(client, "EVAL", 4, tmp_path / "seed")
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="reference-pattern"):
+        run_session(
+            SessionRequest(seeded.id, "EVAL", out, reference_pattern=".*expert.*"), client=client
+        )
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_ai_seg_of_another_series_is_refused_with_both_series_named(client, tmp_path):
+    from tests.evaluate.seg_pairs import write_seg_case
+    from xnat_plugin.errors import UserError
+
+    seeded = seed_session(client, "EVAL", 5, tmp_path / "seed")
+    other = write_seg_case(tmp_path / "other", seed=5)
+    mount = tmp_path / "mount"
+    source = tmp_path / "seed" / seeded.label
+    shutil.copytree(source / "DICOM", mount / "SCANS" / "1" / "DICOM")
+    shutil.copytree(source / "manual", mount / "ASSESSORS" / seeded.reference_label / "SEG")
+    shutil.copytree(other.prediction_seg.parent, mount / "ASSESSORS" / seeded.ai_label / "SEG")
+    with pytest.raises(UserError, match="not of the same scan"):
+        run_session(
+            SessionRequest(seeded.id, "EVAL", tmp_path / "out", session_dir=mount), client=client
+        )
