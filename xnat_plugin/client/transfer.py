@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from rich.progress import Progress
@@ -60,16 +61,18 @@ def upload_folder(
     folder: Path,
     *,
     show_progress: bool = True,
+    resource_params: Mapping[str, str] | None = None,
 ) -> list[FileInfo]:
     """Upload every file under `folder` (sub-folders kept) to resource `label`, checked by MD5.
 
+    `resource_params` (e.g. `format=DICOM`, `content=RAW`) describe a resource that is created.
     Returns XNAT's listing of the resource afterwards.
     """
     folder = Path(folder)
     local = sorted(p for p in folder.rglob("*") if p.is_file())
     if not local:
         raise UserError(f"nothing to upload: {folder} holds no files")
-    ensure_resource(client, owner_path, label)
+    ensure_resource(client, owner_path, label, **(resource_params or {}))
     expected = {p.relative_to(folder).as_posix(): p for p in local}
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task(f"upload {label}", total=len(expected))

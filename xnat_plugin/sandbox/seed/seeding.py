@@ -1,0 +1,176 @@
+"""Filling an XNAT project with synthetic CT sessions, over REST only (works on a real XNAT).
+
+Per session: subject `SUBJnnn`, `xnat:ctSessionData` `SUBJnnn_CT1` (site in field `site` and in
+`acquisition_site`, the scanner's manufacturer and model), CT scan `1` with resource `DICOM`,
+and the manual reference: an `icr:roiCollectionData` assessor `SUBJnnn_CT1_manual_SEG` whose
+resource `SEG` holds one DICOM SEG.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress
+
+from xnat_plugin.assessors.roi_collection import RoiCollection
+from xnat_plugin.client import paths
+from xnat_plugin.client.assessor_store import create_assessor, upload_assessor_files
+from xnat_plugin.client.connection import XnatClient
+from xnat_plugin.client.objects import create_scan, create_session, ensure_project, ensure_subject
+from xnat_plugin.client.transfer import upload_folder
+from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity, write_ct_series
+from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
+from xnat_plugin.sandbox.seed.phantom import make_phantom
+from xnat_plugin.sandbox.seed.sites import Site, site_for_session, site_named
+
+log = logging.getLogger(__name__)
+
+SCAN_ID = "1"
+SCAN_TYPE = "CT ABDOMEN"
+REFERENCE_RESOURCE = "SEG"
+
+
+@dataclass(frozen=True)
+class SeededSession:
+    subject_label: str
+    subject_id: str
+    session_label: str
+    session_id: str
+    site: str
+    series_uid: str
+    reference_label: str | None  # the manual SEG assessor's label, when one was made
+    reference_id: str | None
+
+
+def subject_label_for(index: int) -> str:
+    return f"SUBJ{index:03d}"
+
+
+def session_label_for(index: int) -> str:
+    return f"{subject_label_for(index)}_CT1"
+
+
+def subject_seed(seed: int, index: int) -> int:
+    """Each subject's own seed: a project seed of S gives subjects S*1000+1, S*1000+2, …"""
+    return seed * 1000 + index
+
+
+def seed_session(
+    client: XnatClient,
+    project: str,
+    index: int,
+    seed: int,
+    site: Site | str,
+    with_reference: bool = True,
+    *,
+    matrix: int | None = None,
+    slices: int | None = None,
+) -> SeededSession:
+    """Create session number `index` (1-based) of `project`; the project must exist."""
+    site = site_named(site) if isinstance(site, str) else site
+    subject_label, session_label = subject_label_for(index), session_label_for(index)
+    own_seed = subject_seed(seed, index)
+    phantom = make_phantom(own_seed, site, matrix=matrix, slices=slices)
+    identity = SeriesIdentity.for_subject(own_seed, subject_label, session_label)
+    subject_id = ensure_subject(client, project, subject_label)
+    session_id = create_session(
+        client,
+        project,
+        subject_label,
+        session_label,
+        date=identity.study_date,
+        acquisition_site=site.name,
+        manufacturer=site.manufacturer,
+        scanner_model=site.model,
+        fields={"site": site.name},
+    )
+    create_scan(
+        client,
+        session_id,
+        SCAN_ID,
+        scan_type=SCAN_TYPE,
+        series_description=identity.series_description,
+        modality="CT",
+        series_uid=identity.series_uid,
+        frames=phantom.shape[0],
+    )
+    reference_label = reference_id = None
+    with tempfile.TemporaryDirectory(prefix="xnat-monai-seed-") as scratch:
+        ct_dir = Path(scratch) / "DICOM"
+        ct_files = write_ct_series(phantom, ct_dir, identity)
+        upload_folder(
+            client,
+            paths.scan(session_id, SCAN_ID),
+            "DICOM",
+            ct_dir,
+            show_progress=False,
+            resource_params={"format": "DICOM", "content": "RAW"},
+        )
+        if with_reference:
+            reference_label = f"{session_label}_manual_SEG"
+            seg_dir = Path(scratch) / "SEG"
+            seg = write_manual_seg(phantom, ct_files, seg_dir / f"{reference_label}.dcm")
+            roi = RoiCollection(
+                label=reference_label,
+                project=project,
+                session_id=session_id,
+                subject_id=subject_id,
+                uid=str(seg.SOPInstanceUID),
+                series_uids=[identity.series_uid],
+                name="manual",
+                description="Manual reference segmentation: liver, spleen, kidney",
+                date=identity.study_date,
+                fields={"algorithm_type": "MANUAL"},
+            )
+            reference_id = create_assessor(client, session_id, roi.to_xml(), replace=True)
+            upload_assessor_files(
+                client, session_id, reference_id, "SEG", seg_dir, show_progress=False
+            )
+    log.info("seeded %s (%s, %s) in %s", session_label, session_id, site.name, project)
+    return SeededSession(
+        subject_label=subject_label,
+        subject_id=subject_id,
+        session_label=session_label,
+        session_id=session_id,
+        site=site.name,
+        series_uid=identity.series_uid,
+        reference_label=reference_label,
+        reference_id=reference_id,
+    )
+
+
+def seed_project(
+    client: XnatClient,
+    project: str,
+    sessions: int,
+    *,
+    sites: int = 3,
+    seed: int = 0,
+    with_reference: bool = True,
+    matrix: int | None = None,
+    slices: int | None = None,
+    show_progress: bool = True,
+) -> list[SeededSession]:
+    """Create the project if missing and `sessions` sessions spread over `sites` sites."""
+    ensure_project(client, project, description="Synthetic abdominal CT (xnat-monai)")
+    seeded = []
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task(f"seeding {project}", total=sessions)
+        for index in range(1, sessions + 1):
+            seeded.append(
+                seed_session(
+                    client,
+                    project,
+                    index,
+                    seed,
+                    site_for_session(index, sites),
+                    with_reference,
+                    matrix=matrix,
+                    slices=slices,
+                )
+            )
+            progress.advance(task)
+    return seeded
