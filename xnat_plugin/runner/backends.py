@@ -151,6 +151,7 @@ class ProcessBackend:
         mapping = _mount_mapping(resolved)
         command_line = rewrite_container_paths(resolved.command_line, mapping)
         env = process_environment(resolved, launch, mapping)
+        log_dir.mkdir(parents=True, exist_ok=True)
         workdir = (
             Path(rewrite_container_paths(resolved.working_directory, mapping))
             if resolved.working_directory
@@ -168,7 +169,6 @@ class ProcessBackend:
         )
         if not argv:
             raise UserError(f"command {resolved.command.name!r} has an empty command line")
-        log_dir.mkdir(parents=True, exist_ok=True)
         stdout = (log_dir / "stdout.log").open("wb")
         stderr = (log_dir / "stderr.log").open("wb")
         log.info("running %s in %s", argv[0] if len(argv) == 1 else argv[:3], workdir)

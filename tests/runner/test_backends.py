@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from xnat_plugin.commands.model import Command
+from xnat_plugin.runner.backends import (
+    LaunchEnvironment,
+    docker_run_arguments,
+    process_environment,
+    rewrite_container_paths,
+)
+from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount
+from xnat_plugin.runner.stage import archive_layout, make_read_only, make_writable
+from xnat_plugin.runner.xnat_objects import XnatObject
+
+
+def resolved_with(command: dict, mounts: list[ResolvedMount]) -> ResolvedCommand:
+    parsed = Command.model_validate(
+        {"name": "c", "image": "img:1", "xnat": [{"name": "w"}], **command}
+    )
+    return ResolvedCommand(
+        command=parsed,
+        wrapper=parsed.xnat[0],
+        project=None,
+        input_values={},
+        input_objects={},
+        command_line=parsed.command_line or "",
+        environment=dict(parsed.environment_variables),
+        working_directory=parsed.working_directory,
+        mounts=mounts,
+        outputs=[],
+    )
+
+
+def test_container_paths_are_rewritten_only_as_whole_path_components() -> None:
+    mapping = {"/input": Path("/host/in"), "/input/extra": Path("/host/x"), "/out": Path("/o")}
+    text = "run --input=/input /input/a /input/extra/b /data/input /inputs '/out'"
+    assert rewrite_container_paths(text, mapping) == (
+        "run --input=/host/in /host/in/a /host/x/b /data/input /inputs '/o'"
+    )
+
+
+def test_process_environment_carries_xnat_variables_and_rewritten_command_env(
+    tmp_path: Path,
+) -> None:
+    resolved = resolved_with(
+        {"environment-variables": {"OUT": "/output/x", "XNAT_PASS": "overridden?"}},
+        [ResolvedMount("out", "/output", True, host_path=tmp_path)],
+    )
+    env = process_environment(
+        resolved,
+        LaunchEnvironment("http://127.0.0.1:1", "alias", "secret", "w1", "e1"),
+        {"/output": tmp_path},
+    )
+    assert env["OUT"] == f"{tmp_path}/x"
+    assert env["XNAT_PASS"] == "secret"
+    assert env["XNAT_WORKFLOW_ID"] == "w1" and env["XNAT_EVENT_ID"] == "e1"
+    assert env["PATH"].split(":")[0].endswith("/bin")
+
+
+def test_launch_environment_never_shows_its_secret() -> None:
+    launch = LaunchEnvironment("http://x", "alias", "s3cret")
+    assert "s3cret" not in repr(launch)
+
+
+def test_docker_arguments_follow_standalone_docker_semantics(tmp_path: Path) -> None:
+    resolved = resolved_with(
+        {
+            "command-line": "python -m containers.infer --input /input",
+            "override-entrypoint": True,
+            "runtime": "nvidia",
+            "generic-resources": {"gpu": "1"},
+            "shm-size": 4294967296,
+            "limit-memory": 8192,
+            "limit-cpu": 2.5,
+        },
+        [
+            ResolvedMount("in", "/input", False, host_path=tmp_path / "a"),
+            ResolvedMount("out", "/output", True, host_path=tmp_path / "b"),
+        ],
+    )
+    arguments = docker_run_arguments(resolved, LaunchEnvironment("http://h", "u", "p"))
+    assert arguments["entrypoint"] == ["/bin/sh", "-c"]
+    assert arguments["command"] == ["python -m containers.infer --input /input"]
+    assert arguments["volumes"][str(tmp_path / "a")] == {"bind": "/input", "mode": "ro"}
+    assert arguments["volumes"][str(tmp_path / "b")] == {"bind": "/output", "mode": "rw"}
+    assert arguments["runtime"] == "nvidia"
+    assert arguments["shm_size"] == 4294967296
+    assert arguments["mem_limit"] == "8192m"
+    assert arguments["nano_cpus"] == 2_500_000_000
+    assert arguments["network_mode"] == "host"
+    assert arguments["device_requests"][0]["Count"] == 1
+    assert arguments["environment"]["XNAT_HOST"] == "http://h"
+
+
+def test_without_override_entrypoint_the_command_line_is_shell_split(tmp_path: Path) -> None:
+    resolved = resolved_with(
+        {"command-line": "echo 'a b' c"}, [ResolvedMount("o", "/o", True, host_path=tmp_path)]
+    )
+    arguments = docker_run_arguments(resolved, LaunchEnvironment("http://h", "u", "p"))
+    assert "entrypoint" not in arguments
+    assert arguments["command"] == ["echo", "a b", "c"]
+    assert "device_requests" not in arguments
+
+
+def test_a_downloaded_session_is_laid_out_like_the_archive_and_made_read_only(
+    tmp_path: Path,
+) -> None:
+    session = XnatObject(
+        "Session",
+        {
+            "resources": [{"label": "NOTES", "files": [{"name": "n.txt", "uri": "u1"}]}],
+            "scans": [
+                {"id": "2", "resources": [{"label": "DICOM", "files": [{"name": "s/1.dcm"}]}]}
+            ],
+            "assessors": [
+                {"label": "A", "resources": [{"label": "SEG", "files": [{"name": "seg.dcm"}]}]}
+            ],
+        },
+    )
+    assert [path for path, _ in archive_layout(session)] == [
+        "RESOURCES/NOTES/n.txt",
+        "SCANS/2/DICOM/s/1.dcm",
+        "ASSESSORS/A/SEG/seg.dcm",
+    ]
+    folder = tmp_path / "m"
+    (folder / "d").mkdir(parents=True)
+    (folder / "d" / "f").write_text("x")
+    make_read_only(folder)
+    assert not ((folder / "d" / "f").stat().st_mode & 0o222)
+    assert not ((folder / "d").stat().st_mode & 0o222)
+    make_writable(folder)
+    (folder / "d" / "f").write_text("y")
