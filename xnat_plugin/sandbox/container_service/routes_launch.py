@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from xnat_plugin.errors import UserError
 from xnat_plugin.sandbox.container_service.access import (
     CurrentUser,
     Service,
@@ -107,7 +108,11 @@ def _add_routes(prefix: str, has_project: bool, by_name: bool) -> None:
                 f"Bad request:\ngive the root input as ?{ref.root_input_name}=<XNAT URI>",
                 status_code=400,
             )
-        return service.launch_ui(ref, target.project, root_value, user.login)
+        try:
+            return service.launch_ui(ref, target.project, root_value, user.login)
+        except UserError as exc:
+            # Container Service's answer to a CommandResolutionException.
+            return PlainTextResponse(f"The command could not be resolved.\n{exc}", status_code=500)
 
     router.add_api_route(
         f"{prefix}/root/{{root_input}}/launch", launch, methods=["POST"], response_model=None

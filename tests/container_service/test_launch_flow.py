@@ -1,0 +1,122 @@
+"""Launching through the sandbox's Container Service: queued at once, run by the runner on the
+worker pool, outputs uploaded only on success, logs kept, XNAT's input filter applied."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xnat
+
+from tests.container_service.sandbox_data import (
+    TINY_WRAPPER,
+    add_ct_session,
+    installed_admin,
+    make_project,
+    rest,
+)
+from xnat_plugin.admin import launch, wait_for
+
+
+def _assessor_labels(sandbox, project: str, session_id: str) -> dict[str, list[str]]:
+    """Assessor label → its resource labels, as xnatpy sees them."""
+    with xnat.connect(sandbox.url, user=sandbox.user, password=sandbox.password) as session:
+        experiment = session.projects[project].experiments[session_id]
+        return {
+            assessor.label: [r.label for r in assessor.resources.values()]
+            for assessor in experiment.assessors.values()
+        }
+
+
+def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_xnatpy(
+    sandbox, tmp_path: Path
+):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
+    launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}")
+    assert launched.container_id is not None
+    first = xapi.get_json(f"/xapi/containers/{launched.container_id}", what="read")
+    assert first["history"][0]["status"] == "_Queued"
+    [done] = wait_for(xapi, [launched.container_id], timeout=120, show_progress=False)
+    record = xapi.get_json(f"/xapi/containers/{launched.container_id}", what="read")
+    stdout = xapi.request(
+        "GET", f"/xapi/containers/{launched.container_id}/logs/stdout", what="log"
+    ).text
+    xapi.close()
+    assert done.status == "Complete", record
+    statuses = [h["status"] for h in record["history"]]
+    assert statuses[0] == "_Queued" and statuses[-1] == "Complete"
+    assert "Running" in statuses and "Finalizing" in statuses
+    assert "tiny step on SUBJ001_CT1: 2 input files" in stdout
+    assert _assessor_labels(sandbox, "LIVER", session_id) == {"SUBJ001_CT1_tinyqc": ["QC"]}
+
+
+def test_a_non_zero_exit_ends_failed_with_nothing_uploaded_and_stderr_kept(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
+    launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}", {"exit-code": "3"})
+    [done] = wait_for(xapi, [str(launched.container_id)], timeout=120, show_progress=False)
+    stderr = xapi.request(
+        "GET", f"/xapi/containers/{launched.container_id}/logs/stderr", what="log"
+    ).text
+    xapi.close()
+    assert done.status.startswith("Failed")
+    assert done.exit_code == "3"
+    assert "tiny step asked to fail" in stderr
+    assert _assessor_labels(sandbox, "LIVER", session_id) == {}
+
+
+def test_an_input_value_with_a_parenthesis_is_refused_at_launch_with_xnats_message(
+    sandbox, tmp_path: Path
+):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
+    with rest(sandbox) as http:
+        command_id = http.get(f"{sandbox.url}/xapi/commands").json()[0]["id"]
+        response = http.post(
+            f"{sandbox.url}/xapi/projects/LIVER/commands/{command_id}/wrappers/{TINY_WRAPPER}"
+            "/root/session/launch",
+            data=json.dumps({"session": f"/experiments/{session_id}", "exit-code": "(0)"}),
+            headers={"Content-Type": "application/json"},
+        )
+        containers = http.get(f"{sandbox.url}/xapi/containers").json()
+    report = response.json()
+    assert response.status_code == 500
+    assert report["status"] == "failure"
+    assert report["message"] == 'Input "exit-code" has a value containing illegal string "(".'
+    assert containers == []
+
+
+def test_the_launch_ui_lists_what_the_session_input_can_take(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
+    with rest(sandbox) as http:
+        command_id = http.get(f"{sandbox.url}/xapi/commands").json()[0]["id"]
+        response = http.get(
+            f"{sandbox.url}/xapi/projects/LIVER/commands/{command_id}/wrappers/{TINY_WRAPPER}"
+            "/launch",
+            params={"session": f"/experiments/{session_id}"},
+        )
+    assert response.status_code == 200, response.text
+    inputs = response.json()["input-config"]
+    assert inputs["session-label"]["values"] == [{"value": "SUBJ001_CT1", "label": "SUBJ001_CT1"}]
+    assert inputs["project"]["values"][0]["value"] == "LIVER"
+    assert inputs["exit-code"]["default-value"] == "0"
+
+
+def test_the_launch_ui_on_a_missing_session_answers_xnats_resolution_error(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
+    with rest(sandbox) as http:
+        command_id = http.get(f"{sandbox.url}/xapi/commands").json()[0]["id"]
+        response = http.get(
+            f"{sandbox.url}/xapi/projects/LIVER/commands/{command_id}/wrappers/{TINY_WRAPPER}"
+            "/launch",
+            params={"session": "/experiments/NOPE_E99999"},
+        )
+    assert response.status_code == 500
+    assert response.text.startswith("The command could not be resolved.")
