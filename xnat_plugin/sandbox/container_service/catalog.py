@@ -9,37 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xnat_plugin.runner.xsi_types import matches_contexts
 from xnat_plugin.sandbox.container_service.store import ContainerServiceStore
-
-# Which XNAT data types count as which: a wrapper whose context is a parent type runs on
-# every subtype (`xnat:imageSessionData` matches `xnat:ctSessionData`).
-XSI_PARENTS: dict[str, str] = {
-    "xnat:ctSessionData": "xnat:imageSessionData",
-    "xnat:mrSessionData": "xnat:imageSessionData",
-    "xnat:petSessionData": "xnat:imageSessionData",
-    "xnat:crSessionData": "xnat:imageSessionData",
-    "xnat:imageSessionData": "xnat:subjectAssessorData",
-    "xnat:subjectAssessorData": "xnat:experimentData",
-    "xnat:ctScanData": "xnat:imageScanData",
-    "xnat:mrScanData": "xnat:imageScanData",
-    "xnat:petScanData": "xnat:imageScanData",
-    "icr:roiCollectionData": "xnat:imageAssessorData",
-    "xnat:qcAssessmentData": "xnat:imageAssessorData",
-    "xnat:imageAssessorData": "xnat:derivedData",
-    "xnat:derivedData": "xnat:experimentData",
-}
-
-
-def xsi_type_lineage(xsi_type: str) -> list[str]:
-    """The type itself, then each parent up to the root."""
-    lineage = [xsi_type]
-    while lineage[-1] in XSI_PARENTS:
-        lineage.append(XSI_PARENTS[lineage[-1]])
-    return lineage
 
 
 def xsi_type_matches(xsi_type: str, contexts: list[str]) -> bool:
-    return any(t in contexts for t in xsi_type_lineage(xsi_type))
+    """A wrapper whose context is a parent type runs on every subtype
+    (`xnat:imageSessionData` matches `xnat:ctSessionData`)."""
+    return matches_contexts(xsi_type, contexts)
 
 
 @dataclass(frozen=True)
