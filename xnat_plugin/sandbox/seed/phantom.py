@@ -150,9 +150,15 @@ def _random_anatomy(rng: np.random.Generator) -> _Anatomy:
             3: 35.0 + rng.normal(0, 3),
         },
         noise_sigma=float(rng.uniform(15.0, 20.0)),
-        bias_coefficients=rng.uniform(-1.0, 1.0, 5) * rng.uniform(8.0, 20.0),
+        bias_coefficients=_bias_coefficients(rng),
         patient_offset=np.array([rng.normal(0, 4), rng.normal(-20, 4), -400.0 + rng.normal(0, 20)]),
     )
+
+
+def _bias_coefficients(rng: np.random.Generator) -> np.ndarray:
+    """A smooth field of at most 6-12 HU anywhere (normalised coordinates are within ±1)."""
+    raw = rng.uniform(-1.0, 1.0, 5)
+    return raw / np.abs(raw).sum() * rng.uniform(6.0, 12.0)
 
 
 def _slice(
