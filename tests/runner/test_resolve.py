@@ -300,3 +300,34 @@ def test_preresolve_refuses_a_required_input_nothing_can_fill(reference_dir: Pat
             "/experiments/XNAT_E00001",
             FakeXnat(FakeSession("XNAT_E00001", "CT_001", scans=[FakeScan("1", "NOPE")])),
         )
+
+
+def test_a_sensitive_input_value_is_masked_in_the_resolved_record() -> None:
+    command = Command.model_validate(
+        {
+            "name": "secret",
+            "image": "busybox:latest",
+            "command-line": "login #TOKEN#",
+            "inputs": [{"name": "TOKEN", "sensitive": True, "required": True}],
+            "xnat": [{"name": "w"}],
+        }
+    )
+    resolved = resolve_wrapper(command, "w", None, {"TOKEN": "hunter2"}, FakeXnat())
+    assert resolved.command_line == "login hunter2"
+    assert resolved.to_json()["inputs"]["TOKEN"] == "*****"
+    assert "hunter2" not in str(resolved.to_json()["inputs"])
+
+
+def test_the_launch_names_its_root_input_explicitly() -> None:
+    command = context_command(["xnat:imageSessionData"])
+    resolved = resolve_wrapper(
+        command,
+        "w",
+        "/experiments/XNAT_E00001",
+        {},
+        FakeXnat(two_scan_session()),
+        root_input="session",
+    )
+    assert resolved.input_values["label"] == "CT_001"
+    with pytest.raises(CommandResolutionError, match='no external input "nope"'):
+        resolve_wrapper(command, "w", "/experiments/XNAT_E00001", {}, FakeXnat(), root_input="nope")

@@ -163,6 +163,7 @@ def execute(
     on_status: StatusCallback | None = None,
     record: ContainerRecord | None = None,
     release_credentials: Callable[[], None] | None = None,
+    root_input: str | None = None,
 ) -> ContainerRecord:
     """Run `wrapper_name` of `command` on `target_uri` to a final status; never raises for
     an expected failure (the record's status says what happened)."""
@@ -183,6 +184,7 @@ def execute(
             project_config,
             record,
             record_status,
+            root_input,
         )
         if resolved is None:
             return record
@@ -207,10 +209,17 @@ def _resolve(
     project_config: Mapping[str, Any] | None,
     record: ContainerRecord,
     record_status: _Recorder,
+    root_input: str | None,
 ) -> ResolvedCommand | None:
     try:
         resolved = resolve_wrapper(
-            command, wrapper_name, target_uri, user_inputs, xnat, project_config
+            command,
+            wrapper_name,
+            target_uri,
+            user_inputs,
+            xnat,
+            project_config,
+            root_input=root_input,
         )
     except UserError as exc:
         record_status(ContainerStatus.FAILED_RESOLUTION, str(exc))

@@ -12,21 +12,20 @@ handlers. Failures raise `CommandResolutionError` with XNAT's wording.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from xnat_plugin.commands.input_filter import IllegalInputError
 from xnat_plugin.commands.model import (
-    MOUNTABLE_WRAPPER_INPUT_TYPES,
     Command,
     CommandInput,
     CommandWrapper,
     DerivedInput,
     WrapperInput,
 )
-from xnat_plugin.errors import UserError
+from xnat_plugin.runner.command_line import command_line_value, multiple_values_for_command_line
+from xnat_plugin.runner.errors import CommandResolutionError
 from xnat_plugin.runner.input_tree import (
     InputNode,
     InputResolver,
@@ -35,16 +34,13 @@ from xnat_plugin.runner.input_tree import (
     build_input_tree,
     fill_template,
 )
-from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount, ResolvedOutput
+from xnat_plugin.runner.mounts_and_outputs import resolve_mounts, resolve_outputs
+from xnat_plugin.runner.resolved import ResolvedCommand
 from xnat_plugin.runner.xnat_objects import OBJECT_TYPES, XnatObject, XnatObjectLoader
 from xnat_plugin.runner.xnat_rest import JsonGetter
 from xnat_plugin.runner.xsi_types import matches_contexts
 
 log = logging.getLogger(__name__)
-
-
-class CommandResolutionError(UserError):
-    """The launch ends `Failed (Command resolution)` with this message."""
 
 
 def apply_project_config(
@@ -84,22 +80,29 @@ def root_input_name(wrapper: CommandWrapper) -> str | None:
 
 
 def _runtime_values(
-    wrapper: CommandWrapper, target_uri: str | None, user_inputs: Mapping[str, str] | None
-) -> dict[str, str]:
+    wrapper: CommandWrapper,
+    target_uri: str | None,
+    user_inputs: Mapping[str, str] | None,
+    root_input: str | None,
+) -> tuple[dict[str, str], str | None]:
     values = {key: str(value) for key, value in (user_inputs or {}).items()}
-    root = root_input_name(wrapper)
+    root = root_input or root_input_name(wrapper)
+    if root_input is not None and root_input not in {e.name for e in wrapper.external_inputs}:
+        raise CommandResolutionError(
+            f'Wrapper "{wrapper.name}" has no external input "{root_input}" to launch on.'
+        )
     if target_uri is not None and root is not None:
         values[root] = target_uri
-    return values
+    return values, root
 
 
-def _context_checker(wrapper: CommandWrapper) -> Callable[[XnatObject, WrapperInput], None]:
-    roots = {external.name for external in wrapper.external_inputs}
-
+def _context_checker(
+    wrapper: CommandWrapper, root: str | None
+) -> Callable[[XnatObject, WrapperInput], None]:
     def check(obj: XnatObject, external: WrapperInput) -> None:
         # Container Service checks contexts when it offers a wrapper; a wrapper with none
         # (as in its own test commands) is launched through the API without the check.
-        if not wrapper.contexts or external.name not in roots:
+        if not wrapper.contexts or external.name != root:
             return
         if not matches_contexts(obj.xsi_type, wrapper.contexts):
             contexts = ", ".join(wrapper.contexts) or "none"
@@ -114,11 +117,14 @@ def _context_checker(wrapper: CommandWrapper) -> Callable[[XnatObject, WrapperIn
 def _resolve_tree(
     command: Command,
     wrapper: CommandWrapper,
-    runtime_values: Mapping[str, str],
+    target_uri: str | None,
+    user_inputs: Mapping[str, str] | None,
+    root_input: str | None,
     xnat: JsonGetter,
 ) -> list[ResolvedNode]:
+    runtime_values, root = _runtime_values(wrapper, target_uri, user_inputs, root_input)
     resolver = InputResolver(
-        XnatObjectLoader(xnat), runtime_values, check_contexts=_context_checker(wrapper)
+        XnatObjectLoader(xnat), runtime_values, check_contexts=_context_checker(wrapper, root)
     )
     roots = build_input_tree(wrapper, command.inputs)
     try:
@@ -134,11 +140,13 @@ def resolve_wrapper(
     user_inputs: Mapping[str, str] | None,
     xnat: JsonGetter,
     project_config: Mapping[str, Any] | None = None,
+    *,
+    root_input: str | None = None,
 ) -> ResolvedCommand:
     """Resolve `wrapper_name` of `command` on the object at `target_uri` (or raise
     CommandResolutionError with the message XNAT would record)."""
     command, wrapper = apply_project_config(command, wrapper_name, project_config)
-    trees = _resolve_tree(command, wrapper, _runtime_values(wrapper, target_uri, user_inputs), xnat)
+    trees = _resolve_tree(command, wrapper, target_uri, user_inputs, root_input, xnat)
     collected = _Collected()
     for tree in trees:
         _collect_values(tree, collected)
@@ -149,14 +157,17 @@ def resolve_wrapper(
             f"Missing values for required input{plural}: {', '.join(missing)}."
         )
     template = collected.template_values
-    outputs = _resolve_outputs(command, wrapper, collected, template)
-    mounts = _resolve_mounts(command, collected, template)
+    outputs = resolve_outputs(command, wrapper, collected.objects, template)
+    mounts = resolve_mounts(command, collected.mount_sources, template)
     environment = {
         name: fill_template(value, template) or ""
         for name, value in command.environment_variables.items()
     }
     project = _project_of(collected.objects)
+    every_input: list[CommandInput | WrapperInput] = [*command.inputs, *wrapper.inputs]
+    sensitive = {an_input.name for an_input in every_input if an_input.sensitive}
     return ResolvedCommand(
+        sensitive_inputs=sensitive,
         command=command,
         wrapper=wrapper,
         project=project,
@@ -264,160 +275,6 @@ def _missing_required(tree: ResolvedNode) -> list[str]:
     return missing
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def command_line_value(command_input: CommandInput, value: str) -> str:
-    """One input's text on the command line: flag + separator + value ('' when blank)."""
-    if not value.strip():
-        return ""
-    if command_input.type == "select-many":
-        try:
-            listed = json.loads(value)
-        except json.JSONDecodeError:
-            listed = None
-        if isinstance(listed, list):
-            return multiple_values_for_command_line(command_input, [str(v) for v in listed])
-    if not (command_input.command_line_flag or "").strip():
-        return value
-    separator = command_input.command_line_separator
-    separator = " " if separator is None else separator
-    return f"{command_input.command_line_flag}{separator}{value}"
-
-
-def _blank(text: str | None) -> bool:
-    return text is None or not text.strip()
-
-
-def multiple_values_for_command_line(command_input: CommandInput, values: list[str]) -> str:
-    """Several values joined per `multiple-delimiter` (`space` when unset)."""
-    if not values:
-        return ""
-    flag = command_input.command_line_flag
-    separator = command_input.command_line_separator
-    prefix = (" " if _blank(flag) else str(flag)) + (" " if _blank(separator) else str(separator))
-    prefix = "" if _blank(prefix) else prefix
-    suffix = ""
-    delimiter_name = command_input.multiple_delimiter or "space"
-    if delimiter_name == "quoted-space":
-        delimiter, prefix, suffix = " ", prefix + "'", "'"
-    elif delimiter_name == "comma":
-        delimiter = ","
-    elif delimiter_name == "flag":
-        delimiter = " " + prefix
-    else:
-        delimiter = " "
-    return prefix + delimiter.join(values) + suffix
-
-
-# --------------------------------------------------------------------------- mounts, outputs
-
-
-def _resolve_mounts(
-    command: Command, collected: _Collected, template: Mapping[str, str | None]
-) -> list[ResolvedMount]:
-    mounts = []
-    for mount in command.mounts:
-        container_path = fill_template(mount.path, template) or ""
-        source = collected.mount_sources.get(mount.name)
-        if source is None:
-            mounts.append(ResolvedMount(mount.name, container_path, True))
-            continue
-        the_input = source.node.input
-        if the_input.type not in MOUNTABLE_WRAPPER_INPUT_TYPES:
-            raise CommandResolutionError(
-                "I don't know how to provide files to a mount from an input of type "
-                f'"{the_input.type}".'
-            )
-        if len(source.values) > 1:
-            raise CommandResolutionError(
-                f'Input "{the_input.name}" has multiple resolved values. We can only use '
-                "inputs with a single resolved value."
-            )
-        obj = source.values[0].obj if source.values else None
-        if obj is None:
-            raise CommandResolutionError(
-                f'Input "{the_input.name}"\'s XnatModelObject value is null'
-            )
-        mounts.append(
-            ResolvedMount(mount.name, container_path, mount.writable, the_input.name, obj)
-        )
-    return mounts
-
-
-def _resolve_outputs(
-    command: Command,
-    wrapper: CommandWrapper,
-    collected: _Collected,
-    template: Mapping[str, str | None],
-) -> list[ResolvedOutput]:
-    handler_names = {handler.name for handler in wrapper.output_handlers}
-    by_handler: dict[str, ResolvedOutput] = {}
-    for output in command.outputs:
-        handlers = [h for h in wrapper.output_handlers if h.accepts_command_output == output.name]
-        if not handlers:
-            raise CommandResolutionError(
-                "No wrapper output handler was configured to handle command output "
-                f'"{output.name}".'
-            )
-        for handler in handlers:
-            target = handler.as_a_child_of or ""
-            parent_obj = collected.objects.get(target)
-            is_input = target in {i.name for i in wrapper.inputs}
-            problem = None
-            if is_input and parent_obj is None:
-                problem = (
-                    f'Cannot resolve output "{output.name}". Input "{target}" is supposed to '
-                    "handle the output, but it does not have an XNAT object value."
-                )
-            elif not is_input and target not in handler_names:
-                problem = (
-                    f'Cannot resolve output "{output.name}". The handler says the output is '
-                    f'supposed to be handled by "{target}", but either that isn\'t an input, or '
-                    "an output, or maybe the input does not have a uniquely resolved value."
-                )
-            elif not is_input:
-                parent_handler = wrapper.output_handler(target)
-                if handler.type != "Resource" or parent_handler.type not in ("Assessor", "Scan"):
-                    problem = (
-                        f'Cannot resolve handler "{handler.name}". Handler "{handler.name}" has '
-                        f'type "{handler.type}"; target handler "{target}" has type '
-                        f'"{parent_handler.type}". Handler "{handler.name}" must be type '
-                        f'Resource, target handler "{target}" needs to be type Assessor OR Scan.'
-                    )
-            if problem is not None:
-                if output.required:
-                    raise CommandResolutionError(problem)
-                log.error('Skipping handler "%s". %s', handler.name, problem)
-                continue
-            by_handler[handler.name] = ResolvedOutput(
-                name=f"{output.name}:{handler.name}",
-                command_output=output.name,
-                handler=handler.name,
-                required=output.required,
-                mount=output.mount or "",
-                path=fill_template(output.path, template) or "",
-                type=handler.type,
-                label=fill_template(handler.label, template),
-                parent_input=target if is_input else None,
-                parent_handler=None if is_input else target,
-                parent=parent_obj if is_input else None,
-                xsi_type=handler.xsi_type,
-                format=fill_template(handler.format, template),
-                description=fill_template(handler.description, template),
-                content=fill_template(handler.content, template),
-                tags=[fill_template(tag, template) or "" for tag in handler.tags],
-            )
-    ordered = []
-    for handler in wrapper.output_handlers_in_upload_order():
-        if handler.name not in by_handler:
-            raise CommandResolutionError(
-                f'Command wrapper output handler "{handler.name}" has no resolved output to handle.'
-            )
-        ordered.append(by_handler[handler.name])
-    return ordered
-
-
 def _project_of(objects: Mapping[str, XnatObject]) -> str | None:
     for obj in objects.values():
         if obj.kind == "Project":
@@ -438,6 +295,8 @@ def preresolve(
     xnat: JsonGetter,
     user_inputs: Mapping[str, str] | None = None,
     project_config: Mapping[str, Any] | None = None,
+    *,
+    root_input: str | None = None,
 ) -> dict[str, Any]:
     """For the launch UI: each wrapper input's possible values on this target.
 
@@ -447,7 +306,7 @@ def preresolve(
     possible value is refused, as XNAT's UI refuses it.
     """
     command, wrapper = apply_project_config(command, wrapper_name, project_config)
-    trees = _resolve_tree(command, wrapper, _runtime_values(wrapper, target_uri, user_inputs), xnat)
+    trees = _resolve_tree(command, wrapper, target_uri, user_inputs, root_input, xnat)
     report: dict[str, dict[str, Any]] = {}
     for tree in trees:
         _describe(tree, report)

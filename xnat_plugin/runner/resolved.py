@@ -13,6 +13,8 @@ from typing import Any
 from xnat_plugin.commands.model import Command, CommandWrapper
 from xnat_plugin.runner.xnat_objects import XnatObject
 
+SENSITIVE_MASK = "*****"
+
 
 @dataclass
 class ResolvedMount:
@@ -89,6 +91,7 @@ class ResolvedCommand:
     working_directory: str | None
     mounts: list[ResolvedMount]
     outputs: list[ResolvedOutput]
+    sensitive_inputs: set[str] = field(default_factory=set)
 
     @property
     def image(self) -> str | None:
@@ -116,7 +119,11 @@ class ResolvedCommand:
             "command-line": self.command_line,
             "working-directory": self.working_directory,
             "environment-variables": dict(self.environment),
-            "inputs": dict(self.input_values),
+            # Values of `sensitive` inputs never reach a record or a log.
+            "inputs": {
+                name: (SENSITIVE_MASK if name in self.sensitive_inputs else value)
+                for name, value in self.input_values.items()
+            },
             "mounts": [mount.to_json() for mount in self.mounts],
             "outputs": [output.to_json() for output in self.outputs],
         }
