@@ -39,8 +39,18 @@ def _container_service() -> Any | None:
         raise
 
 
-def create_app(data_dir: Path, *, user: str = "admin", password: str = "admin") -> FastAPI:
-    """A sandbox XNAT over `data_dir` (created if new; an existing one is reopened as is)."""
+def create_app(
+    data_dir: Path,
+    *,
+    user: str = "admin",
+    password: str = "admin",
+    container_workers: int = 1,
+    base_url: str | None = None,
+) -> FastAPI:
+    """A sandbox XNAT over `data_dir` (created if new; an existing one is reopened as is).
+
+    `container_workers` sizes the Container Service's pool; `base_url` is where the server
+    will be reachable (containers get it as XNAT_HOST)."""
     data_dir = Path(data_dir).resolve()
     archive_root(data_dir).mkdir(parents=True, exist_ok=True)
     db = open_database(data_dir)
@@ -66,6 +76,8 @@ def create_app(data_dir: Path, *, user: str = "admin", password: str = "admin") 
     app.state.db = db
     app.state.data_dir = data_dir
     app.state.credential_cache = {}
+    app.state.container_workers = container_workers
+    app.state.base_url = base_url
 
     @app.exception_handler(HTTPException)
     async def plain_errors(request: Request, exc: HTTPException) -> PlainTextResponse:

@@ -36,14 +36,19 @@ def _free_port() -> int:
 
 
 def _config(data_dir: Path, port: int, user: str, password: str, workers: int) -> uvicorn.Config:
-    app = create_app(data_dir, user=user, password=password)
+    app = create_app(
+        data_dir,
+        user=user,
+        password=password,
+        container_workers=workers,
+        base_url=f"http://{HOST}:{port}",
+    )
     return uvicorn.Config(
         app,
         host=HOST,
         port=port,
         log_level="warning",
         access_log=False,
-        workers=workers,
         lifespan="on",
         timeout_keep_alive=30,
     )
@@ -59,7 +64,8 @@ def running_sandbox(
     workers: int = 1,
 ) -> Iterator[SandboxServer]:
     """A sandbox XNAT on 127.0.0.1 (a free port when 0), served from a thread until the block
-    ends. `data_dir` keeps everything; reopening it later gives the same content."""
+    ends. `data_dir` keeps everything; reopening it later gives the same content. `workers` is
+    the size of the Container Service's worker pool (one HTTP server process either way)."""
     data_dir = Path(data_dir)
     chosen = port or _free_port()
     server = uvicorn.Server(_config(data_dir, chosen, user, password, workers))

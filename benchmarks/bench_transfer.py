@@ -1,0 +1,154 @@
+"""Moving a session through the sandbox with xnatpy vs copying the same bytes with shutil.
+
+Ours: upload N files of 1 MB to a scan resource (one PUT each, streamed), then download the
+session as one zip. Reference: `shutil.copyfile` of the same files into a folder and back.
+The ratio is ours' throughput over the copy's (goal: at least half). The sandbox runs as its
+own process (`xnat-monai sandbox serve`) so its peak RSS can be read from /proc and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import xnat
+from rich.progress import Progress
+
+from benchmarks.harness import BenchResult, stopwatch
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "xnat_plugin.cli",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--user",
+        "bench",
+        "--password",
+        "bench",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the sandbox did not start within 60 s")
+
+
+def _make_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    block = os.urandom(MB)
+    files = []
+    for i in range(count):
+        path = folder / f"slice{i:04d}.dcm"
+        path.write_bytes(block[i % 251 :] + block[: i % 251])
+        files.append(path)
+    return files
+
+
+def _through_sandbox(url: str, files: list[Path], out: Path) -> float:
+    with xnat.connect(url, user="bench", password="bench") as session:
+        session.put("/data/projects/BENCH")
+        session.put("/data/projects/BENCH/subjects/s1")
+        session.put(
+            "/data/projects/BENCH/subjects/s1/experiments/s1_CT",
+            query={"xsiType": "xnat:ctSessionData"},
+        )
+        scan = "/data/projects/BENCH/subjects/s1/experiments/s1_CT/scans/1"
+        session.put(scan, query={"xsiType": "xnat:ctScanData"})
+        with stopwatch() as elapsed, Progress(transient=True) as progress:
+            task = progress.add_task("upload", total=len(files))
+            for path in files:
+                session.upload_file(f"{scan}/resources/DICOM/files/{path.name}", str(path))
+                progress.advance(task)
+            with out.open("wb") as target:
+                session.download_stream(f"{scan}/resources/DICOM/files", target, format="zip")
+            return elapsed()
+
+
+def _through_shutil(files: list[Path], middle: Path, back: Path) -> float:
+    middle.mkdir()
+    back.mkdir()
+    with stopwatch() as elapsed:
+        for path in files:
+            shutil.copyfile(path, middle / path.name)
+        for path in files:
+            shutil.copyfile(middle / path.name, back / path.name)
+        return elapsed()
+
+
+def run(quick: bool) -> list[BenchResult]:
+    count = 40 if quick else 200
+    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp:
+        root = Path(tmp)
+        files = _make_files(root / "source", count)
+        port = _free_port()
+        server = _start_server(root / "sandbox", port)
+        try:
+            idle_rss = _rss_mb(server.pid)
+            ours_s = _through_sandbox(f"http://127.0.0.1:{port}", files, root / "session.zip")
+            peak_rss = _peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        zipped = (root / "session.zip").stat().st_size
+        if zipped < count * MB:
+            raise RuntimeError(f"the downloaded zip holds {zipped} bytes, expected >= {count} MB")
+        reference_s = _through_shutil(files, root / "middle", root / "back")
+    moved_mb = 2 * count  # every byte goes up once and down once
+    note = (
+        f"{count} x 1 MB up + zip down: {ours_s:.2f} s vs copy {reference_s:.2f} s; "
+        f"server RSS idle {idle_rss:.0f} MB, peak {peak_rss:.0f} MB"
+    )
+    log.info(note)
+    return [
+        BenchResult(
+            name="sandbox_transfer_throughput",
+            ours=moved_mb / ours_s,
+            reference=moved_mb / reference_s,
+            goal=">=0.5",
+            unit="MB/s",
+            note=note,
+        )
+    ]
