@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import fields
 
 from containers.common.metrics import LabelMetrics
 from xnat_plugin.assessors.qc_assessment import QcAssessment, ScanStatistics
 
 QC_TYPE = "monai_evaluation"
+# Every LabelMetrics field but the name, each stored as `<label>_<metric>`.
+STORED_METRICS = tuple(f.name for f in fields(LabelMetrics) if f.name != "label")
 EVALUATION_LABEL_INFIX = "_monai_eval_"
 
 
@@ -29,10 +32,9 @@ def statistic_name(label: str, metric: str) -> str:
 def label_statistics(metrics: Mapping[str, LabelMetrics]) -> dict[str, float]:
     figures: dict[str, float] = {}
     for name, m in metrics.items():
-        for metric, value in m.as_dict().items():
-            if metric == "label":
-                continue
-            figures[statistic_name(name, metric)] = float(value)  # type: ignore[arg-type]
+        values = m.as_dict()
+        for metric in STORED_METRICS:
+            figures[statistic_name(name, metric)] = float(values[metric])  # type: ignore[arg-type]
     return figures
 
 
