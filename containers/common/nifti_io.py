@@ -58,5 +58,5 @@ def read_nifti(path: Path | str, *, dtype: type = np.float32) -> NiftiVolume:
         shape = shape[:-1]
     if len(shape) != 3:
         raise UserError(f"{path} has shape {image.shape}: expected one 3-D volume")
-    array = np.asarray(image.dataobj, dtype=dtype).reshape(shape, order="F")
+    array: np.ndarray = np.asarray(image.dataobj, dtype=dtype).reshape(shape, order="F")
     return NiftiVolume(array=array, affine=np.asarray(image.affine, dtype=float))

@@ -1,0 +1,129 @@
+"""Between a scan's grid and a model's grid: reorient (axis flips/permutes) and resample.
+
+Like MONAI's `Orientation` + `Spacing`: the volume is brought to the closest orientation to the
+model's axis codes (no interpolation, so oblique scans stay oblique), then resampled to the
+model's voxel spacing with corner voxel centres kept in place. `GridMapping` remembers both
+steps so a prediction goes back to the scan's grid exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nibabel.orientations as nio
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class GridMapping:
+    """How the scan's grid (original) relates to the model's grid (resampled)."""
+
+    original_shape: tuple[int, int, int]
+    ornt: np.ndarray  # nibabel orientation transform, original → reoriented axes
+    reoriented_shape: tuple[int, int, int]
+    model_shape: tuple[int, int, int]
+    model_affine: np.ndarray  # voxel → RAS of the model grid
+
+    @property
+    def needs_resampling(self) -> bool:
+        return self.model_shape != self.reoriented_shape
+
+
+def plan_grid(
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    spacing: tuple[float, float, float],
+    axcodes: str = "RAS",
+) -> GridMapping:
+    """The model grid for a volume of `shape`/`affine` at `spacing` mm in `axcodes` orientation."""
+    current = nio.io_orientation(affine)
+    wanted = nio.axcodes2ornt(tuple(axcodes))
+    ornt = nio.ornt_transform(current, wanted)
+    # Input axis i becomes output axis ornt[i, 0].
+    reoriented = [0, 0, 0]
+    for axis, (new_axis, _flip) in enumerate(ornt):
+        reoriented[int(new_axis)] = int(shape[axis])
+    reoriented_shape = (reoriented[0], reoriented[1], reoriented[2])
+    # inv_ornt_aff maps reoriented voxel indices back to original ones.
+    reoriented_affine = affine @ nio.inv_ornt_aff(ornt, shape)
+    old_spacing = np.linalg.norm(reoriented_affine[:3, :3], axis=0)
+    extent = (np.asarray(reoriented_shape) - 1) * old_spacing
+    model_shape = tuple(
+        int(max(1, round(e / s) + 1)) if n > 1 else 1
+        for e, s, n in zip(extent, spacing, reoriented_shape, strict=True)
+    )
+    scale = np.ones(3)
+    for axis in range(3):
+        if model_shape[axis] > 1:
+            scale[axis] = (reoriented_shape[axis] - 1) / (model_shape[axis] - 1)
+    model_affine = reoriented_affine.copy()
+    model_affine[:3, :3] = reoriented_affine[:3, :3] * scale
+    return GridMapping(
+        original_shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+        ornt=ornt,
+        reoriented_shape=reoriented_shape,
+        model_shape=model_shape,  # type: ignore[arg-type]
+        model_affine=model_affine,
+    )
+
+
+def to_model_grid(volume: np.ndarray, mapping: GridMapping) -> torch.Tensor:
+    """float32 tensor (1, 1, *model_shape): reoriented, then resampled trilinearly."""
+    reoriented = nio.apply_orientation(volume, mapping.ornt)
+    tensor = torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+    if not mapping.needs_resampling:
+        return tensor
+    return F.interpolate(tensor, size=mapping.model_shape, mode="trilinear", align_corners=True)
+
+
+def labels_to_original_grid(
+    probabilities: torch.Tensor, mapping: GridMapping, *, mode: str = "linear"
+) -> np.ndarray:
+    """uint8 label map on the original grid from (C, *model_shape) class probabilities.
+
+    `linear` interpolates each class's probability to full size and keeps a running argmax,
+    one channel at a time, so memory stays at about two full-size float volumes whatever the
+    number of classes. `nearest` takes the argmax on the model grid and picks nearest voxels.
+    """
+    if mode == "nearest" or not mapping.needs_resampling:
+        labels = torch.argmax(probabilities, dim=0).to(torch.uint8)[None, None]
+        if mapping.needs_resampling:
+            labels = _nearest(labels, mapping.reoriented_shape)
+        return _undo_orientation(labels[0, 0].numpy(), mapping)
+    best = torch.full(mapping.reoriented_shape, -1.0)
+    labels_t = torch.zeros(mapping.reoriented_shape, dtype=torch.uint8)
+    for channel in range(probabilities.shape[0]):
+        upsampled = F.interpolate(
+            probabilities[channel][None, None].float(),
+            size=mapping.reoriented_shape,
+            mode="trilinear",
+            align_corners=True,
+        )[0, 0]
+        better = upsampled > best
+        best = torch.where(better, upsampled, best)
+        labels_t[better] = channel
+        del upsampled, better
+    return _undo_orientation(labels_t.numpy(), mapping)
+
+
+def _nearest(labels: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+    """Nearest-neighbour with corner-aligned centres (F.interpolate's nearest is not)."""
+    axes = [
+        torch.round(torch.linspace(0, n_in - 1, n_out)).long()
+        for n_in, n_out in zip(labels.shape[2:], size, strict=True)
+    ]
+    return labels[:, :, axes[0]][:, :, :, axes[1]][:, :, :, :, axes[2]]
+
+
+def _undo_orientation(array: np.ndarray, mapping: GridMapping) -> np.ndarray:
+    return np.asarray(nio.apply_orientation(array, _inverse_ornt(mapping.ornt)))
+
+
+def _inverse_ornt(ornt: np.ndarray) -> np.ndarray:
+    """The orientation transform that undoes `ornt`."""
+    inverse = np.zeros_like(ornt)
+    for original_axis, (new_axis, flip) in enumerate(ornt):
+        inverse[int(new_axis)] = (original_axis, flip)
+    return inverse

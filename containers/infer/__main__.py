@@ -1,0 +1,255 @@
+"""`python -m containers.infer`: segment one DICOM series with a MONAI bundle.
+
+Reads the series, brings it to the model's orientation and spacing, normalises, runs the
+sliding-window ensemble, maps the labels back onto the scan's grid, and writes into --output:
+`SEG/` (DICOM SEG), `NIFTI/` (the label map), `REPORT/` (report.json + QC picture) and, when
+the XNAT arguments are given, `assessor.xml` (an icr:roiCollectionData pointing at the SEG).
+All outputs appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from containers.common.bundle import Bundle, load_bundle
+from containers.common.dicom_series import Series, read_series
+from containers.common.nifti_io import write_nifti
+from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
+from containers.common.qc_picture import write_qc_montage
+from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
+from containers.common.seg_writer import SegAlgorithm, write_seg
+from containers.infer.cleanup import keep_largest_component
+from containers.infer.predict import choose_device, choose_sw_batch_size, predict
+from containers.infer.report import InferenceReport, Timings, label_volumes
+from containers.infer.staging import staged_output
+from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
+from xnat_plugin.errors import UserError
+from xnat_plugin.log import configure_logging
+
+log = logging.getLogger("containers.infer")
+
+XNAT_ARGUMENTS = ("session_id", "project", "subject", "session_label")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m containers.infer", description="Segment one DICOM series with a bundle."
+    )
+    parser.add_argument("--input", required=True, type=Path, help="folder with one DICOM series")
+    parser.add_argument("--model", required=True, type=Path, help="one MONAI bundle folder")
+    parser.add_argument("--output", required=True, type=Path, help="empty output folder")
+    parser.add_argument("--session-id", help="the image session's XNAT ID")
+    parser.add_argument("--project", help="XNAT project ID")
+    parser.add_argument("--subject", help="the subject's XNAT ID")
+    parser.add_argument("--session-label", help="the image session's label")
+    parser.add_argument("--scan-id", help="XNAT scan ID (recorded in the report)")
+    parser.add_argument("--assessor-label", help="default: <session>_monai_<model>_<time>")
+    parser.add_argument("--tta", action="store_true", help="average over axis flips (4× time)")
+    parser.add_argument(
+        "--no-largest-component",
+        action="store_true",
+        help="keep every island of each label (default: only the largest)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--sw-batch-size", type=int, default=None, help="windows per pass")
+    parser.add_argument(
+        "--resample",
+        choices=("linear", "nearest"),
+        default="linear",
+        help="back to the scan grid: trilinear on probabilities, or nearest on labels",
+    )
+    parser.add_argument(
+        "--roi-namespace", default=ICR_NAMESPACE, help="namespace URI of the icr datatype"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        run(args)
+    except UserError as exc:
+        print(f"infer: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def run(args: argparse.Namespace) -> InferenceReport:
+    clock = RunClock()
+    xnat = _xnat_arguments(args)
+    bundle = load_bundle(_bundle_folder(args.model))
+    bundle.check_fits(in_channels=1)
+    spec = bundle.spec
+    log.info("model %s %s (%d member(s))", spec.model_name, spec.version, len(bundle.state_dicts))
+
+    start = time.perf_counter()
+    series = read_series(args.input)
+    read_seconds = time.perf_counter() - start
+    log.info("read series %s %s in %.2f s", series.series_instance_uid, series.shape, read_seconds)
+
+    start = time.perf_counter()
+    mapping = plan_grid(series.shape, series.affine, spec.spacing, spec.orientation)
+    image = to_model_grid(series.volume, mapping)
+    image = torch.from_numpy(spec.normalization.apply(image.numpy()))
+    preprocess_seconds = time.perf_counter() - start
+    log.info("model grid %s at %s mm", mapping.model_shape, spec.spacing)
+
+    device = choose_device(args.device)
+    models = bundle.build_models(device)
+    sw_batch_size = choose_sw_batch_size(device, spec.patch_size, args.sw_batch_size)
+    start = time.perf_counter()
+    prediction = predict(
+        image,
+        models,
+        patch_size=spec.patch_size,
+        device=device,
+        sw_batch_size=sw_batch_size,
+        tta=args.tta,
+    )
+    inference_seconds = time.perf_counter() - start
+    del image, models
+
+    start = time.perf_counter()
+    label_map = labels_to_original_grid(prediction.probabilities, mapping, mode=args.resample)
+    del prediction.probabilities
+    if not args.no_largest_component:
+        keep_largest_component(label_map, sorted(spec.labels.values()))
+    postprocess_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    assessor_label = None
+    if xnat is not None:
+        assessor_label = args.assessor_label or (
+            f"{xnat['session_label']}_monai_{spec.model_name}_{stamp}"
+        )
+    name = assessor_label or f"monai_{spec.model_name}_{stamp}"
+    with staged_output(args.output) as staging:
+        written = write_seg(
+            staging / "SEG" / f"{name}.dcm",
+            label_map,
+            series,
+            spec.labels,
+            algorithm=SegAlgorithm(kind="AUTOMATIC", name=spec.model_name, version=spec.version),
+            segment_codes=spec.segment_codes,
+            series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
+        )
+        write_nifti(staging / "NIFTI" / f"{name}.nii.gz", label_map, series.affine, dtype=np.uint8)
+        write_qc_montage(
+            staging / "REPORT" / "qc.png",
+            series.volume,
+            label_map,
+            series.spacing,
+            spec.labels,
+            title=f"{name}",
+        )
+        write_seconds = time.perf_counter() - start
+        report = InferenceReport(
+            model_name=spec.model_name,
+            model_version=spec.version,
+            series_instance_uid=series.series_instance_uid,
+            seg_sop_instance_uid=written.sop_instance_uid,
+            assessor_label=assessor_label,
+            image_shape=list(series.shape),
+            model_grid_shape=list(mapping.model_shape),
+            spacing_mm=[round(s, 4) for s in series.spacing],
+            labels=label_volumes(label_map, spec.labels, series.spacing),
+            tta=args.tta,
+            largest_component=not args.no_largest_component,
+            timings=Timings(
+                read_seconds=round(read_seconds, 3),
+                preprocess_seconds=round(preprocess_seconds, 3),
+                forward_seconds=round(prediction.forward_seconds, 3),
+                inference_seconds=round(inference_seconds, 3),
+                postprocess_seconds=round(postprocess_seconds, 3),
+                write_seconds=round(write_seconds, 3),
+                total_seconds=round(clock.elapsed(), 3),
+                forward_passes=prediction.passes,
+            ),
+            provenance=collect_provenance(
+                "infer",
+                clock,
+                device=str(device),
+                inputs=_input_checksums(args, series),
+                model=_model_provenance(bundle),
+            ),
+        )
+        (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
+        if xnat is not None and assessor_label is not None:
+            assessor = RoiCollection(
+                label=assessor_label,
+                project=xnat["project"],
+                session_id=xnat["session_id"],
+                subject_id=xnat["subject"],
+                date=clock.started_at.date(),
+                time=clock.started_at.time(),
+                uid=written.sop_instance_uid,
+                collection_type="SEG",
+                series_uids=[series.series_instance_uid],
+                name=assessor_label,
+                description=f"MONAI {spec.model_name} {spec.version} (AUTOMATIC)",
+            )
+            (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
+    log.info(
+        "done in %.1f s (forward passes %.1f s): %s",
+        clock.elapsed(),
+        prediction.forward_seconds,
+        ", ".join(f"{k} {v.volume_ml:.1f} mL" for k, v in report.labels.items()),
+    )
+    return report
+
+
+def _xnat_arguments(args: argparse.Namespace) -> dict[str, str] | None:
+    given = {name: getattr(args, name) for name in XNAT_ARGUMENTS if getattr(args, name)}
+    if not given:
+        return None
+    missing = [f"--{name.replace('_', '-')}" for name in XNAT_ARGUMENTS if name not in given]
+    if missing:
+        raise UserError(
+            f"XNAT arguments are incomplete: {', '.join(missing)} missing; give all of "
+            "--session-id, --project, --subject and --session-label, or none"
+        )
+    return given
+
+
+def _bundle_folder(model: Path) -> Path:
+    """The bundle itself, or the one bundle inside a mounted MONAI_MODELS folder."""
+    if (model / "configs").is_dir() or not model.is_dir():
+        return model
+    inner = [p.parent.parent for p in sorted(model.glob("*/configs/metadata.json"))]
+    if len(inner) == 1:
+        return inner[0]
+    if len(inner) > 1:
+        names = ", ".join(p.name for p in inner)
+        raise UserError(f"{model} holds several models ({names}); give one model's folder")
+    return model
+
+
+def _input_checksums(args: argparse.Namespace, series: Series) -> dict[str, str]:
+    key = f"scan {args.scan_id}" if args.scan_id else str(args.input)
+    return {f"{key} ({series.shape[2]} DICOM files)": sha256_of_files(series.paths)}
+
+
+def _model_provenance(bundle: Bundle) -> dict[str, object]:
+    return {
+        "name": bundle.spec.model_name,
+        "version": bundle.spec.version,
+        "network": bundle.spec.network.name,
+        "members": bundle.member_names,
+        "sha256": bundle.checksum,
+        "training": bundle.spec.training,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

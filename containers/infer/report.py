@@ -1,0 +1,59 @@
+"""REPORT/report.json of one inference run: volumes per label, timings, provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from pydantic import BaseModel
+
+from containers.common.provenance import Provenance
+
+
+class LabelVolume(BaseModel):
+    value: int
+    voxels: int
+    volume_ml: float
+
+
+class Timings(BaseModel):
+    read_seconds: float
+    preprocess_seconds: float
+    forward_seconds: float
+    inference_seconds: float  # sliding windows incl. forward passes
+    postprocess_seconds: float
+    write_seconds: float
+    total_seconds: float
+    forward_passes: int
+
+
+class InferenceReport(BaseModel):
+    model_name: str
+    model_version: str
+    series_instance_uid: str
+    seg_sop_instance_uid: str
+    assessor_label: str | None
+    image_shape: list[int]
+    model_grid_shape: list[int]
+    spacing_mm: list[float]
+    labels: dict[str, LabelVolume]
+    tta: bool
+    largest_component: bool
+    timings: Timings
+    provenance: Provenance
+
+
+def label_volumes(
+    label_map: np.ndarray, labels: Mapping[str, int], spacing: tuple[float, float, float]
+) -> dict[str, LabelVolume]:
+    """Voxel count and mL per label (1 mL = 1000 mm³)."""
+    counts = np.bincount(label_map.ravel(order="K"), minlength=max(labels.values()) + 1)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    return {
+        name: LabelVolume(
+            value=value,
+            voxels=int(counts[value]),
+            volume_ml=round(int(counts[value]) * voxel_ml, 3),
+        )
+        for name, value in sorted(labels.items(), key=lambda item: item[1])
+    }

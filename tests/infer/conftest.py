@@ -1,0 +1,43 @@
+"""A small synthetic CT series and a tiny random-init bundle, as the infer step sees them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from tests.imaging.dicom_factory import oblique_geometry, phantom_volume, write_ct_series
+
+LABELS = {"liver": 1, "spleen": 2, "kidney": 3}
+
+
+@pytest.fixture
+def series_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "input" / "DICOM"
+    write_ct_series(folder, phantom_volume((48, 40, 16)), oblique_geometry())
+    return folder
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path: Path) -> Path:
+    """Two folds of a 2-level UNet, random weights: plumbing, not accuracy."""
+    spec = BundleSpec(
+        model_name="tiny_unet",
+        version="0.0.1",
+        network=NetworkSpec(name="UNet", kwargs={"channels": [4, 8], "strides": [2]}),
+        labels=LABELS,
+        patch_size=(16, 16, 16),
+        spacing=(2.0, 2.0, 2.0),
+    )
+    states = [spec.build_network().state_dict() for _ in range(2)]
+    return save_bundle(tmp_path / "models" / "tiny_unet", spec, states)
+
+
+def xnat_arguments(label: str = "S1") -> list[str]:
+    return [
+        "--session-id", "XNAT_E00001",
+        "--project", "LIVER",
+        "--subject", "XNAT_S00001",
+        "--session-label", label,
+    ]  # fmt: skip

@@ -1,0 +1,61 @@
+"""Grid round trips and the largest-component clean-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
+from containers.infer.cleanup import keep_largest_component
+from tests.imaging.dicom_factory import phantom_labels
+
+LPS_PERMUTED = np.array([[0, -0.8, 0, 10], [-0.9, 0, 0, 5], [0, 0, 2.5, 3], [0, 0, 0, 1.0]])
+
+
+def one_hot(labels: torch.Tensor, classes: int = 4) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels.long(), classes).permute(3, 0, 1, 2).float()
+
+
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+def test_labels_survive_the_trip_to_the_model_grid_and_back(mode: str):
+    labels = phantom_labels((40, 32, 12))
+    mapping = plan_grid(labels.shape, LPS_PERMUTED, (1.5, 1.5, 2.0))
+    assert mapping.reoriented_shape == (32, 40, 12)
+    on_model = torch.round(to_model_grid(labels.astype(np.float32), mapping))[0, 0]
+    back = labels_to_original_grid(one_hot(on_model), mapping, mode=mode)
+    assert back.shape == labels.shape
+    assert (back == labels).mean() > 0.98
+
+
+def test_model_grid_keeps_world_position_of_the_first_and_last_voxel():
+    shape = (40, 32, 12)
+    mapping = plan_grid(shape, LPS_PERMUTED, (1.5, 1.5, 2.0))
+    corners_model = [np.zeros(3), np.asarray(mapping.model_shape) - 1]
+    world = [mapping.model_affine @ np.append(c, 1) for c in corners_model]
+    original = [
+        LPS_PERMUTED @ np.array([i, j, k, 1.0]) for i in (0, 39) for j in (0, 31) for k in (0, 11)
+    ]
+    for point in world:
+        assert any(np.allclose(point, o) for o in original)
+    assert np.allclose(
+        np.linalg.norm(mapping.model_affine[:3, :3], axis=0), (1.5, 1.5, 2.0), rtol=0.05
+    )
+
+
+def test_model_grid_is_ras_for_an_lps_scan():
+    mapping = plan_grid((8, 8, 8), np.diag([-1.0, -1.0, 1.0, 1.0]), (1.0, 1.0, 1.0))
+    assert np.all(np.diag(mapping.model_affine)[:3] > 0)
+
+
+def test_only_the_largest_island_of_each_label_stays():
+    labels = np.zeros((20, 20, 20), dtype=np.uint8)
+    labels[2:8, 2:8, 2:8] = 1
+    labels[15:17, 15:17, 15:17] = 1
+    labels[10:12, 2:4, 2:4] = 2
+    labels[12:18, 2:8, 10:18] = 2
+    keep_largest_component(labels, [1, 2, 3])
+    assert np.count_nonzero(labels == 1) == 216
+    assert labels[16, 16, 16] == 0
+    assert np.count_nonzero(labels == 2) == 6 * 6 * 8
+    assert labels[10, 2, 2] == 0
