@@ -92,6 +92,8 @@ def test_sessions_scans_and_fields_are_listed(client: XnatClient, session_id: st
         "xnat:ctSessionData",
     )
     assert session.site == "SITE_A"
+    assert session.subject_label == "S1"
+    assert session.subject_id == ensure_subject(client, "P1", "S1")
     assert [s.id for s in browse.list_scans(client, session_id)] == ["1"]
     assert "P1" in [p.id for p in browse.list_projects(client)]
 
@@ -148,3 +150,13 @@ def test_no_log_line_carries_the_password(tmp_path: Path, caplog: pytest.LogCapt
             connect(server.url, "owner", secret + "-wrong")
     assert "connected to XNAT" in caplog.text
     assert secret not in caplog.text
+
+
+def test_xnatpy_session_shares_the_login_and_sees_the_same_archive(
+    client: XnatClient, session_id: str
+) -> None:
+    session = client.xnatpy()
+    assert client.xnatpy() is session
+    experiment = session.projects["P1"].experiments["S1_CT1"]
+    assert experiment.id == session_id
+    assert list(experiment.scans.keys()) == ["1"]

@@ -123,7 +123,22 @@ def list_sessions(
     ]
     if with_fields:
         sessions = [get_session(client, session.id) for session in sessions]
+    if any(not session.subject_label for session in sessions):
+        # Not every XNAT honours `columns=subject_label`: one subject listing fills the gap.
+        labels = subject_labels(client, project)
+        sessions = [
+            s.model_copy(update={"subject_label": s.subject_label or labels.get(s.subject_id, "")})
+            for s in sessions
+        ]
     return sessions
+
+
+def subject_labels(client: XnatClient, project: str) -> dict[str, str]:
+    """Subject ID → label for a project."""
+    return {
+        row["ID"]: row.get("label", "") or ""
+        for row in client.result_rows(paths.subjects(project), {"columns": "ID,label"})
+    }
 
 
 def get_session(client: XnatClient, session_id: str) -> SessionInfo:
