@@ -4,6 +4,7 @@ worker pool, outputs uploaded only on success, logs kept, XNAT's input filter ap
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import xnat
@@ -28,6 +29,11 @@ def _assessor_labels(sandbox, project: str, session_id: str) -> dict[str, list[s
         }
 
 
+def _alias_tokens_left(sandbox) -> int:
+    with sqlite3.connect(Path(sandbox.data_dir) / "sandbox.db") as db:
+        return int(db.execute("SELECT COUNT(*) FROM alias_tokens").fetchone()[0])
+
+
 def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_xnatpy(
     sandbox, tmp_path: Path
 ):
@@ -49,6 +55,8 @@ def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_
     assert statuses[0] == "_Queued" and statuses[-1] == "Complete"
     assert "Running" in statuses and "Finalizing" in statuses
     assert "tiny step on SUBJ001_CT1: 2 input files" in stdout
+    assert "XNAT says: User 'admin' is logged in" in stdout
+    assert _alias_tokens_left(sandbox) == 0
     assert _assessor_labels(sandbox, "LIVER", session_id) == {"SUBJ001_CT1_tinyqc": ["QC"]}
 
 

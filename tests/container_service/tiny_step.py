@@ -4,8 +4,11 @@ session and one file for the assessor's `QC` resource, then exits with `--exit-c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+import requests
 
 from xnat_plugin.assessors.qc_assessment import QcAssessment, ScanStatistics
 
@@ -21,6 +24,11 @@ def main() -> int:
     args = parser.parse_args()
     files = sorted(p for p in args.input.rglob("*") if p.is_file())
     print(f"tiny step on {args.session_label}: {len(files)} input files")
+    if os.environ.get("XNAT_HOST"):
+        # Who the container acts as: XNAT_USER/XNAT_PASS are the launching user's alias token.
+        auth = (os.environ["XNAT_USER"], os.environ["XNAT_PASS"])
+        answer = requests.get(f"{os.environ['XNAT_HOST']}/data/auth", auth=auth, timeout=30)
+        print(f"XNAT says: {answer.text.strip()}")
     qc = QcAssessment(
         label=f"{args.session_label}_tinyqc",
         project=args.project,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +28,11 @@ def _connect(args: argparse.Namespace):  # noqa: ANN202 (Xapi, imported lazily)
     xapi = Xapi(args.xnat, args.user, args.password)
     xapi.check_login()
     return xapi
+
+
+def _console() -> Console:
+    # Piped output (logs, CI) gets room for whole URIs instead of rich's 80-column default.
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _parse_defaults(pairs: list[str]) -> dict[str, dict[str, str]]:
@@ -70,7 +76,7 @@ def run_launch(args: argparse.Namespace) -> int:
 
     if bool(args.target) == bool(args.all_sessions):
         raise UserError("give exactly one of --target URI or --all-sessions")
-    console = Console()
+    console = _console()
     with _connect(args) as xapi:
         if args.all_sessions:
             bulk = bulk_launch(xapi, args.project, args.wrapper, None, args.input)
@@ -101,7 +107,7 @@ def run_status(args: argparse.Namespace) -> int:
 
     with _connect(args) as xapi:
         containers = list_containers(xapi, args.project)
-        print_status(xapi, containers[-args.last :] if args.last else containers, Console())
+        print_status(xapi, containers[-args.last :] if args.last else containers, _console())
     return 0
 
 

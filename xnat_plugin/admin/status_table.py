@@ -29,7 +29,7 @@ def containers_table(xapi: Xapi, containers: list[ContainerInfo]) -> Table:
             c.id,
             c.project,
             names.get(c.wrapper_id, c.wrapper_id),
-            c.target,
+            c.target.removeprefix("/archive"),
             f"[{_style(c.status)}]{c.status}[/]",
             c.exit_code,
             c.status_time[:19],
