@@ -22,7 +22,7 @@ from containers.evaluate.assessor_choice import choose_pair, model_name_from_lab
 from containers.evaluate.disagreement_png import write_disagreement_png
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
 from containers.evaluate.output_folder import staged_output
-from containers.evaluate.session_assessor import build_evaluation_assessor
+from containers.evaluate.session_assessor import build_evaluation_assessor, evaluation_label
 from containers.evaluate.session_sources import (
     DownloadedSession,
     MountedSession,
@@ -63,14 +63,24 @@ def _model_name(prediction: LabelMap, ai_label: str, session_label: str) -> str:
     return sorted(names)[0] if names else model_name_from_label(ai_label, session_label)
 
 
+def _unused_evaluation_time(session_label: str, taken: set[str]) -> dt.datetime:
+    """Now, or the next second whose evaluation label the session does not have yet (two
+    models evaluated within one second would otherwise get the same label)."""
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    while evaluation_label(session_label, when) in taken:
+        when += dt.timedelta(seconds=1)
+    return when
+
+
 def run_session(request: SessionRequest, client: XnatClient | None = None) -> Path:
     if request.tolerance_mm < 0:
         raise UserError(f"--tolerance-mm {request.tolerance_mm} must be 0 or more")
     client = client or connect_from_environment()
     with step_provenance("evaluate-session") as provenance, tempfile.TemporaryDirectory() as work:
         session = get_session(client, request.session_id)
+        assessors = list_assessors(client, request.session_id)
         ai, reference = choose_pair(
-            list_assessors(client, request.session_id),
+            assessors,
             request.ai_pattern,
             request.reference_pattern,
             session.label or request.session_id,
@@ -109,7 +119,7 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
             ("scan_dicom", f"/experiments/{request.session_id}/scans/{scan_id}", dicom_dir),
         ):
             provenance.add_input(name, path, uri)
-        when = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        when = _unused_evaluation_time(session.label, {a.label for a in assessors})
         assessor = build_evaluation_assessor(
             project=request.project,
             session_id=request.session_id,

@@ -115,3 +115,45 @@ def test_ai_seg_of_another_series_is_refused_with_both_series_named(client, tmp_
         run_session(
             SessionRequest(seeded.id, "EVAL", tmp_path / "out", session_dir=mount), client=client
         )
+
+
+def test_session_cli_reads_xnat_from_the_environment_like_the_container_service(
+    client, sandbox, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+
+    seeded = seed_session(client, "EVAL", 6, tmp_path / "seed")
+    env = {**os.environ, "XNAT_HOST": sandbox.url, "XNAT_USER": "admin", "XNAT_PASS": "admin"}
+    command = [
+        sys.executable,
+        "-m",
+        "containers.evaluate",
+        "session",
+        "--session-id",
+        seeded.id,
+        "--project",
+        "EVAL",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "assessor.xml").is_file()
+    without_host = {k: v for k, v in env.items() if k != "XNAT_HOST"}
+    command[-1] = str(tmp_path / "out2")
+    refused = subprocess.run(command, env=without_host, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1 and "XNAT_HOST" in refused.stderr
+
+
+def test_second_evaluation_in_the_same_second_gets_the_next_free_label(client, tmp_path):
+    seeded = seed_session(client, "EVAL", 7, tmp_path / "seed")
+    labels = []
+    for name in ("a", "b"):
+        run_session(SessionRequest(seeded.id, "EVAL", tmp_path / name), client=client)
+        xml = (tmp_path / name / "assessor.xml").read_text()
+        create_assessor(client, seeded.id, xml)
+        labels.append(QcAssessment.from_xml(xml).label)
+    assert labels[0] != labels[1]
