@@ -107,3 +107,33 @@ def test_passwords_are_stored_hashed(sandbox: SandboxServer) -> None:
     stored = b"".join(p.read_bytes() for p in sandbox.data_dir.glob("sandbox.db*"))
     assert b"carol" in stored  # the user is there (database or its write-ahead log) …
     assert b"carol-pw" not in stored  # … but not the password
+
+
+def test_xnatpy_sees_users_and_project_roles(sandbox: SandboxServer) -> None:
+    import xnat
+
+    admin = (sandbox.user, sandbox.password)
+    requests.put(f"{sandbox.url}/data/projects/SHARED", auth=admin)
+    _make_user(sandbox, "erin")
+    with xnat.connect(sandbox.url, user=sandbox.user, password=sandbox.password) as session:
+        assert "erin" in session.users
+        session.projects["SHARED"].set_access("erin", "Members")
+        roles = {
+            login: user.data["displayname"]
+            for login, user in session.projects["SHARED"].users.items()
+        }
+        assert roles == {"admin": "Owners", "erin": "Members"}
+    with xnat.connect(sandbox.url, user="erin", password="erin-pw") as session:
+        assert session.access_levels == {"SHARED": "member"}
+
+
+def test_alias_tokens_go_to_the_sandbox_still_running(tmp_path) -> None:
+    from xnat_plugin.sandbox.auth import issue_alias_token
+    from xnat_plugin.sandbox.server import running_sandbox
+
+    with running_sandbox(tmp_path / "outer") as outer:
+        with running_sandbox(tmp_path / "inner") as inner:
+            alias, secret = issue_alias_token("admin")
+            assert requests.get(f"{inner.url}/data/auth", auth=(alias, secret)).ok
+        alias, secret = issue_alias_token("admin")
+        assert requests.get(f"{outer.url}/data/auth", auth=(alias, secret)).ok

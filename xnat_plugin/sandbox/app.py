@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from xnat_plugin.sandbox import auth, routes_auth, routes_data, routes_site, routes_users
-from xnat_plugin.sandbox.archive import DB_FILE, archive_root
+from xnat_plugin.sandbox.archive import DB_FILE, SPOOL_DIR, archive_root
 from xnat_plugin.sandbox.db import Database
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ def create_app(
     will be reachable (containers get it as XNAT_HOST)."""
     data_dir = Path(data_dir).resolve()
     archive_root(data_dir).mkdir(parents=True, exist_ok=True)
+    # Uploads interrupted by a stop are spooled here; they never reached the archive.
+    shutil.rmtree(data_dir / SPOOL_DIR, ignore_errors=True)
     db = open_database(data_dir)
     ensure_admin(db, user, password)
     auth.bind_database(db)
@@ -71,6 +74,7 @@ def create_app(
         yield
         for hook in hooks:
             hook(app)
+        auth.unbind_database(db)
 
     app = FastAPI(title="xnat-monai sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.db = db

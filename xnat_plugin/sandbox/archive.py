@@ -21,6 +21,8 @@ from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.resolve import Resolved, resolve
 
 DB_FILE = "sandbox.db"
+# Request bodies are written here first, then renamed into the archive when complete.
+SPOOL_DIR = "spool"
 
 
 def archive_root(data_dir: Path) -> Path:

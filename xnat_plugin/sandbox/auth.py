@@ -28,7 +28,8 @@ WRITE_ROLES = {"owner", "member"}
 # Alias tokens live two days in XNAT by default.
 TOKEN_LIFETIME_S = 48 * 3600
 
-_active_database: Database | None = None
+# Databases of the sandboxes running in this process, newest last.
+_bound_databases: list[Database] = []
 
 
 @dataclass
@@ -66,16 +67,22 @@ def secret_matches(secret: str, stored: str) -> bool:
 
 def bind_database(db: Database) -> None:
     """Make `db` the one `issue_alias_token`/`revoke_alias_token` use when none is given."""
-    global _active_database
-    _active_database = db
+    if db not in _bound_databases:
+        _bound_databases.append(db)
+
+
+def unbind_database(db: Database) -> None:
+    """The sandbox of `db` stopped: fall back to the one started before it, if any."""
+    if db in _bound_databases:
+        _bound_databases.remove(db)
 
 
 def _database(db: Database | None) -> Database:
     if db is not None:
         return db
-    if _active_database is None:
+    if not _bound_databases:
         raise RuntimeError("no sandbox database: start a sandbox (create_app) first")
-    return _active_database
+    return _bound_databases[-1]
 
 
 def create_user(

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from xnat_plugin.sandbox import routes_assessors as assessors
 from xnat_plugin.sandbox import routes_files as files
 from xnat_plugin.sandbox import routes_projects as projects
+from xnat_plugin.sandbox.archive import SPOOL_DIR
 from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, DataPath, parse_data_path
@@ -165,7 +166,7 @@ async def handle_data(request: Request, path: str, user: User) -> Response:
     query = dict(request.query_params)
     body_file, body_name, stats = None, None, dict[str, str]()
     if request.method in ("PUT", "POST"):
-        body_file, body_name, stats = await _spool_body(request, app_state.data_dir / "spool")
+        body_file, body_name, stats = await _spool_body(request, app_state.data_dir / SPOOL_DIR)
     call = Call(
         method=request.method,
         path=data_path,

@@ -39,6 +39,34 @@ def list_users(request: Request, user: CurrentUser) -> JSONResponse:  # noqa: AR
     )
 
 
+@router.get("/data/users")
+def data_users(request: Request, user: CurrentUser) -> Response:  # noqa: ARG001
+    """The user listing xnatpy's `connection.users` reads."""
+    rows = [
+        {
+            "login": r["login"],
+            "firstname": r["firstname"],
+            "lastname": r["lastname"],
+            "email": r["email"],
+            "enabled": str(bool(r["enabled"])).lower(),
+        }
+        for r in request.app.state.db.query("SELECT * FROM users ORDER BY login")
+    ]
+    return result_set(rows, request.query_params.get("format"), "Users")
+
+
+@router.get("/xapi/access/projects")
+def access_levels(request: Request, user: CurrentUser) -> JSONResponse:
+    """The caller's role in each project it can see (admins see all, as owners)."""
+    rows = request.app.state.db.query("SELECT id FROM projects ORDER BY id")
+    levels = [
+        {"ID": r["id"], "role": "owner" if user.is_admin else user.roles[r["id"]]}
+        for r in rows
+        if user.can_read(r["id"])
+    ]
+    return JSONResponse(levels)
+
+
 @router.get("/xapi/users/profiles")
 def list_profiles(request: Request, user: CurrentUser) -> JSONResponse:
     _require_admin(user)
