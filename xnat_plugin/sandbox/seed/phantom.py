@@ -55,10 +55,23 @@ class _Ellipsoid:
     phases: np.ndarray
 
     def inside(self, x: np.ndarray, y: np.ndarray, z: float) -> np.ndarray:
-        dx, dy, dz = x - self.center[0], y - self.center[1], z - self.center[2]
+        """Mask of the grid points (x, y: meshgrids, 'xy' indexing) inside the shape at z."""
+        mask = np.zeros(x.shape, dtype=bool)
+        # The bumps stretch the radius by at most 1 / (1 - sum(wobble)): look only in that box.
+        reach = 1.0 / (1.0 - float(self.wobble.sum()))
+        a, b, c = self.semi_axes
+        dz = z - self.center[2]
+        if abs(dz) > c * reach:
+            return mask
+        half = max(a, b) * reach
+        columns = np.flatnonzero(np.abs(x[0] - self.center[0]) <= half)
+        rows = np.flatnonzero(np.abs(y[:, 0] - self.center[1]) <= half)
+        if columns.size == 0 or rows.size == 0:
+            return mask
+        window = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+        dx, dy = x[window] - self.center[0], y[window] - self.center[1]
         cos, sin = math.cos(self.angle), math.sin(self.angle)
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy
-        a, b, c = self.semi_axes
         radius = np.sqrt((u / a) ** 2 + (v / b) ** 2 + (dz / c) ** 2)
         azimuth = np.arctan2(v / b, u / a)
         elevation = np.arctan2(dz / c, np.sqrt((u / a) ** 2 + (v / b) ** 2))
@@ -68,7 +81,8 @@ class _Ellipsoid:
             + w[1] * np.cos(3 * azimuth + p[1])
             + w[2] * np.sin(2 * elevation + p[2])
         )
-        return radius * (1.0 + bumps) <= 1.0
+        mask[window] = radius * (1.0 + bumps) <= 1.0
+        return mask
 
 
 @dataclass(frozen=True)
