@@ -331,3 +331,84 @@ def test_the_launch_names_its_root_input_explicitly() -> None:
     assert resolved.input_values["label"] == "CT_001"
     with pytest.raises(CommandResolutionError, match='no external input "nope"'):
         resolve_wrapper(command, "w", "/experiments/XNAT_E00001", {}, FakeXnat(), root_input="nope")
+
+
+def scan_mount_command(*, required: bool, handler_parent: str = "session") -> Command:
+    return Command.model_validate(
+        {
+            "name": "scan-mount",
+            "image": "busybox:latest",
+            "command-line": "ls /input",
+            "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "path": "/output"}],
+            "outputs": [{"name": "o", "mount": "out", "required": True}],
+            "xnat": [
+                {
+                    "name": "w",
+                    "contexts": ["xnat:imageSessionData"],
+                    "external-inputs": [{"name": "session", "type": "Session"}],
+                    "derived-inputs": [
+                        {
+                            "name": "scan",
+                            "type": "Scan",
+                            "derived-from-wrapper-input": "session",
+                            "required": required,
+                            "provides-files-for-command-mount": "in",
+                        }
+                    ],
+                    "output-handlers": [
+                        {
+                            "name": "h",
+                            "accepts-command-output": "o",
+                            "as-a-child-of": handler_parent,
+                            "label": "OUT",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def test_a_mount_fed_by_an_input_with_several_values_is_refused() -> None:
+    with pytest.raises(CommandResolutionError, match='"scan" has multiple resolved values'):
+        resolve_wrapper(
+            scan_mount_command(required=False),
+            "w",
+            "/experiments/XNAT_E00001",
+            {},
+            FakeXnat(two_scan_session()),
+        )
+
+
+def test_an_output_under_an_input_without_a_unique_value_is_refused() -> None:
+    with pytest.raises(CommandResolutionError, match="does not have a uniquely resolved value"):
+        resolve_wrapper(
+            scan_mount_command(required=False, handler_parent="scan").model_copy(
+                update={"mounts": []}
+            ),
+            "w",
+            "/experiments/XNAT_E00001",
+            {},
+            FakeXnat(two_scan_session()),
+        )
+
+
+def test_the_user_picks_one_of_several_scans_by_its_uri() -> None:
+    resolved = resolve_wrapper(
+        scan_mount_command(required=True, handler_parent="scan"),
+        "w",
+        "/experiments/XNAT_E00001",
+        {"scan": "/archive/experiments/XNAT_E00001/scans/2"},
+        FakeXnat(two_scan_session()),
+    )
+    assert resolved.mount("in").source is not None
+    assert resolved.mount("in").source.id == "2"
+    assert resolved.outputs[0].parent is not None
+    assert resolved.outputs[0].parent.uri.endswith("/scans/2")
+
+
+def test_a_matcher_xnat_could_not_compile_fails_the_resolution() -> None:
+    command = scan_mount_command(required=True)
+    command.xnat[0].derived_inputs[0].matcher = "@.scan-type = 'CT'"
+    with pytest.raises(CommandResolutionError, match="not a valid JSONPath filter"):
+        resolve_wrapper(command, "w", "/experiments/XNAT_E00001", {}, FakeXnat(two_scan_session()))

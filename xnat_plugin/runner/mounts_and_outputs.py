@@ -10,7 +10,7 @@ with optional outputs only skip the handler.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from xnat_plugin.commands.model import MOUNTABLE_WRAPPER_INPUT_TYPES, Command, CommandWrapper
 from xnat_plugin.runner.errors import CommandResolutionError
@@ -60,6 +60,7 @@ def resolve_outputs(
     command: Command,
     wrapper: CommandWrapper,
     objects: Mapping[str, XnatObject],
+    unique_inputs: Collection[str],
     template: Mapping[str, str | None],
 ) -> list[ResolvedOutput]:
     """Every (command output, handler) pair in upload order, its parent checked."""
@@ -75,7 +76,8 @@ def resolve_outputs(
         for handler in handlers:
             target = handler.as_a_child_of or ""
             parent_obj = objects.get(target)
-            is_input = target in {i.name for i in wrapper.inputs}
+            # As in XNAT, only an input with exactly one resolved value can be a parent.
+            is_input = target in unique_inputs
             problem = None
             if is_input and parent_obj is None:
                 problem = (

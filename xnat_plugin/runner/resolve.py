@@ -34,6 +34,7 @@ from xnat_plugin.runner.input_tree import (
     build_input_tree,
     fill_template,
 )
+from xnat_plugin.runner.matcher_syntax import MatcherSyntaxError
 from xnat_plugin.runner.mounts_and_outputs import resolve_mounts, resolve_outputs
 from xnat_plugin.runner.resolved import ResolvedCommand
 from xnat_plugin.runner.xnat_objects import OBJECT_TYPES, XnatObject, XnatObjectLoader
@@ -129,7 +130,7 @@ def _resolve_tree(
     roots = build_input_tree(wrapper, command.inputs)
     try:
         return [resolver.resolve(root, None) for root in roots]
-    except (ResolutionError, IllegalInputError) as exc:
+    except (ResolutionError, IllegalInputError, MatcherSyntaxError) as exc:
         raise CommandResolutionError(str(exc)) from None
 
 
@@ -157,7 +158,7 @@ def resolve_wrapper(
             f"Missing values for required input{plural}: {', '.join(missing)}."
         )
     template = collected.template_values
-    outputs = resolve_outputs(command, wrapper, collected.objects, template)
+    outputs = resolve_outputs(command, wrapper, collected.objects, collected.values, template)
     mounts = resolve_mounts(command, collected.mount_sources, template)
     environment = {
         name: fill_template(value, template) or ""
