@@ -1,0 +1,208 @@
+"""`xnat-monai demo`: the whole study on the embedded sandbox, through the same REST calls and
+admin code that a site uses against its real XNAT.
+
+sandbox → seed a synthetic CT project → install the commands → train (project) → infer (bulk,
+every session) → evaluate every session → evaluate the project → automation: a new session is
+segmented with no one launching → summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from xnat_plugin.admin.automation import subscribe_on_session_created
+from xnat_plugin.admin.install import install_commands
+from xnat_plugin.admin.launching import bulk_launch, launch
+from xnat_plugin.admin.watching import ContainerInfo, container_ids_for, log_tail, wait_for
+from xnat_plugin.admin.xapi import Xapi
+from xnat_plugin.commands.catalogue import CPU, STEPS, command_json_name
+from xnat_plugin.commands.render import rendered_files
+from xnat_plugin.demo.settings import (
+    EVALUATE_PROJECT_WRAPPER,
+    EVALUATE_SESSION_WRAPPER,
+    INFER_WRAPPER,
+    MODEL_NAME,
+    PROJECT,
+    TRAIN_WRAPPER,
+    DemoSettings,
+)
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger("xnat-monai.demo")
+
+# The sandbox's container service reads its pool size from here when it starts.
+WORKERS_ENV = "XNAT_MONAI_CONTAINER_WORKERS"
+
+
+@dataclass
+class DemoResult:
+    url: str
+    data_dir: Path
+    containers: list[ContainerInfo] = field(default_factory=list)
+    report_dir: Path | None = None
+    automation_containers: list[ContainerInfo] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def write_cpu_commands(directory: Path) -> Path:
+    """The CPU variant of each image's command file (this machine has no GPU)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = rendered_files()
+    for step in STEPS:
+        name = command_json_name(step, CPU)
+        (directory / name).write_text(files[name], encoding="utf-8")
+    return directory
+
+
+@contextmanager
+def _container_pool_size(workers: int) -> Iterator[None]:
+    previous = os.environ.get(WORKERS_ENV)
+    os.environ[WORKERS_ENV] = str(workers)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(WORKERS_ENV, None)
+        else:
+            os.environ[WORKERS_ENV] = previous
+
+
+def _stage(number: int, total: int, text: str) -> None:
+    log.info("[%d/%d] %s", number, total, text)
+
+
+def _wait_all(xapi: Xapi, ids: list[str], what: str, timeout: float) -> list[ContainerInfo]:
+    """Wait for `ids`; any container that did not complete ends the demo with its log tail."""
+    infos = wait_for(xapi, ids, timeout=timeout)
+    failed = [info for info in infos if info.status != "Complete"]
+    for info in failed:
+        tail = log_tail(xapi, info.id, "stderr", lines=15)
+        log.error(
+            "%s container %s ended %s; stderr ends with:\n%s", what, info.id, info.status, tail
+        )
+    if failed:
+        raise UserError(
+            f"{len(failed)} of {len(infos)} {what} container(s) did not complete: see the log "
+            f"tails above, or `xnat-monai status --xnat {xapi.url}`"
+        )
+    return infos
+
+
+def run_demo(settings: DemoSettings) -> DemoResult:
+    """Run the whole study on a fresh (or reused) sandbox under `settings.workdir`."""
+    from xnat_plugin.client import connect
+    from xnat_plugin.sandbox.seed.seeding import seed_project, seed_session
+    from xnat_plugin.sandbox.seed.sites import site_for_session
+    from xnat_plugin.sandbox.server import running_sandbox
+
+    started = time.monotonic()
+    total = 7 if settings.automation else 6
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    with (
+        _container_pool_size(settings.workers),
+        running_sandbox(settings.xnat_dir, workers=settings.workers) as sandbox,
+    ):
+        result = DemoResult(url=sandbox.url, data_dir=sandbox.data_dir)
+        xapi = Xapi(sandbox.url, sandbox.user, sandbox.password)
+
+        _stage(1, total, f"seeding project {PROJECT}: {settings.sessions} synthetic CT sessions")
+        with connect(sandbox.url, sandbox.user, sandbox.password) as client:
+            seeded = seed_project(
+                client, PROJECT, settings.sessions, sites=settings.sites, seed=settings.seed
+            )
+
+        _stage(2, total, "installing the commands (CPU variants) and enabling them")
+        commands_dir = write_cpu_commands(settings.workdir / "command_json")
+        install_commands(xapi, commands_dir, projects=[PROJECT])
+
+        _stage(3, total, f"training model '{MODEL_NAME}' on project {PROJECT}")
+        trained = launch(
+            xapi, PROJECT, TRAIN_WRAPPER, f"/projects/{PROJECT}", settings.train_inputs
+        )
+        ids = container_ids_for(xapi, [trained])
+        result.containers += _wait_all(xapi, ids, "train", timeout=1800)
+
+        _stage(4, total, f"segmenting every session (bulk launch of {INFER_WRAPPER})")
+        infer = bulk_launch(xapi, PROJECT, INFER_WRAPPER, inputs={"model-name": MODEL_NAME})
+        _refuse_failures(infer.failures, "infer")
+        ids = container_ids_for(xapi, infer.launched)
+        result.containers += _wait_all(xapi, ids, "infer", timeout=1800)
+
+        _stage(5, total, "evaluating every session against its manual reference")
+        evaluations = bulk_launch(xapi, PROJECT, EVALUATE_SESSION_WRAPPER)
+        _refuse_failures(evaluations.failures, "evaluate-session")
+        ids = container_ids_for(xapi, evaluations.launched)
+        result.containers += _wait_all(xapi, ids, "evaluate-session", timeout=1800)
+
+        _stage(6, total, f"evaluating project {PROJECT} as a whole")
+        project_eval = launch(
+            xapi, PROJECT, EVALUATE_PROJECT_WRAPPER, f"/projects/{PROJECT}", {"run": "demo"}
+        )
+        ids = container_ids_for(xapi, [project_eval])
+        result.containers += _wait_all(xapi, ids, "evaluate-project", timeout=1800)
+        result.report_dir = _project_resource_dir(sandbox.data_dir, "MONAI_EVALUATION") / "demo"
+
+        if settings.automation:
+            _stage(7, total, "automation: a new session arrives and is segmented by itself")
+            subscribe_on_session_created(xapi, PROJECT, INFER_WRAPPER, {"model-name": MODEL_NAME})
+            before = {c.id for c in _project_containers(xapi)}
+            index = len(seeded) + 1
+            with connect(sandbox.url, sandbox.user, sandbox.password) as client:
+                seed_session(
+                    client, PROJECT, index, settings.seed, site_for_session(index, settings.sites)
+                )
+            new_ids = _await_new_containers(xapi, before, count=1, timeout=120)
+            result.automation_containers = _wait_all(xapi, new_ids, "automated infer", 900)
+        xapi.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _refuse_failures(failures: list[tuple[str, str]], what: str) -> None:
+    if failures:
+        target, message = failures[0]
+        raise UserError(f"{len(failures)} {what} launch(es) refused, e.g. on {target}: {message}")
+
+
+def _project_containers(xapi: Xapi) -> list[ContainerInfo]:
+    from xnat_plugin.admin.watching import list_containers
+
+    return list_containers(xapi, PROJECT)
+
+
+def _await_new_containers(xapi: Xapi, before: set[str], count: int, timeout: float) -> list[str]:
+    """Containers that appear without anyone launching them (an event subscription did)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [c.id for c in _project_containers(xapi) if c.id not in before]
+        if len(new) >= count:
+            return new
+        time.sleep(0.5)
+    raise UserError(
+        f"no container started within {timeout:.0f} s of the new session: the event "
+        "subscription did not fire (see `xnat-monai status`)"
+    )
+
+
+def _project_resource_dir(data_dir: Path, label: str) -> Path:
+    from xnat_plugin.sandbox.archive import archive_directory
+
+    return Path(archive_directory(data_dir, f"/projects/{PROJECT}/resources/{label}"))
+
+
+def print_where(result: DemoResult, console: Console) -> None:
+    console.print(
+        f"sandbox data: {result.data_dir}  (restart: xnat-monai sandbox serve "
+        f"--port 8080 --data-dir {result.data_dir})"
+    )
+    if result.report_dir is not None:
+        console.print(f"project report: {result.report_dir / 'report.pdf'}")
+        console.print(f"               {result.report_dir / 'report.html'}")

@@ -1,0 +1,55 @@
+"""What the demo runs, in one place: sizes, training settings and the wrappers it launches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = "DEMO"
+MODEL_NAME = "abdomen-ct"
+
+# The demo runs on the CPU: it installs and launches the `-cpu` commands.
+TRAIN_WRAPPER = "monai-train-project-cpu"
+INFER_WRAPPER = "monai-segment-session-cpu"
+EVALUATE_SESSION_WRAPPER = "monai-evaluate-session-cpu"
+EVALUATE_PROJECT_WRAPPER = "monai-evaluate-project-cpu"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """One demo run. `quick` trades model quality for a run of about two minutes."""
+
+    workdir: Path
+    sessions: int = 12
+    sites: int = 2
+    seed: int = 0
+    quick: bool = False
+    workers: int = 2
+    automation: bool = True
+
+    @property
+    def xnat_dir(self) -> Path:
+        return self.workdir / "xnat"
+
+    @property
+    def train_inputs(self) -> dict[str, str]:
+        """Training inputs sized for two CPU cores (the commands' defaults are GPU-sized)."""
+        if self.quick:
+            return {
+                "model-name": MODEL_NAME,
+                "network": "UNet",
+                "epochs": "3",
+                "folds": "2",
+                "patch-size": "64,64,32",
+                "learning-rate": "0.003",
+                "seed": str(self.seed),
+            }
+        return {
+            "model-name": MODEL_NAME,
+            "network": "UNet",
+            "epochs": "40",
+            "folds": "3",
+            "patch-size": "64,64,32",
+            "learning-rate": "0.003",
+            "seed": str(self.seed),
+        }
