@@ -22,6 +22,8 @@ def test_registering_a_command_gives_201_with_its_id_and_ids_on_every_wrapper(sa
         assert response.status_code == 201
         command_id = int(response.text)
         stored = http.get(f"{sandbox.url}/xapi/commands/{command_id}").json()
+        images = http.get(f"{sandbox.url}/xapi/docker/images").json()
+    assert [i["tags"] for i in images] == [["xnat-monai/tiny-qc:1.0"]]
     assert stored["name"] == "xnat-monai-tiny-qc"
     assert [w["name"] for w in stored["xnat"]] == [TINY_WRAPPER, SPARE_WRAPPER, PROJECT_WRAPPER]
     assert all(isinstance(w["id"], int) for w in stored["xnat"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -21,7 +22,9 @@ def main() -> int:
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--exit-code", type=int, default=0)
+    parser.add_argument("--sleep", type=float, default=0.0)
     args = parser.parse_args()
+    time.sleep(args.sleep)
     files = sorted(p for p in args.input.rglob("*") if p.is_file())
     print(f"tiny step on {args.session_label}: {len(files)} input files")
     if os.environ.get("XNAT_HOST"):

@@ -1,0 +1,105 @@
+"""Controlling launches: project defaults reach the container, the wrapper-id path form
+launches too, a running container can be killed, a deleted subscription stops launching,
+and a project owner's rights end at their own project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.container_service.sandbox_data import (
+    TINY_WRAPPER,
+    add_ct_session,
+    installed_admin,
+    make_project,
+    rest,
+    wait_until,
+)
+from xnat_plugin.admin import launch, list_containers, subscribe_on_session_created, wait_for
+
+
+def test_a_project_default_reaches_the_container(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
+    command_id = xapi.get_json("/xapi/commands", what="list")[0]["id"]
+    xapi.post_json(
+        f"/xapi/projects/LIVER/commands/{command_id}/wrappers/{TINY_WRAPPER}/config",
+        {"inputs": {"exit-code": {"default-value": "5"}}},
+        what="configure",
+    )
+    launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}")
+    [done] = wait_for(xapi, [str(launched.container_id)], timeout=120, show_progress=False)
+    xapi.close()
+    assert done.status.startswith("Failed")
+    assert done.exit_code == "5"
+
+
+def test_the_wrapper_id_form_of_the_launch_path_launches_too(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
+    with rest(sandbox) as http:
+        command = http.get(f"{sandbox.url}/xapi/commands").json()[0]
+        wrapper_id = next(w["id"] for w in command["xnat"] if w["name"] == TINY_WRAPPER)
+        report = http.post(
+            f"{sandbox.url}/xapi/projects/LIVER/wrappers/{wrapper_id}/root/session/launch",
+            json={"session": f"/experiments/{session_id}"},
+        ).json()
+        record = http.get(f"{sandbox.url}/xapi/containers/{report['container-id']}").json()
+    assert report["status"] == "success"
+    assert report["wrapper-id"] == wrapper_id
+    assert record["wrapper-id"] == wrapper_id and record["project"] == "LIVER"
+
+
+def test_a_running_container_can_be_killed(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    session_id = add_ct_session(sandbox, "LIVER", 1)
+    xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
+    launched = launch(
+        xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}", {"sleep-seconds": "60"}
+    )
+    cid = str(launched.container_id)
+    wait_until(
+        lambda: xapi.get_json(f"/xapi/containers/{cid}", what="read")["status"] == "Running",
+        timeout=60,
+    )
+    xapi.request("POST", f"/xapi/containers/{cid}/kill", what="kill")
+    [done] = wait_for(xapi, [cid], timeout=30, show_progress=False)
+    xapi.close()
+    assert done.status == "Killed"
+
+
+def test_a_deleted_subscription_launches_nothing_more(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
+    info = subscribe_on_session_created(xapi, "LIVER", TINY_WRAPPER)
+    first = add_ct_session(sandbox, "LIVER", 1)
+    wait_until(lambda: list_containers(xapi), timeout=30)
+    xapi.request("DELETE", f"/xapi/events/subscription/{info.id}", what="unsubscribe")
+    add_ct_session(sandbox, "LIVER", 2)
+    containers = list_containers(xapi)
+    subscriptions = xapi.get_json("/xapi/events/subscriptions", what="list")
+    xapi.close()
+    assert [c.target.rsplit("/", 1)[-1] for c in containers] == [first]
+    assert subscriptions == []
+
+
+def test_a_project_owner_manages_their_project_but_not_another(sandbox, tmp_path: Path):
+    make_project(sandbox, "LIVER")
+    make_project(sandbox, "OTHER")
+    installed_admin(sandbox, tmp_path, ["LIVER", "OTHER"]).close()
+    with rest(sandbox) as http:
+        http.post(
+            f"{sandbox.url}/xapi/users",
+            json={"username": "olga", "password": "olga-pw", "email": "o@example.org"},
+        ).raise_for_status()
+        http.put(f"{sandbox.url}/data/projects/LIVER/users/Owners/olga").raise_for_status()
+        command_id = http.get(f"{sandbox.url}/xapi/commands").json()[0]["id"]
+    path = f"/commands/{command_id}/wrappers/{TINY_WRAPPER}/disabled"
+    with rest(sandbox, "olga", "olga-pw") as http:
+        own = http.put(f"{sandbox.url}/xapi/projects/LIVER{path}")
+        other = http.put(f"{sandbox.url}/xapi/projects/OTHER{path}")
+        site = http.put(f"{sandbox.url}/xapi{path}")
+    assert own.status_code == 200
+    assert other.status_code == 403
+    assert site.status_code == 403
