@@ -131,3 +131,55 @@ def test_a_downloaded_session_is_laid_out_like_the_archive_and_made_read_only(
     assert not ((folder / "d").stat().st_mode & 0o222)
     make_writable(folder)
     (folder / "d" / "f").write_text("y")
+
+
+class FakeDockerContainer:
+    """Stands in for docker-py's Container: what the engine reads after `wait()`."""
+
+    def __init__(self, status_code: int, oom: bool) -> None:
+        self.id = "c0ffee"
+        self.attrs = {"State": {"OOMKilled": oom}}
+        self.status_code = status_code
+        self.killed = False
+
+    def wait(self) -> dict:
+        return {"StatusCode": self.status_code}
+
+    def logs(self, stdout: bool, stderr: bool) -> bytes:
+        return b"out\n" if stdout else b"err\n"
+
+    def reload(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+class FakeDockerClient:
+    def __init__(self, container: FakeDockerContainer) -> None:
+        self.container = container
+        self.run_arguments: dict = {}
+        self.containers = self
+
+    def run(self, **arguments: object) -> FakeDockerContainer:
+        self.run_arguments = arguments
+        return self.container
+
+
+def test_the_docker_backend_saves_logs_and_reports_out_of_memory(tmp_path: Path) -> None:
+    from xnat_plugin.runner.backends import DockerBackend
+
+    resolved = resolved_with(
+        {"command-line": "run"}, [ResolvedMount("o", "/o", True, host_path=tmp_path / "o")]
+    )
+    client = FakeDockerClient(FakeDockerContainer(137, oom=True))
+    running = DockerBackend(client).start(
+        resolved, LaunchEnvironment("http://h", "u", "p"), tmp_path / "logs"
+    )
+    report = running.wait()
+    assert (report.exit_code, report.out_of_memory, report.killed) == (137, True, False)
+    assert (tmp_path / "logs" / "stdout.log").read_bytes() == b"out\n"
+    assert (tmp_path / "logs" / "stderr.log").read_bytes() == b"err\n"
+    assert client.run_arguments["image"] == "img:1"
+    running.kill()
+    assert client.container.killed
