@@ -84,3 +84,20 @@ def test_password_reaches_the_server_but_no_log_line(caplog: pytest.LogCaptureFi
     assert script.requests[0][3].startswith("Basic ")
     assert "pa55-word-xyz" not in caplog.text
     assert "retrying" in caplog.text
+
+
+def test_a_post_is_not_repeated_after_a_500_that_may_have_done_the_work() -> None:
+    script = Script(fail_first=1, fail_status=500)
+    with failing_server(script) as url:
+        client = connect(url, "admin", "s3cret", retry=QUICK, check=False)
+        with pytest.raises(UserError, match="answered 500"):
+            client.post("/xapi/projects/P/commands/1/wrappers/w/root/session/launch")
+    assert len(script.requests) == 1
+
+
+def test_a_post_is_repeated_after_a_503_that_refused_it() -> None:
+    script = Script(fail_first=2, fail_status=503)
+    with failing_server(script) as url:
+        client = connect(url, "admin", "s3cret", retry=QUICK, check=False)
+        client.post("/xapi/projects/P/commands/1/wrappers/w/root/session/launch")
+    assert [method for method, *_ in script.requests] == ["POST"] * 3

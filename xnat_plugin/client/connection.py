@@ -95,10 +95,19 @@ class XnatClient:
         stream: bool = False,
         files: Mapping[str, tuple[str, IO[bytes]]] | None = None,
     ) -> requests.Response:
-        """Send one request, retrying transient failures; a `Path` body is reopened per try."""
+        """Send one request, retrying transient failures; a `Path` body is reopened per try.
+
+        GET, PUT and DELETE are idempotent in XNAT's API and are retried on any 5xx in the
+        policy and on connection errors. A POST (a launch, say) is retried only when it surely
+        did not arrive: connection refused or 503, so a retry never does the work twice.
+        """
         url = path if path.startswith(("http://", "https://")) else f"{self.url}{path}"
+        idempotent = method.upper() != "POST"
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
+            for _name, handle in (files or {}).values():
+                if handle.seekable():
+                    handle.seek(0)
             try:
                 with _opened(body) as data:
                     response = self._session.request(
@@ -113,8 +122,11 @@ class XnatClient:
                     )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"cannot reach XNAT at {self.url} ({type(exc).__name__})"
+                if not idempotent and not _surely_not_sent(exc):
+                    break
             else:
-                if response.status_code not in self.retry.retry_statuses:
+                retryable = self.retry.retry_statuses if idempotent else (503,)
+                if response.status_code not in retryable:
                     return self._checked(method, path, response)
                 last_problem = (
                     f"XNAT at {self.url} answered {response.status_code} to {method} {path}: "
@@ -132,7 +144,7 @@ class XnatClient:
                 )
                 time.sleep(delay)
         raise UserError(
-            f"{last_problem} (gave up after {self.retry.attempts} attempts): "
+            f"{last_problem} (gave up after {attempt} attempts): "
             "check that the server is running and healthy, then run again"
         )
 
@@ -257,6 +269,11 @@ def _opened(body: Body) -> Iterator[bytes | str | IO[bytes] | None]:
             yield handle
     else:
         yield body
+
+
+def _surely_not_sent(exc: requests.RequestException) -> bool:
+    """Whether the request never reached the server (refused, or no connection in time)."""
+    return isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower()
 
 
 def _excerpt(response: requests.Response) -> str:
