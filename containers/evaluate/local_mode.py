@@ -13,6 +13,7 @@ from containers.evaluate.label_sources import load_labels
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
 from containers.evaluate.output_folder import staged_output
 from containers.evaluate.step_provenance import step_provenance
+from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class LocalRequest:
 
 def run_local(request: LocalRequest) -> Path:
     """Compute and write the metrics; returns the output folder."""
+    if request.tolerance_mm < 0:
+        raise UserError(f"--tolerance-mm {request.tolerance_mm} must be 0 or more")
     with step_provenance("evaluate-local") as provenance:
         chosen = parse_labels_option(request.labels) if request.labels else None
         reference = load_labels(request.reference, request.image, chosen)

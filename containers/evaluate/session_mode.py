@@ -119,6 +119,7 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
             ("scan_dicom", f"/experiments/{request.session_id}/scans/{scan_id}", dicom_dir),
         ):
             provenance.add_input(name, path, uri)
+        provenance.model = {"name": model, "ai_assessor": ai.label}
         when = _unused_evaluation_time(session.label, {a.label for a in assessors})
         assessor = build_evaluation_assessor(
             project=request.project,

@@ -46,7 +46,8 @@ def test_nifti_pair_gives_metrics_json_and_csv_with_units(tmp_path):
     assert document["labels"]["spleen"]["dice"] == 1.0
     assert document["units"]["hausdorff95_mm"] == "mm"
     assert document["units"]["volume_reference_ml"] == "mL"
-    assert document["provenance"]["inputs"]["reference"]["sha256"]
+    assert len(document["provenance"]["inputs"][str(reference)]) == 64  # sha256
+    assert document["provenance"]["step"] == "evaluate-local"
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["label"] for r in rows] == ["liver", "spleen"]
     assert float(rows[0]["dice"]) == pytest.approx(0.8)
@@ -159,3 +160,19 @@ def test_seg_of_another_series_is_refused(tmp_path):
     )
     assert code == 2
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_negative_tolerance_is_a_user_error(tmp_path):
+    reference, prediction = _write_pair(tmp_path)
+    args = ["--reference", str(reference), "--prediction", str(prediction)]
+    assert main([*args, "--output", str(tmp_path / "o"), "--tolerance-mm", "-1"]) == 2
+
+
+def test_both_empty_label_is_written_as_null_not_as_a_perfect_score(tmp_path):
+    reference, prediction = _write_pair(tmp_path)
+    out = tmp_path / "out"
+    args = ["--reference", str(reference), "--prediction", str(prediction), "--output", str(out)]
+    assert main([*args, "--labels", "liver=1,kidney=3"]) == 0
+    kidney = json.loads((out / "metrics.json").read_text())["labels"]["kidney"]
+    assert kidney["dice"] is None and kidney["hausdorff95_mm"] is None
+    assert kidney["reference_empty"] is True
