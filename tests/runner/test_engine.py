@@ -113,7 +113,7 @@ def seed_session(rest: XnatRest, tmp_path: Path) -> str:
     ).text.strip()
     rest.put(
         "/data/projects/P1/subjects/S1/experiments/CT_001/scans/1",
-        {"xsiType": "xnat:ctScanData", "type": "ABD CT"},
+        {"xsiType": "xnat:ctScanData", "type": "ABD CT", "modality": "CT"},
     )
     scan_uri = f"/archive/experiments/{session_id}/scans/1"
     rest.create_resource(scan_uri, "DICOM", {})

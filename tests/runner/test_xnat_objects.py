@@ -103,3 +103,19 @@ def test_an_unknown_object_is_a_user_error_naming_the_uri(
         XnatObjectLoader(rest).load("/experiments/XNAT_E99999")
     with pytest.raises(UserError, match="not an XNAT object URI"):
         XnatObjectLoader(rest).load("/nothing/here")
+
+
+def test_preresolve_offers_the_models_a_project_holds(
+    seeded: tuple[XnatRest, str, str], tmp_path: Path
+) -> None:
+    from xnat_plugin.commands.catalogue import step_commands
+    from xnat_plugin.runner.resolve import preresolve
+
+    rest, session_id, _ = seeded
+    bundle_file = tmp_path / "model.pt"
+    bundle_file.write_bytes(b"weights")
+    rest.upload_file("/archive/projects/P1", "MONAI_MODELS", "spleen/models/model.pt", bundle_file)
+    (infer,) = step_commands("infer")
+    report = preresolve(infer, "monai-segment-session", f"/experiments/{session_id}", rest)
+    [models] = report["inputs"]["models"]["values"]
+    assert models["folders"] == ["liver", "spleen"]

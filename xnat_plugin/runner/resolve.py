@@ -339,6 +339,16 @@ def _describe(tree: ResolvedNode, report: dict[str, dict[str, Any]]) -> None:
     )
     for value in tree.values:
         if value.value is not None and all(v["value"] != value.value for v in entry["values"]):
-            entry["values"].append({"value": value.value, "label": value.label})
+            choice: dict[str, Any] = {"value": value.value, "label": value.label}
+            if value.obj is not None and value.obj.kind == "Resource":
+                # What the launch form offers for a resource: its top-level folders
+                # (MONAI_MODELS/<model-name>/… lists the models a project holds).
+                choice["folders"] = _top_level_folders(value.obj)
+            entry["values"].append(choice)
         for child in value.children:
             _describe(child, report)
+
+
+def _top_level_folders(resource: XnatObject) -> list[str]:
+    names = {str(f.get("name", "")) for f in resource.children("files")}
+    return sorted({name.split("/", 1)[0] for name in names if "/" in name})
