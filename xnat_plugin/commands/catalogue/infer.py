@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE
 from xnat_plugin.commands.catalogue.parts import (
     GIB,
     INFO_URL,
@@ -27,7 +28,6 @@ from xnat_plugin.commands.model import (
 )
 
 INFER_RESOURCES = Resources(reserve_memory_mib=4096, limit_memory_mib=16384, shm_size_bytes=4 * GIB)
-ROI_NAMESPACE = "http://icr.ac.uk/icr"
 # A scan is a candidate when it has DICOM files and is CT or MR; the user picks among several.
 SCAN_MATCHER = "'DICOM' in @.resources[*].label && @.modality in ['CT', 'MR']"
 
@@ -106,7 +106,7 @@ def infer_command(variant: Variant) -> Command:
                 "ROI schema namespace",
                 "Namespace of icr:roiCollectionData on this XNAT (older ROI plugins use "
                 "http://www.icr.ac.uk/icr).",
-                default=ROI_NAMESPACE,
+                default=ICR_NAMESPACE,
                 required=True,
                 flag="--roi-namespace",
             ),

@@ -1,0 +1,27 @@
+"""The command lines our catalogue gives parse with the steps' own argument parsers."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from tests.commands.test_catalogue import SAMPLE_XNAT_VALUES, fill_command_line
+from xnat_plugin.commands.catalogue import CPU, GPU, Variant, step_commands
+
+
+@pytest.mark.slow  # imports torch and MONAI
+@pytest.mark.parametrize("variant", [GPU, CPU], ids=["gpu", "cpu"])
+def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant) -> None:
+    from containers.infer.__main__ import build_parser
+
+    (infer,) = step_commands("infer", variant)
+    values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "tta": "true"}
+    words = shlex.split(fill_command_line(infer, values))
+    args = build_parser().parse_args(words[3:])
+    assert str(args.input) == "/input" and str(args.model) == "/models/organs"
+    assert (args.session_id, args.project, args.subject) == ("XNAT_E00001", "LIVER", "XNAT_S00001")
+    assert (args.session_label, args.scan_id) == ("CT_001", "2")
+    assert args.tta is True and args.no_largest_component is False
+    assert args.device == variant.default_device
+    assert args.sw_batch_size == 4
