@@ -183,3 +183,58 @@ def test_cli_serve_refuses_a_busy_port(sandbox: SandboxServer, tmp_path: Path) -
     port = sandbox.url.rsplit(":", 1)[1]
     code = main(["sandbox", "serve", "--port", port, "--data-dir", str(tmp_path / "y")])
     assert code == 2
+
+
+def test_cli_serve_runs_a_server_that_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "xnat_plugin.cli",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "x"),
+        "--user",
+        "boss",
+        "--password",
+        "s3cret",
+    ]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(300):
+            try:
+                requests.get(url, timeout=1)
+                return process
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        process.kill()
+        raise AssertionError("sandbox serve did not start")
+
+    server = start()
+    try:
+        assert requests.get(f"{url}/data/version", auth=("boss", "s3cret")).text.startswith("1.8")
+        assert requests.put(f"{url}/data/projects/KEEP", auth=("boss", "s3cret")).status_code == 201
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    server = start()
+    try:
+        listing = requests.get(f"{url}/data/projects", auth=("boss", "s3cret")).json()
+        assert [r["ID"] for r in listing["ResultSet"]["Result"]] == ["KEEP"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    stderr = server.stderr.read().decode() if server.stderr else ""
+    assert "s3cret" not in stderr

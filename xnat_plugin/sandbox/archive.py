@@ -13,6 +13,7 @@ Container Service mounts into a container.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from xnat_plugin.errors import UserError
@@ -73,13 +74,23 @@ def data_segments(uri: str) -> list[str]:
     return parts
 
 
+@lru_cache(maxsize=16)
+def _catalogue(data_dir: Path) -> Database:
+    """One Database per data dir for repeated look-ups (its connections are per thread)."""
+    if not (data_dir / DB_FILE).is_file():
+        raise UserError(
+            f"{data_dir} holds no sandbox catalogue ({DB_FILE}): is it a sandbox data dir?"
+        )
+    return Database(data_dir / DB_FILE)
+
+
 def archive_directory(data_dir: Path, uri: str) -> Path:
     """The archive folder of a project/subject/session/scan/resource/assessor URI.
 
     Accepts what XNAT and the Container Service use: `/data/projects/P`,
     `/archive/experiments/E`, `/data/experiments/E/scans/1`, `…/resources/DICOM`, assessor URIs.
     """
-    db = Database(Path(data_dir) / DB_FILE)
+    db = _catalogue(Path(data_dir).resolve())
     try:
         path = parse_data_path(data_segments(uri))
         if path.collection is not None or path.file_path is not None or path.level == "root":
@@ -95,4 +106,4 @@ def archive_directory(data_dir: Path, uri: str) -> Path:
         if detail is None:
             raise
         raise UserError(f"{uri}: {detail} in the sandbox at {data_dir}") from exc
-    return object_directory(Path(data_dir), found)
+    return object_directory(Path(data_dir).resolve(), found)
