@@ -315,7 +315,7 @@ def test_a_sensitive_input_value_is_masked_in_the_resolved_record() -> None:
     resolved = resolve_wrapper(command, "w", None, {"TOKEN": "hunter2"}, FakeXnat())
     assert resolved.command_line == "login hunter2"
     assert resolved.to_json()["inputs"]["TOKEN"] == "*****"
-    assert "hunter2" not in str(resolved.to_json()["inputs"])
+    assert "hunter2" not in str(resolved.to_json())
 
 
 def test_the_launch_names_its_root_input_explicitly() -> None:

@@ -171,7 +171,8 @@ class ProcessBackend:
             raise UserError(f"command {resolved.command.name!r} has an empty command line")
         stdout = (log_dir / "stdout.log").open("wb")
         stderr = (log_dir / "stderr.log").open("wb")
-        log.info("running %s in %s", argv[0] if len(argv) == 1 else argv[:3], workdir)
+        # The command line itself may hold sensitive input values: log only what runs where.
+        log.info("running command %s (%s) in %s", resolved.command.name, argv[0], workdir)
         try:
             process = subprocess.Popen(
                 argv,

@@ -107,6 +107,16 @@ class ResolvedCommand:
                 return mount
         raise KeyError(name)
 
+    def masked(self, text: str | None) -> str | None:
+        """`text` with the value of every `sensitive` input replaced by the mask."""
+        if text is None:
+            return None
+        for name in self.sensitive_inputs:
+            value = self.input_values.get(name)
+            if value:
+                text = text.replace(value, SENSITIVE_MASK)
+        return text
+
     def to_json(self) -> dict[str, Any]:
         """The parts of the resolved command XNAT shows in a container's record."""
         return {
@@ -116,9 +126,9 @@ class ResolvedCommand:
             "wrapper-name": self.wrapper.name,
             "image": self.image,
             "project": self.project,
-            "command-line": self.command_line,
+            "command-line": self.masked(self.command_line),
             "working-directory": self.working_directory,
-            "environment-variables": dict(self.environment),
+            "environment-variables": {k: self.masked(v) for k, v in self.environment.items()},
             # Values of `sensitive` inputs never reach a record or a log.
             "inputs": {
                 name: (SENSITIVE_MASK if name in self.sensitive_inputs else value)
