@@ -14,7 +14,14 @@ from tests.container_service.sandbox_data import (
     rest,
     wait_until,
 )
-from xnat_plugin.admin import launch, list_containers, subscribe_on_session_created, wait_for
+from xnat_plugin.admin import (
+    Xapi,
+    launch,
+    list_containers,
+    subscribe_on_session_created,
+    wait_for,
+)
+from xnat_plugin.sandbox.server import running_sandbox
 
 
 def test_a_project_default_reaches_the_container(sandbox, tmp_path: Path):
@@ -103,3 +110,37 @@ def test_a_project_owner_manages_their_project_but_not_another(sandbox, tmp_path
     assert own.status_code == 200
     assert other.status_code == 403
     assert site.status_code == 403
+
+
+def test_stopping_the_sandbox_kills_running_jobs_and_queued_ones_run_after_a_restart(
+    tmp_path: Path,
+):
+    data_dir = tmp_path / "xnat"
+    with running_sandbox(data_dir) as first:
+        make_project(first, "LIVER")
+        session_id = add_ct_session(first, "LIVER", 1)
+        xapi = installed_admin(first, tmp_path, ["LIVER"])
+        target = f"/experiments/{session_id}"
+        running = launch(xapi, "LIVER", TINY_WRAPPER, target, {"sleep-seconds": "30"})
+        queued = launch(xapi, "LIVER", TINY_WRAPPER, target)
+        wait_until(
+            lambda: (
+                xapi.get_json(f"/xapi/containers/{running.container_id}", what="read")["status"]
+                == "Running"
+            ),
+            timeout=60,
+        )
+        status = xapi.get_json(f"/xapi/containers/{queued.container_id}", what="read")["status"]
+        xapi.close()
+    assert status == "_Queued"
+    with running_sandbox(data_dir) as second:
+        xapi = Xapi(second.url, second.user, second.password)
+        finished = wait_for(
+            xapi,
+            [str(running.container_id), str(queued.container_id)],
+            timeout=120,
+            show_progress=False,
+        )
+        xapi.close()
+    # The running one was killed when its server stopped; the queued one ran after the restart.
+    assert [c.status for c in finished] == ["Killed", "Complete"]

@@ -33,10 +33,16 @@ class ContainerService:
         self.base_url: str | None = None
         # Kill switches of running containers, by container id (set by execution.py).
         self.running: dict[int, Any] = {}
-        self.running_lock = threading.Lock()
+        self.running_lock = threading.RLock()
+        # Launches waiting for the server's own URL (XNAT_HOST of their containers).
+        self._waiting_for_url: list[int] = []
 
     def remember_base_url(self, url: str) -> None:
-        self.base_url = url.rstrip("/")
+        with self.running_lock:
+            self.base_url = url.rstrip("/")
+            waiting, self._waiting_for_url = self._waiting_for_url, []
+        for container_id in waiting:
+            self._enqueue(container_id)
 
     def container_dir(self, container_id: int) -> Path:
         """Logs and build directories of one container."""
@@ -50,12 +56,25 @@ class ContainerService:
                 self._enqueue(row.id)
 
     def stop(self) -> None:
+        """Stop listening and kill what runs: the server no longer answers, so a running job
+        could not finish its uploads. Launches still queued stay `_Queued` and run after
+        the next start."""
         events.unsubscribe(self.listener)
+        with self.running_lock:
+            running = list(self.running.values())
+        for record in running:
+            record.request_kill()
         self.pool.close()
 
     def _enqueue(self, container_id: int) -> None:
         from xnat_plugin.sandbox.container_service.execution import run_container
 
+        with self.running_lock:
+            if self.base_url is None:
+                # After a restart the URL clients reach us at is known from the first request
+                # (or from app.state.base_url); containers must be able to call back.
+                self._waiting_for_url.append(container_id)
+                return
         self.pool.submit(lambda: run_container(self, container_id))
 
     def kill(self, container_id: int) -> None:
