@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from rich.progress import Progress
@@ -80,7 +81,12 @@ def gather_cases(client: XnatClient, project: str, models: list[str]) -> list[Ca
             for info in list_assessors(client, session.id):
                 if not _is_evaluation(info.xsi_type, info.label):
                     continue
-                document = QcAssessment.from_xml(read_assessor_xml(client, session.id, info.id))
+                try:
+                    document = QcAssessment.from_xml(read_assessor_xml(client, session.id, info.id))
+                except (UserError, ET.ParseError) as exc:
+                    # One damaged assessor must not hide the rest of the project's figures.
+                    log.warning("skipping %s of session %s: %s", info.label, session.label, exc)
+                    continue
                 case = parse_case(session, document)
                 seen_models.add(case.model)
                 if models and case.model not in models:
