@@ -125,3 +125,14 @@ def test_a_dollar_path_reads_the_whole_document() -> None:
 def test_matchers_container_service_would_reject_are_refused(bad: str) -> None:
     with pytest.raises(MatcherSyntaxError):
         compile_matcher(bad).matches(SESSION)
+
+
+def test_a_filter_inside_a_path_selects_elements() -> None:
+    from xnat_plugin.runner.matchers import read_json_path
+
+    assert read_json_path(SESSION, "$.assessors[?(@.xsiType =~ /icr:.*/)].label") == [
+        "CT_001_manual_SEG"
+    ]
+    assert read_json_path(SESSION, "$.label") == ["CT_001"]
+    assert read_json_path(SESSION, "$.nothing") == []
+    assert matches("@.resources[?(@.label == 'DICOM')] size 1", SESSION["scans"][1])

@@ -412,3 +412,24 @@ def test_a_matcher_xnat_could_not_compile_fails_the_resolution() -> None:
     command.xnat[0].derived_inputs[0].matcher = "@.scan-type = 'CT'"
     with pytest.raises(CommandResolutionError, match="not a valid JSONPath filter"):
         resolve_wrapper(command, "w", "/experiments/XNAT_E00001", {}, FakeXnat(two_scan_session()))
+
+
+def test_a_value_can_point_into_the_command_with_a_marked_jsonpath() -> None:
+    command = Command.model_validate(
+        {
+            "name": "pointer",
+            "image": "busybox:latest",
+            "command-line": "echo #A# #B#",
+            "inputs": [
+                {"name": "A", "default-value": "alpha"},
+                {"name": "B", "default-value": "^$.inputs[?(@.name == 'A')].default-value^-2"},
+            ],
+            "xnat": [{"name": "w", "description": "wrapped"}],
+        }
+    )
+    resolved = resolve_wrapper(command, "w", None, {}, FakeXnat())
+    assert resolved.command_line == "echo alpha alpha-2"
+    resolved = resolve_wrapper(command, "w", None, {"A": "^wrapper:$.description^"}, FakeXnat())
+    assert resolved.command_line.startswith("echo wrapped ")
+    with pytest.raises(CommandResolutionError, match="returned multiple results"):
+        resolve_wrapper(command, "w", None, {"A": "^$.inputs[*].name^"}, FakeXnat())

@@ -19,6 +19,7 @@ from typing import Any
 
 from xnat_plugin.commands.input_filter import check_input_value
 from xnat_plugin.commands.model import CommandInput, CommandWrapper, DerivedInput, WrapperInput
+from xnat_plugin.runner.jsonpath_values import resolve_jsonpath_substring
 from xnat_plugin.runner.matchers import compile_matcher
 from xnat_plugin.runner.xnat_objects import XnatObject, XnatObjectLoader
 
@@ -162,7 +163,11 @@ class InputResolver:
         runtime_values: Mapping[str, str],
         *,
         check_contexts: Callable[[XnatObject, WrapperInput], None] | None = None,
+        command_json: Any = None,
+        wrapper_json: Any = None,
     ) -> None:
+        self.command_json = command_json
+        self.wrapper_json = wrapper_json
         self.loader = loader
         self.runtime_values = runtime_values
         self.template_values: dict[str, str | None] = {}
@@ -192,6 +197,7 @@ class InputResolver:
             value = self.runtime_values[command_input.name]
         if provided is not None:
             value = provided
+        value = resolve_jsonpath_substring(value, self.command_json, self.wrapper_json)
         if command_input.type == "boolean":
             truthy = (value or "").strip().lower() == "true"
             mapped = command_input.true_value if truthy else command_input.false_value
@@ -203,6 +209,7 @@ class InputResolver:
         value = external.default_value
         if self.runtime_values.get(external.name) is not None:
             value = self.runtime_values[external.name]
+        value = resolve_jsonpath_substring(value, self.command_json, self.wrapper_json)
         matcher = fill_template(external.matcher, self.template_values)
         obj: XnatObject | None = None
         if value and external.type in LOADABLE_TYPES:

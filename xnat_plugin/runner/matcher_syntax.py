@@ -207,8 +207,16 @@ def _split_top_level(inner: str) -> list[str]:
 
 # --------------------------------------------------------------------------- paths
 
+
 # A path step: a property name, an index, or "*" (every element / every value).
-Step = str | int
+@dataclass(frozen=True)
+class FilterStep:
+    """A `[?(<filter>)]` step inside a path: keeps the elements the filter matches."""
+
+    expression: str
+
+
+Step = str | int | FilterStep
 
 
 def parse_path(path: str) -> tuple[str, list[Step]]:
@@ -235,6 +243,8 @@ def parse_path(path: str) -> tuple[str, list[Step]]:
                 steps.append(_read_string(inside, 0)[0])
             elif re.fullmatch(r"-?\d+", inside):
                 steps.append(int(inside))
+            elif inside.startswith("?(") and inside.endswith(")"):
+                steps.append(FilterStep(inside[2:-1]))
             else:
                 raise MatcherSyntaxError(f"unsupported bracket [{inside}] in path {path!r}")
             i = end

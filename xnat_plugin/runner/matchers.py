@@ -18,19 +18,31 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from xnat_plugin.runner.matcher_syntax import MatcherSyntaxError, Step, Token, tokenize
+from xnat_plugin.runner.matcher_syntax import (
+    FilterStep,
+    MatcherSyntaxError,
+    Step,
+    Token,
+    parse_path,
+    tokenize,
+)
 
 _MISSING: Any = object()
 
 
 def _read_path(document: Any, steps: list[Step]) -> Any:
     """The value at `steps`, `_MISSING` if absent; a list when the path has a wildcard."""
-    indefinite = any(step == "*" for step in steps)
+    indefinite = not _is_definite(steps)
     current: list[Any] = [document]
     for step in steps:
         following: list[Any] = []
         for node in current:
-            if step == "*":
+            if isinstance(step, FilterStep):
+                # Jayway filters an array's elements, or an object as a whole.
+                candidates = node if isinstance(node, list) else [node]
+                matcher = compile_matcher(step.expression)
+                following.extend(c for c in candidates if matcher.matches(c, document))
+            elif step == "*":
                 if isinstance(node, list):
                     following.extend(node)
                 elif isinstance(node, dict):
@@ -143,7 +155,11 @@ class _Exists(_Node):
 
 
 def _read_path_is_definite(operand: _Operand) -> bool:
-    return not any(step == "*" for step in operand.token.value[1])
+    return _is_definite(operand.token.value[1])
+
+
+def _is_definite(steps: list[Step]) -> bool:
+    return not any(step == "*" or isinstance(step, FilterStep) for step in steps)
 
 
 @dataclass(frozen=True)
@@ -276,3 +292,15 @@ def filter_children(items: Iterable[Any], matcher: str | None) -> list[Any]:
     if matcher is None or not matcher.strip():
         return list(items)
     return compile_matcher(matcher).filter(items)
+
+
+def read_json_path(document: Any, path: str) -> list[Any]:
+    """Every value a JSONPath such as `$.inputs[?(@.name == 'x')].default-value` reaches."""
+    text = path.strip()
+    if not text.startswith("$"):
+        raise MatcherSyntaxError(f"a JSONPath starts with '$': {path!r}")
+    _, steps = parse_path(text)
+    found = _read_path(document, steps)
+    if found is _MISSING:
+        return []
+    return found if not _is_definite(steps) else [found]

@@ -125,7 +125,11 @@ def _resolve_tree(
 ) -> list[ResolvedNode]:
     runtime_values, root = _runtime_values(wrapper, target_uri, user_inputs, root_input)
     resolver = InputResolver(
-        XnatObjectLoader(xnat), runtime_values, check_contexts=_context_checker(wrapper, root)
+        XnatObjectLoader(xnat),
+        runtime_values,
+        check_contexts=_context_checker(wrapper, root),
+        command_json=command.to_dict(),
+        wrapper_json=wrapper.to_dict(),
     )
     roots = build_input_tree(wrapper, command.inputs)
     try:
