@@ -54,6 +54,10 @@ def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_
     statuses = [h["status"] for h in record["history"]]
     assert statuses[0] == "_Queued" and statuses[-1] == "Complete"
     assert "Running" in statuses and "Finalizing" in statuses
+    kinds = {entry["name"]: entry["type"] for entry in record["inputs"]}
+    assert kinds["session"] == "wrapper-external"
+    assert kinds["session-label"] == "wrapper-derived"
+    assert kinds["exit-code"] == "command"
     assert "tiny step on SUBJ001_CT1: 2 input files" in stdout
     assert "XNAT says: User 'admin' is logged in" in stdout
     assert _alias_tokens_left(sandbox) == 0

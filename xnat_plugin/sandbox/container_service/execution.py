@@ -58,7 +58,17 @@ def _history_entry(event: dict[str, str], exit_code: int | None) -> dict[str, An
     return entry
 
 
-def _copy_record(row: ContainerRow, record: ContainerRecord) -> None:
+def _input_kind(command: Command, wrapper_name: str, name: str) -> str:
+    """Container Service's input types in a container record."""
+    wrapper = command.wrapper(wrapper_name)
+    if any(i.name == name for i in wrapper.external_inputs):
+        return "wrapper-external"
+    if any(i.name == name for i in wrapper.derived_inputs):
+        return "wrapper-derived"
+    return "command"
+
+
+def _copy_record(row: ContainerRow, record: ContainerRecord, command: Command) -> None:
     """The runner's record → the row `GET /xapi/containers/{id}` shows."""
     history = record.history.to_json()
     row.status = str(record.status)
@@ -74,15 +84,10 @@ def _copy_record(row: ContainerRow, record: ContainerRecord) -> None:
     ]
     inputs = resolved.get("inputs")
     if inputs:
-        sensitive = {"XNAT_PASS"}
+        # The runner has already masked the values of sensitive inputs.
         row.inputs = [
-            {
-                "type": "wrapper-external" if name == row.root_input else "resolved",
-                "name": name,
-                "value": value,
-            }
+            {"type": _input_kind(command, row.wrapper_name, name), "name": name, "value": value}
             for name, value in inputs.items()
-            if name not in sensitive
         ]
 
 
@@ -135,7 +140,7 @@ def run_container(service: ContainerService, container_id: int) -> None:
     )
 
     def save(updated: ContainerRecord) -> None:
-        _copy_record(row, updated)
+        _copy_record(row, updated, command)
         service.store.save_container(row)
 
     def release() -> None:
