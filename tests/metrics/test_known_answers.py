@@ -117,3 +117,13 @@ def test_label_maps_on_different_grids_are_refused():
         compute_label_metrics(
             np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 5), np.uint8), (1, 1, 1), {"x": 1}
         )
+
+
+def test_column_major_label_maps_give_the_same_figures_as_row_major_ones():
+    reference = blobs((16, 24, 20), 31)
+    prediction = blobs((16, 24, 20), 32)
+    row_major = compute_label_metrics(reference, prediction, SPACING, {"x": 1})["x"]
+    column_major = compute_label_metrics(
+        np.asfortranarray(reference), np.asfortranarray(prediction), SPACING, {"x": 1}
+    )["x"]
+    assert column_major.as_dict() == pytest.approx(row_major.as_dict())
