@@ -22,11 +22,11 @@ router = APIRouter()
 
 # (path prefix, does the path carry a project, does it name the wrapper by command id + name)
 PREFIXES = (
-    ("/projects/{project}/commands/{command_id}/wrappers/{wrapper_name}", True, True),
-    ("/projects/{project}/wrappers/{wrapper_id}", True, False),
-    ("/projects/{project}/wrapper/{wrapper_id}", True, False),
-    ("/commands/{command_id}/wrappers/{wrapper_name}", False, True),
-    ("/wrappers/{wrapper_id}", False, False),
+    ("/projects/{project}/commands/{command_id:int}/wrappers/{wrapper_name}", True, True),
+    ("/projects/{project}/wrappers/{wrapper_id:int}", True, False),
+    ("/projects/{project}/wrapper/{wrapper_id:int}", True, False),
+    ("/commands/{command_id:int}/wrappers/{wrapper_name}", False, True),
+    ("/wrappers/{wrapper_id:int}", False, False),
 )
 
 

@@ -22,8 +22,8 @@ from xnat_plugin.sandbox.container_service.store import SITE
 
 router = APIRouter()
 
-BY_NAME = "/commands/{command_id}/wrappers/{wrapper_name}"
-BY_ID = "/wrappers/{wrapper_id}"
+BY_NAME = "/commands/{command_id:int}/wrappers/{wrapper_name}"
+BY_ID = "/wrappers/{wrapper_id:int}"
 
 
 def _ref(
