@@ -238,3 +238,20 @@ def test_cli_serve_runs_a_server_that_keeps_its_data_across_restarts(tmp_path: P
         server.wait(timeout=30)
     stderr = server.stderr.read().decode() if server.stderr else ""
     assert "s3cret" not in stderr
+
+
+def test_listings_filter_by_column_values_like_xnat(sandbox) -> None:
+    auth = (sandbox.user, sandbox.password)
+    _seed_session(sandbox.url, auth)
+    requests.put(f"{sandbox.url}/data/projects/P/subjects/s2", auth=auth)
+    requests.put(
+        f"{sandbox.url}/data/projects/P/subjects/s2/experiments/s2_MR",
+        params={"xsiType": "xnat:mrSessionData"},
+        auth=auth,
+    )
+    uri = f"{sandbox.url}/data/projects/P/experiments"
+    mr = requests.get(uri, params={"xsiType": "xnat:mrSessionData"}, auth=auth).json()
+    assert [r["label"] for r in mr["ResultSet"]["Result"]] == ["s2_MR"]
+    wildcard = requests.get(uri, params={"label": "S1*"}, auth=auth).json()
+    assert [r["subject_label"] for r in wildcard["ResultSet"]["Result"]] == ["s1"]
+    assert mr["ResultSet"]["Result"][0]["modality"] == "MR"

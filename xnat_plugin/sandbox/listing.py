@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -27,9 +29,38 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def result_set(rows: list[dict[str, Any]], fmt: str | None, title: str = "") -> Response:
-    """A listing in the requested format (json unless `format=csv|xml|html`)."""
+# Query parameters that shape the answer rather than filter rows.
+NOT_FILTERS = {"format", "columns", "sortBy", "sortOrder", "limit", "offset", "req_format"}
+
+
+def matching_rows(rows: list[dict[str, Any]], query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """XNAT filters a listing by column values given in the query (`?label=s1*&project=P`);
+    `*` is a wildcard, matching ignores case, unknown columns are ignored."""
+    filters = {k: v for k, v in query.items() if k not in NOT_FILTERS}
+    if not filters or not rows:
+        return rows
+    kept = []
+    for row in rows:
+        lowered = {k.lower(): _text(v) for k, v in row.items()}
+        if all(
+            fnmatch.fnmatch(lowered[key.lower()].lower(), pattern.lower())
+            for key, pattern in filters.items()
+            if key.lower() in lowered
+        ):
+            kept.append(row)
+    return kept
+
+
+def result_set(
+    rows: list[dict[str, Any]],
+    fmt: str | None,
+    title: str = "",
+    query: Mapping[str, str] | None = None,
+) -> Response:
+    """A listing in the requested format (json unless `format=csv|xml|html`), filtered by the
+    column values in `query`."""
     fmt = (fmt or "json").lower()
+    rows = matching_rows(rows, query or {})
     cells = [{k: _text(v) for k, v in row.items()} for row in rows]
     if fmt == "csv":
         out = io.StringIO()

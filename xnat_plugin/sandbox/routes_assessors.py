@@ -47,7 +47,7 @@ def list_assessors(call: Call, found: Resolved) -> Response:
     )
     base = f"/data/experiments/{found.experiment['id']}/assessors"
     listing = [{**catalog.experiment_row_json(r), "URI": f"{base}/{r['id']}"} for r in rows]
-    return result_set(listing, call.fmt, "Assessors")
+    return result_set(listing, call.fmt, "Assessors", call.query)
 
 
 def _local(tag: str) -> str:

@@ -74,7 +74,9 @@ def list_resources(call: Call, found: Resolved) -> Response:
     rows = call.db.query(
         "SELECT * FROM resources WHERE owner = ? ORDER BY id", (found.resource_owner(),)
     )
-    return result_set([resource_row_json(call.db, r) for r in rows], call.fmt, "Resources")
+    return result_set(
+        [resource_row_json(call.db, r) for r in rows], call.fmt, "Resources", call.query
+    )
 
 
 def ensure_resource(call: Call, found: Resolved, label: str) -> sqlite3.Row:
@@ -188,7 +190,7 @@ def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -
                     "digest": f["digest"],
                 }
             )
-    return result_set(rows, call.fmt, "Files")
+    return result_set(rows, call.fmt, "Files", call.query)
 
 
 def _zip_prefix(found: Resolved, resource: sqlite3.Row) -> str:

@@ -36,7 +36,7 @@ def list_projects(call: Call) -> Response:
     for row in call.db.query("SELECT * FROM projects ORDER BY id"):
         if call.user.can_read(row["id"]):
             rows.append({**catalog.project_row_json(row), "URI": f"/data/projects/{row['id']}"})
-    return result_set(rows, call.fmt, "Projects")
+    return result_set(rows, call.fmt, "Projects", call.query)
 
 
 def put_project(call: Call, found: Resolved) -> Response:
@@ -121,7 +121,7 @@ def list_subjects(call: Call, found: Resolved) -> Response:
             if call.user.can_read(r["project"])
         ]
     listing = [{**catalog.subject_row_json(r), "URI": _subject_uri(r)} for r in rows]
-    return result_set(listing, call.fmt, "Subjects")
+    return result_set(listing, call.fmt, "Subjects", call.query)
 
 
 def put_subject(call: Call, found: Resolved) -> Response:
@@ -186,17 +186,27 @@ def delete_subject(call: Call, found: Resolved) -> Response:
 
 # ---------------------------------------------------------------- experiments
 def list_experiments(call: Call, found: Resolved) -> Response:
-    sql = "SELECT * FROM experiments WHERE session_id IS NULL"
+    sql = (
+        "SELECT e.*, s.label AS subject_label FROM experiments e "
+        "JOIN subjects s ON s.id = e.subject_id WHERE e.session_id IS NULL"
+    )
     params: tuple[str, ...] = ()
     if found.subject is not None:
-        sql, params = sql + " AND subject_id = ?", (found.subject["id"],)
+        sql, params = sql + " AND e.subject_id = ?", (found.subject["id"],)
     elif found.project is not None:
-        sql, params = sql + " AND project = ?", (found.project["id"],)
+        sql, params = sql + " AND e.project = ?", (found.project["id"],)
     rows = [
-        r for r in call.db.query(sql + " ORDER BY id", params) if call.user.can_read(r["project"])
+        r for r in call.db.query(sql + " ORDER BY e.id", params) if call.user.can_read(r["project"])
     ]
-    listing = [{**catalog.experiment_row_json(r), "URI": _experiment_uri(r)} for r in rows]
-    return result_set(listing, call.fmt, "Experiments")
+    listing = [
+        {
+            **catalog.experiment_row_json(r),
+            "subject_label": r["subject_label"],
+            "URI": _experiment_uri(r),
+        }
+        for r in rows
+    ]
+    return result_set(listing, call.fmt, "Experiments", call.query)
 
 
 def put_experiment(call: Call, found: Resolved) -> Response:
@@ -280,7 +290,7 @@ def list_scans(call: Call, found: Resolved) -> Response:
         {**catalog.scan_row_json(r), "URI": f"{base}/{r['id']}"}
         for r in sorted(rows, key=lambda r: (len(r["id"]), r["id"]))
     ]
-    return result_set(listing, call.fmt, "Scans")
+    return result_set(listing, call.fmt, "Scans", call.query)
 
 
 def put_scan(call: Call, found: Resolved) -> Response:
