@@ -14,14 +14,11 @@ container `Failed (Upload)`, a failed optional one is only logged.
 from __future__ import annotations
 
 import logging
-import os
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-from rich.progress import Progress
 
 from xnat_plugin.errors import UserError
 from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedOutput
@@ -109,15 +106,6 @@ def _upload_resource(
     if not root.exists():
         raise OutputUploadError(f"Could not upload files to resource: {root} does not exist")
     label = output.label or output.command_output
-    files: list[tuple[str, Path]] = []
-    for entry in entries:
-        if entry.is_dir():
-            for dirpath, _dirs, names in os.walk(entry):
-                for name in sorted(names):
-                    path = Path(dirpath) / name
-                    files.append((path.relative_to(entry.parent).as_posix(), path))
-        else:
-            files.append((entry.name, entry))
     query = {
         key: value
         for key, value in {
@@ -128,12 +116,15 @@ def _upload_resource(
         }.items()
         if value
     }
-    xnat.create_resource(parent_uri, label, query)
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"uploading {label}", total=len(files))
-        for relative, path in files:
-            xnat.upload_file(parent_uri, label, relative, path)
-            progress.advance(task)
+    if root.is_file():
+        xnat.create_resource(parent_uri, label, query)
+        xnat.upload_file(parent_uri, label, root.name, root)
+    elif any(path.is_file() for path in root.rglob("*")):
+        # Every entry under the output path, sub-folders kept, each file checked by MD5.
+        xnat.upload_folder(parent_uri, label, root, query)
+    else:
+        xnat.create_resource(parent_uri, label, query)
+    log.info("uploaded %d entries of %s to %s resource %s", len(entries), root, parent_uri, label)
     return f"{parent_uri}/resources/{label}"
 
 

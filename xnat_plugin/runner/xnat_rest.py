@@ -1,8 +1,9 @@
-"""The few XNAT REST calls the runner makes, over one authenticated HTTP session.
+"""The XNAT calls the runner makes, on top of the client layer's connection.
 
 Reads (`get_json`) build the XNAT object JSON for resolution; writes create output resources,
-upload files and PUT assessor XML during finalization. Any XNAT works (a real one or the
-sandbox); credentials stay in the session object and never reach a log line.
+upload files (checked by MD5 through `client.transfer`) and PUT assessor XML during
+finalization. Any XNAT works (a real one or the sandbox); retries, error messages and keeping
+the password out of logs come from `client.connection.XnatClient`.
 """
 
 from __future__ import annotations
@@ -13,90 +14,31 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import requests
-
+from xnat_plugin.client import transfer
+from xnat_plugin.client.connection import XnatClient, XnatNotFoundError
+from xnat_plugin.client.credentials import Credentials
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 120
-
-
-class NotFoundError(UserError):
-    """An XNAT path that answered 404."""
+# A 404 from XNAT (the client layer's error, under the name the runner uses).
+NotFoundError = XnatNotFoundError
 
 
 class JsonGetter(Protocol):
     """Anything that can GET a JSON document from an XNAT path (xnatpy's session can too)."""
 
-    def get_json(self, uri: str, query: Mapping[str, str] | None = None) -> Any: ...
+    def get_json(self, uri: str, query: Mapping[str, str] | None = None, /) -> Any: ...
 
 
-class XnatRest:
-    """An authenticated HTTP session against one XNAT."""
+class XnatRest(XnatClient):
+    """A connection to one XNAT as one user (a password or an alias token's secret)."""
 
     def __init__(self, url: str, user: str, password: str, *, verify: bool = True) -> None:
-        self.url = url.rstrip("/")
-        self.user = user
-        self._session = requests.Session()
-        self._session.auth = (user, password)
-        self._session.verify = verify
-
-    def __repr__(self) -> str:  # never show the password
-        return f"XnatRest({self.url!r}, user={self.user!r})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = path if path.startswith("http") else f"{self.url}{path}"
-        try:
-            response = self._session.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
-        except requests.RequestException as exc:
-            raise UserError(
-                f"cannot reach XNAT at {self.url} ({type(exc).__name__}); "
-                "check --xnat and that the server is running"
-            ) from exc
-        if response.status_code == 404:
-            raise NotFoundError(f"XNAT has nothing at {path} (404); check the URI")
-        if response.status_code in (401, 403):
-            raise UserError(
-                f"XNAT at {self.url} refused {method} {path} ({response.status_code}); "
-                "check the user name, password and project permissions"
-            )
-        if response.status_code >= 400:
-            raise UserError(
-                f"XNAT answered {response.status_code} to {method} {path}: "
-                f"{response.text.strip()[:300]}"
-            )
-        return response
-
-    def get_json(self, uri: str, query: Mapping[str, str] | None = None) -> Any:
-        params = {"format": "json", **(query or {})}
-        return self._request("GET", uri, params=params).json()
-
-    def get_text(self, uri: str, query: Mapping[str, str] | None = None) -> str:
-        return self._request("GET", uri, params=dict(query or {})).text
+        super().__init__(url, Credentials(user, password, "runner"), verify=verify)
 
     def download(self, uri: str, destination: Path) -> None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        response = self._request("GET", uri, stream=True)
-        with destination.open("wb") as handle:
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                handle.write(chunk)
-
-    def put(
-        self, uri: str, query: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> requests.Response:
-        return self._request("PUT", uri, params=dict(query or {}), **kwargs)
-
-    def post(
-        self, uri: str, query: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> requests.Response:
-        return self._request("POST", uri, params=dict(query or {}), **kwargs)
-
-    def delete(self, uri: str) -> requests.Response:
-        return self._request("DELETE", uri)
+        transfer.download_file(self, data_path(uri), destination)
 
     # ----- alias tokens (what a container authenticates with)
 
@@ -113,7 +55,7 @@ class XnatRest:
 
     def invalidate_alias_token(self, alias: str, secret: str) -> None:
         try:
-            self._request("GET", f"/data/services/tokens/invalidate/{quote(alias)}/{quote(secret)}")
+            self.get(f"/data/services/tokens/invalidate/{quote(alias)}/{quote(secret)}")
         except UserError as exc:
             log.warning("could not invalidate alias token (%s)", type(exc).__name__)
 
@@ -121,29 +63,27 @@ class XnatRest:
 
     def create_resource(self, parent_uri: str, label: str, query: Mapping[str, str]) -> None:
         """Make resource `label` on the object at `parent_uri` (no error if it exists)."""
-        path = f"{data_path(parent_uri)}/resources/{quote(label)}"
-        try:
-            self.put(path, query)
-        except UserError as exc:
-            if "409" not in str(exc):
-                raise
+        transfer.ensure_resource(self, data_path(parent_uri), label, **query)
 
     def upload_file(self, parent_uri: str, label: str, relative_path: str, file: Path) -> None:
         """Upload one file into resource `label`, keeping its relative path."""
-        path = (
-            f"{data_path(parent_uri)}/resources/{quote(label)}/files/"
-            f"{quote(relative_path, safe='/')}"
+        transfer.upload_file(self, data_path(parent_uri), label, relative_path, file)
+
+    def upload_folder(
+        self, parent_uri: str, label: str, folder: Path, query: Mapping[str, str]
+    ) -> None:
+        """Upload every file under `folder` (sub-folders kept), checked by MD5."""
+        transfer.upload_folder(
+            self, data_path(parent_uri), label, folder, resource_params=query, show_progress=False
         )
-        with file.open("rb") as handle:
-            self.put(path, {"inbody": "true", "overwrite": "true"}, data=handle)
 
     def put_assessor_xml(self, session_uri: str, label: str, xml: bytes) -> str:
-        """Create (or update) an assessor of the session from its XML; returns its ID."""
-        path = f"{data_path(session_uri)}/assessors/{quote(label)}"
+        """Create (or update, same label or ID) an assessor of the session from its XML;
+        returns what XNAT answers (the assessor's ID)."""
         response = self.put(
-            path,
-            {"inbody": "true", "allowDataDeletion": "false"},
-            data=xml,
+            f"{data_path(session_uri)}/assessors/{quote(label)}",
+            {"inbody": "true"},
+            body=xml,
             headers={"Content-Type": "text/xml"},
         )
         return response.text.strip()
