@@ -74,3 +74,19 @@ def test_dice_equals_and_distances_stay_within_a_voxel_of_surface_distance(seed)
     assert abs(ours.assd_mm - (ref_to_pred + pred_to_ref) / 2) <= voxel / 2
     nsd = surface_distance.compute_surface_dice_at_tolerance(distances, TOLERANCE_MM)
     assert abs(ours.surface_dice - nsd) <= 0.1
+
+
+def test_masks_touching_the_array_border_have_the_same_surface_as_in_monai():
+    reference = np.zeros((20, 20, 20), np.uint8)
+    reference[0:8, 0:10, 5:20] = 1
+    prediction = np.zeros((20, 20, 20), np.uint8)
+    prediction[0:9, 2:10, 4:18] = 1
+    spacing = (2.0, 0.7, 1.3)
+    ours = compute_label_metrics(reference, prediction, spacing, {"x": 1}, tolerance_mm=1.0)["x"]
+    y, y_pred = _one_hot(reference), _one_hot(prediction)
+    hd95 = compute_hausdorff_distance(y_pred, y, percentile=95, spacing=spacing)
+    assd = compute_average_surface_distance(y_pred, y, symmetric=True, spacing=spacing)
+    nsd = compute_surface_dice(y_pred, y, class_thresholds=[1.0], spacing=spacing)
+    assert ours.hausdorff95_mm == pytest.approx(float(hd95), rel=1e-5)
+    assert ours.assd_mm == pytest.approx(float(assd), rel=1e-5)
+    assert ours.surface_dice == pytest.approx(float(nsd), rel=1e-5)
