@@ -335,3 +335,31 @@ def test_the_run_verb_fails_with_one_line_for_a_wrong_wrapper(sandbox: Any, tmp_
         ]
     )
     assert code == 2
+
+
+def test_the_run_verb_uses_a_registered_command_and_its_project_defaults(
+    sandbox: Any, rest: XnatRest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xnat_plugin.cli import main
+
+    session_id = seed_session(rest, tmp_path)
+    command_id = rest.post(
+        "/xapi/commands",
+        body=step_command().to_json(),
+        headers={"Content-Type": "application/json"},
+    ).text.strip()
+    rest.post(
+        f"/xapi/projects/P1/commands/{command_id}/wrappers/runner-test-session/config",
+        body=json.dumps({"inputs": {"FAIL": {"default-value": "true"}}}),
+        headers={"Content-Type": "application/json"},
+    )
+    arguments = [
+        "run", "--xnat", sandbox.url, "--user", "admin", "--password", "admin",
+        "--wrapper", "runner-test-session", "--target", f"/experiments/{session_id}",
+        "--command-id", command_id, "--workdir", str(tmp_path / "cli-runs"),
+    ]  # fmt: skip
+    assert main(arguments) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "Failed"
+    # A value given at launch still wins over the project's default.
+    assert main([*arguments, "--input", "FAIL=false"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "Complete"

@@ -47,11 +47,21 @@ def _load_command(args: argparse.Namespace, xnat: Any) -> Any:
     return command
 
 
-def _project_config(xnat: Any, command: Any, wrapper: str, project: str | None) -> Any:
+def _project_config(xnat: Any, command: Any, wrapper: str, project: str | None, target: str) -> Any:
+    """The project's configuration of a registered wrapper (the target's project by default)."""
     from xnat_plugin.errors import UserError
+    from xnat_plugin.runner.xnat_objects import XnatObjectLoader
 
-    if not project or not command.id:
+    if not command.id:
         return None
+    if not project:
+        try:
+            obj = XnatObjectLoader(xnat, with_files=False).load(target, load_children=False)
+        except UserError:
+            return None
+        project = obj.id if obj.kind == "Project" else obj.json.get("project-id")
+        if not project:
+            return None
     try:
         return xnat.get_json(
             f"/xapi/projects/{project}/commands/{command.id}/wrappers/{wrapper}/config"
@@ -69,7 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     credentials = resolve_credentials(args.xnat, args.user, args.password)
     xnat = XnatRest(args.xnat, credentials.user, credentials.password)
     command = _load_command(args, xnat)
-    config = _project_config(xnat, command, args.wrapper, args.project)
+    config = _project_config(xnat, command, args.wrapper, args.project, args.target)
     token = xnat.issue_alias_token()
     user, secret = token if token is not None else (credentials.user, credentials.password)
     launch = LaunchEnvironment(xnat.url, user, secret)
