@@ -71,6 +71,8 @@ def _entries(resolved: ResolvedCommand, output: ResolvedOutput) -> tuple[Path, l
     if mount.host_path is None:
         raise OutputUploadError("The path to the files on the XNAT machine is blank.")
     root = mount.host_path / output.path if output.path else mount.host_path
+    if not root.resolve().is_relative_to(mount.host_path.resolve()):
+        raise OutputUploadError(f'path "{output.path}" leaves mount "{output.mount}"')
     if root.is_dir():
         return root, sorted(root.iterdir())
     return root, [root]
