@@ -100,7 +100,9 @@ def _through_sandbox(url: str, files: list[Path], out: Path) -> float:
         with stopwatch() as elapsed, Progress(transient=True) as progress:
             task = progress.add_task("upload", total=len(files))
             for path in files:
-                session.upload_file(f"{scan}/resources/DICOM/files/{path.name}", str(path))
+                session.upload_file(
+                    f"{scan}/resources/DICOM/files/{path.name}", str(path), verbose=False
+                )
                 progress.advance(task)
             with out.open("wb") as target:
                 session.download_stream(f"{scan}/resources/DICOM/files", target, format="zip")

@@ -137,3 +137,20 @@ def test_alias_tokens_go_to_the_sandbox_still_running(tmp_path) -> None:
             assert requests.get(f"{inner.url}/data/auth", auth=(alias, secret)).ok
         alias, secret = issue_alias_token("admin")
         assert requests.get(f"{outer.url}/data/auth", auth=(alias, secret)).ok
+
+
+def test_xnatpy_logs_in_with_an_alias_token(sandbox: SandboxServer, caplog) -> None:
+    import logging
+
+    import xnat
+
+    from xnat_plugin.sandbox.auth import issue_alias_token
+
+    requests.put(f"{sandbox.url}/data/projects/TOK", auth=(sandbox.user, sandbox.password))
+    alias, secret = issue_alias_token(sandbox.user)
+    with (
+        caplog.at_level(logging.WARNING),
+        xnat.connect(sandbox.url, user=alias, password=secret) as session,
+    ):
+        assert list(session.projects.keys()) == ["TOK"]
+    assert not [r for r in caplog.records if "falling back" in r.getMessage()]

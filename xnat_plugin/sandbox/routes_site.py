@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from xnat_plugin.sandbox.auth import CurrentUser, authenticate
+from xnat_plugin.sandbox.auth import CurrentUser, authenticate, open_web_session
 from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.xml_validation import SCHEMA_FILES
 
@@ -28,10 +28,15 @@ def home(request: Request) -> HTMLResponse:
     """The landing page; xnatpy GETs it to detect redirects (and alias-token logins)."""
     user = authenticate(request)
     who = user.login if user is not None else "Guest"
-    return HTMLResponse(
+    page = HTMLResponse(
         f'<html><body><span id="user_info">Logged in as: {who}</span>'
         "<h3>xnat-monai sandbox (XNAT-compatible)</h3></body></html>"
     )
+    if user is not None and "JSESSIONID" not in request.cookies:
+        # XNAT opens a web session for a basic-auth login; xnatpy's alias-token login reads it.
+        jsession = open_web_session(request.app.state.db, user.login)
+        page.set_cookie("JSESSIONID", jsession, httponly=True, path="/")
+    return page
 
 
 @router.get("/data/version")
