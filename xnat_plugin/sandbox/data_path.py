@@ -25,6 +25,9 @@ _CHILDREN: dict[str, dict[str, str]] = {
         "assessors": "assessor",
         "resources": "resource",
         "files": "files",
+        # an assessor reached as /data/experiments/<assessor ID>/out/resources/…
+        "out": "out",
+        "in": "out",
     },
     "assessor": {"resources": "resource", "out": "out", "in": "out", "files": "files"},
     "scan": {"resources": "resource", "files": "files"},
