@@ -1,0 +1,290 @@
+"""`python -m containers.train`: train a segmentation model on an XNAT project.
+
+Reads the project's image/reference pairs (mounted archive `--project-dir`, else REST through
+XNAT_HOST/XNAT_USER/XNAT_PASS), derives spacing and intensity window from the data, trains one
+model per subject-level fold, and writes a MONAI bundle with its report to
+`--output/<model-name>/` (which the command uploads to project resource MONAI_MODELS).
+Checkpoints go to project resource MONAI_CHECKPOINTS (and `--checkpoint-dir`) every epoch, so a
+relaunch with the same model name resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from containers.common.provenance import RunClock, collect_provenance
+from containers.train.archive_source import candidates_from_archive
+from containers.train.bundle_output import (
+    bundle_spec,
+    data_list,
+    staged_bundle_folder,
+    write_bundle,
+)
+from containers.train.cases import (
+    DEFAULT_REFERENCE_PATTERN,
+    ReferenceCandidate,
+    SkippedSession,
+    load_cases,
+    reference_matcher,
+)
+from containers.train.checkpoints import (
+    CheckpointStore,
+    CheckpointStores,
+    LocalCheckpoints,
+    XnatCheckpoints,
+)
+from containers.train.data_plan import plan_from_cases
+from containers.train.distributed import Workers, start_workers, stop_workers
+from containers.train.folds import split_by_subject
+from containers.train.settings import TrainSettings
+from containers.train.trainer import EpochRecord, FoldResult, SegmentationTrainer
+from xnat_plugin.client.connection import XnatClient, connect
+from xnat_plugin.errors import UserError
+from xnat_plugin.log import configure_logging
+
+log = logging.getLogger("containers.train")
+
+NETWORKS = ("UNet", "SegResNet", "SwinUNETR", "DynUNet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m containers.train", description="Train a MONAI model on an XNAT project."
+    )
+    p.add_argument("--project", required=True, help="XNAT project ID")
+    p.add_argument("--model-name", required=True, help="folder name of the bundle")
+    p.add_argument("--output", required=True, type=Path, help="the bundle goes to OUTPUT/NAME/")
+    p.add_argument("--network", choices=NETWORKS, default="UNet")
+    p.add_argument("--labels", default="", help="label names to train, e.g. liver,spleen")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--folds", type=int, default=1, help="k subject-level folds (1: one split)")
+    p.add_argument("--patch-size", default="96,96,32", help="patch voxels, e.g. 96,96,32")
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--reference-pattern", default=DEFAULT_REFERENCE_PATTERN)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--project-dir", type=Path, help="mounted project archive (else REST)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--checkpoint-dir", type=Path, help="also keep checkpoints here")
+    p.add_argument("--batch-size", type=int, default=1, help="cases per step, all processes")
+    p.add_argument("--steps-per-epoch", type=int, default=40)
+    p.add_argument("--max-minutes", type=float, help="stop after the epoch that reaches this")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> TrainSettings:
+    try:
+        patch = tuple(int(v) for v in args.patch_size.split(","))
+    except ValueError:
+        patch = ()
+    if len(patch) != 3 or min(patch) < 8:
+        raise UserError(f"--patch-size {args.patch_size!r} must be three sizes ≥ 8 like 96,96,32")
+    if args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    return TrainSettings(
+        model_name=args.model_name,
+        network=args.network,
+        epochs=args.epochs,
+        folds=args.folds,
+        patch_size=(patch[0], patch[1], patch[2]),
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
+        seed=args.seed,
+        device=args.device,
+        max_minutes=args.max_minutes,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    workers: Workers | None = None
+    try:
+        workers = start_workers(args.device)
+        run(args, workers)
+    except UserError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return exc.exit_code
+    finally:
+        if workers is not None:
+            stop_workers(workers)
+    return 0
+
+
+@contextlib.contextmanager
+def xnat_from_environment() -> Iterator[XnatClient | None]:
+    host = os.environ.get("XNAT_HOST")
+    if not host:
+        yield None
+        return
+    client = connect(host, os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASS"))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def run(args: argparse.Namespace, workers: Workers) -> Path | None:
+    clock = RunClock()
+    settings = settings_from(args)
+    matcher = reference_matcher(args.reference_pattern)
+    requested = [n for n in args.labels.split(",") if n.strip()] or None
+    with (
+        xnat_from_environment() as client,
+        tempfile.TemporaryDirectory(prefix="xnat-monai-train-") as scratch,
+    ):
+        if args.project_dir is not None:
+            candidates, skipped = candidates_from_archive(args.project_dir, args.project, matcher)
+        elif client is not None:
+            from containers.train.xnat_source import candidates_from_xnat
+
+            candidates, skipped = candidates_from_xnat(client, args.project, matcher, Path(scratch))
+        else:
+            raise UserError(
+                "no training data: give --project-dir (the mounted project archive) or set "
+                "XNAT_HOST, XNAT_USER and XNAT_PASS"
+            )
+        report_skipped(skipped)
+        require_pairs(candidates, skipped, args)
+        cases, labels = load_cases(candidates, requested)
+        plan = plan_from_cases(cases, settings.seed)
+        log.info(
+            "%d cases, labels %s, spacing %s mm, window %.0f..%.0f",
+            len(cases),
+            labels,
+            plan.spacing,
+            plan.window.a_min,
+            plan.window.a_max,
+        )
+        folds = split_by_subject([c.subject for c in cases], settings.folds, settings.seed)
+        checkpoints = checkpoint_stores(client, args)
+        trainer = SegmentationTrainer(settings, plan, labels, workers)
+        deadline = time.monotonic() + settings.max_minutes * 60 if settings.max_minutes else None
+        results: list[FoldResult] = []
+        for fold in folds:
+            results.append(
+                trainer.train_fold(
+                    fold.index,
+                    [cases[i] for i in fold.train],
+                    [cases[i] for i in fold.validation],
+                    checkpoints,
+                    on_epoch=EpochLogger(settings.epochs, len(folds)),
+                    deadline=deadline,
+                )
+            )
+        if not workers.is_main:
+            return None
+        device = str(workers.device)
+        provenance = collect_provenance(
+            "train",
+            clock,
+            device=device,
+            inputs={c.session_uri: c.checksum for c in cases},
+        )
+        training = {
+            "project": args.project,
+            "data": data_list(cases),
+            "skipped": [{"session": s.session_label, "reason": s.reason} for s in skipped],
+            "folds": [
+                {
+                    "fold": r.index,
+                    "best_dice": round(r.best_dice, 4),
+                    "best_epoch": r.best_epoch,
+                    "dice_per_label": {k: round(v, 4) for k, v in r.best_dice_per_label.items()},
+                    "validation_sessions": r.validation_sessions,
+                }
+                for r in results
+            ],
+            "preprocessing": plan.as_dict(),
+            "settings": settings.fingerprint(),
+            "processes": workers.world_size,
+            "mkldnn": bool(torch.backends.mkldnn.enabled),
+            "image_digest": os.environ.get("XNAT_MONAI_IMAGE_DIGEST", "unknown"),
+            "provenance": provenance.model_dump(),
+        }
+        spec = bundle_spec(settings, trainer.network_kwargs(), plan, labels, training)
+        with staged_bundle_folder(args.output, settings.model_name) as folder:
+            write_bundle(
+                folder,
+                spec,
+                results,
+                {"labels": labels, "data": training["data"], "skipped": training["skipped"]},
+            )
+        final = args.output / settings.model_name
+        mean = sum(r.best_dice for r in results) / len(results)
+        log.info("bundle %s written: mean validation Dice %.3f", final, mean)
+        return final
+
+
+def report_skipped(skipped: list[SkippedSession]) -> None:
+    for s in skipped:
+        log.warning("skipping session %s: %s", s.session_label, s.reason)
+
+
+def require_pairs(
+    candidates: list[ReferenceCandidate], skipped: list[SkippedSession], args: argparse.Namespace
+) -> None:
+    if candidates:
+        return
+    reasons = "; ".join(f"{s.session_label}: {s.reason}" for s in skipped[:5]) or "no sessions"
+    raise UserError(
+        f"project {args.project} has no session with a reference segmentation matching "
+        f"{args.reference_pattern!r} ({reasons}): upload manual SEG assessors or change "
+        "--reference-pattern"
+    )
+
+
+def checkpoint_stores(client: XnatClient | None, args: argparse.Namespace) -> CheckpointStore:
+    stores: list[CheckpointStore] = []
+    if args.checkpoint_dir is not None:
+        stores.append(LocalCheckpoints(args.checkpoint_dir / args.model_name))
+    if client is not None:
+        stores.append(XnatCheckpoints(client, args.project, args.model_name))
+    return CheckpointStores(stores)
+
+
+class EpochLogger:
+    """One log line per epoch: loss, Dice, time and the estimated time left."""
+
+    def __init__(self, epochs: int, folds: int) -> None:
+        self.epochs, self.folds = epochs, folds
+        self.seconds: list[float] = []
+
+    def __call__(self, fold: int, record: EpochRecord) -> None:
+        self.seconds.append(record.seconds)
+        remaining = (self.folds - fold - 1) * self.epochs + (self.epochs - record.epoch)
+        recent = self.seconds[-5:]
+        eta = remaining * sum(recent) / len(recent)
+        per_label = " ".join(f"{k} {v:.3f}" for k, v in record.dice_per_label.items())
+        log.info(
+            "fold %d/%d epoch %d/%d: loss %.4f, Dice %.3f (%s), %.1f s, ETA %s",
+            fold + 1,
+            self.folds,
+            record.epoch,
+            self.epochs,
+            record.loss,
+            record.dice,
+            per_label,
+            record.seconds,
+            _duration(eta),
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

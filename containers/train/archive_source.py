@@ -1,0 +1,106 @@
+"""Finding training pairs in a mounted project archive (XNAT layout).
+
+`<project>/arc001/<session>/SCANS/<scan>/DICOM/…` holds the images and
+`<project>/arc001/<session>/ASSESSORS/<label>/SEG/…` the segmentations. The archive carries no
+subject, so the subject is the series' PatientID (one subject = one patient).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pydicom
+
+from containers.common.dicom_series import list_candidate_files
+from containers.train.cases import (
+    ReferenceCandidate,
+    SkippedSession,
+    is_reference_label,
+    referenced_series_uid,
+)
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def session_folders(project_dir: Path) -> list[Path]:
+    """Session folders under `arc*/` (or directly under the folder given)."""
+    if not project_dir.is_dir():
+        raise UserError(f"--project-dir {project_dir} is not a folder: mount the project archive")
+    roots = sorted(p for p in project_dir.glob("arc*") if p.is_dir()) or [project_dir]
+    return sorted(
+        s for root in roots for s in root.iterdir() if s.is_dir() and (s / "SCANS").is_dir()
+    )
+
+
+def candidates_from_archive(
+    project_dir: Path, project: str, matcher: re.Pattern[str]
+) -> tuple[list[ReferenceCandidate], list[SkippedSession]]:
+    found: list[ReferenceCandidate] = []
+    skipped: list[SkippedSession] = []
+    for session in session_folders(Path(project_dir)):
+        label = session.name
+        references = sorted(
+            a
+            for a in (session / "ASSESSORS").glob("*")
+            if a.is_dir() and is_reference_label(a.name, matcher) and (a / "SEG").is_dir()
+        )
+        if not references:
+            skipped.append(SkippedSession(label, "no reference SEG assessor matches the pattern"))
+            continue
+        if len(references) > 1:
+            log.warning(
+                "%s has %d reference assessors; using %s",
+                label,
+                len(references),
+                references[-1].name,
+            )
+        reference = references[-1]
+        scans = sorted(p for p in (session / "SCANS").glob("*/DICOM") if p.is_dir())
+        scan = _scan_for_reference(scans, referenced_series_uid(reference / "SEG"))
+        if scan is None:
+            skipped.append(SkippedSession(label, "no scan with a DICOM resource holds the series"))
+            continue
+        found.append(
+            ReferenceCandidate(
+                session_label=label,
+                session_uri=f"/data/projects/{project}/experiments/{label}",
+                subject=_patient_id(scan) or label,
+                site=_institution(scan),
+                dicom_dir=scan,
+                seg_dir=reference / "SEG",
+                reference_label=reference.name,
+            )
+        )
+    return found, skipped
+
+
+def _first_header(dicom_dir: Path) -> pydicom.Dataset | None:
+    for path in list_candidate_files(dicom_dir):
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+    return None
+
+
+def _scan_for_reference(scans: list[Path], series_uid: str) -> Path | None:
+    if not series_uid:
+        return scans[0] if len(scans) == 1 else None
+    for scan in scans:
+        header = _first_header(scan)
+        if header is not None and str(header.get("SeriesInstanceUID", "")) == series_uid:
+            return scan
+    return None
+
+
+def _patient_id(dicom_dir: Path) -> str:
+    header = _first_header(dicom_dir)
+    return str(header.get("PatientID", "")) if header is not None else ""
+
+
+def _institution(dicom_dir: Path) -> str:
+    header = _first_header(dicom_dir)
+    return str(header.get("InstitutionName", "")) if header is not None else ""
