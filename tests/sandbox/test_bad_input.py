@@ -170,3 +170,38 @@ def test_failed_requests_leave_no_spooled_uploads(sandbox, admin) -> None:
     admin.put(uri, data=b"two" * 1000)  # 409
     admin.put(f"{sandbox.url}{SESSION}/assessors/x", data=b"<not-xml")  # 400
     assert list((sandbox.data_dir / "spool").iterdir()) == []
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_extract_true_unpacks_a_zip_into_the_resource(sandbox, admin) -> None:
+    base = f"{sandbox.url}{SESSION}/resources/BUNDLE/files"
+    body = _zip_bytes({"configs/metadata.json": b"{}", "models/model.pt": b"weights"})
+    assert admin.put(f"{base}/bundle.zip", params={"extract": "true"}, data=body).ok
+    rows = admin.get(base).json()["ResultSet"]["Result"]
+    assert sorted(r["URI"].split("/files/", 1)[1] for r in rows) == [
+        "configs/metadata.json",
+        "models/model.pt",
+    ]
+    assert admin.get(f"{base}/models/model.pt").content == b"weights"
+
+
+def test_a_zip_with_an_escaping_member_is_refused_whole(sandbox, admin) -> None:
+    base = f"{sandbox.url}{SESSION}/resources/EVIL/files"
+    body = _zip_bytes({"ok.txt": b"fine", "../../escaped.txt": b"evil"})
+    answer = admin.put(f"{base}/x.zip", params={"extract": "true"}, data=body)
+    assert answer.status_code == 400
+    assert not list(sandbox.data_dir.parent.rglob("escaped.txt"))
+    assert not list(sandbox.data_dir.rglob("ok.txt"))
+    # the refused upload did not even leave its resource behind
+    resources = admin.get(f"{sandbox.url}{SESSION}/resources").json()["ResultSet"]["Result"]
+    assert [r["label"] for r in resources] == []

@@ -7,12 +7,15 @@ leaves nothing behind. Downloads stream from disk; zips are built while they are
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,31 +82,31 @@ def list_resources(call: Call, found: Resolved) -> Response:
     )
 
 
-def ensure_resource(call: Call, found: Resolved, label: str) -> sqlite3.Row:
-    """The resource `label` on the object in `found`, created (row and folder) if missing."""
+def _resource_row(call: Call, conn: sqlite3.Connection, found: Resolved, label: str) -> sqlite3.Row:
+    """The resource `label` on the object in `found`, its row inserted if missing."""
     owner = found.resource_owner()
-    with call.db.write() as conn:
+    row = conn.execute(
+        "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
+    ).fetchone()
+    if row is None:
+        try:
+            check_file_path(label)
+        except BadPath as exc:
+            raise HTTPException(400, f"resource label: {exc}") from exc
+        conn.execute(
+            "INSERT INTO resources (owner, label, format, content, directory) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                owner,
+                label,
+                call.query.get("format", ""),
+                call.query.get("content", ""),
+                archive.resource_directory(found, label).as_posix(),
+            ),
+        )
         row = conn.execute(
             "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
         ).fetchone()
-        if row is None:
-            check_file_path(label)
-            directory = archive.resource_directory(found, label)
-            conn.execute(
-                "INSERT INTO resources (owner, label, format, content, directory) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    owner,
-                    label,
-                    call.query.get("format", ""),
-                    call.query.get("content", ""),
-                    directory.as_posix(),
-                ),
-            )
-            row = conn.execute(
-                "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
-            ).fetchone()
-    (archive.archive_root(call.data_dir) / row["directory"]).mkdir(parents=True, exist_ok=True)
     return row
 
 
@@ -111,7 +114,9 @@ def put_resource(call: Call, found: Resolved) -> Response:
     label = call.path.resource
     assert label is not None
     new = found.resource is None
-    row = ensure_resource(call, found, label)
+    with call.db.write() as conn:
+        row = _resource_row(call, conn, found, label)
+    (archive.archive_root(call.data_dir) / row["directory"]).mkdir(parents=True, exist_ok=True)
     return Response(str(row["id"]), status_code=201 if new else 200, media_type="text/plain")
 
 
@@ -311,56 +316,68 @@ def put_file(call: Call, found: Resolved) -> Response:
         relative = check_file_path(relative)
     except BadPath as exc:
         raise HTTPException(400, str(exc)) from exc
+    if call.flag("extract") and relative.lower().endswith(".zip"):
+        return _put_zip_members(call, found)
+    upload = StagedFile(relative, call.body_file, call.extra["md5"], int(call.extra["size"]))
+    return _store_all(call, found, [upload])
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """An uploaded file waiting outside the archive, with its MD5 and size."""
+
+    relative: str
+    source: Path
+    md5: str
+    size: int
+
+
+def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Response:
+    """Move staged files into the resource as one transaction: the resource row is created if
+    missing, every name is checked for a clash first (409 unless `overwrite=true`), and the
+    renames come last, so a refused request leaves neither rows nor files."""
     label = call.path.resource
     assert label is not None
-    resource = found.resource or ensure_resource(call, found, label)
-    if call.flag("extract") and relative.lower().endswith(".zip"):
-        return _put_zip_members(call, resource)
-    return _store(
-        call, resource, relative, call.body_file, call.extra["md5"], int(call.extra["size"])
-    )
-
-
-def _store(
-    call: Call, resource: sqlite3.Row, relative: str, source: Path, md5: str, size: int
-) -> Response:
-    target = archive.archive_root(call.data_dir) / resource["directory"] / relative
     overwrite = call.flag("overwrite")
     with call.db.write() as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM files WHERE resource_id = ? AND path = ?", (resource["id"], relative)
-        ).fetchone()
-        if exists and not overwrite:
-            raise HTTPException(
-                409,
-                f"file {relative} already exists in resource "
-                f"{resource['label']}; add overwrite=true to replace it",
+        resource = found.resource or _resource_row(call, conn, found, label)
+        for upload in uploads:
+            exists = conn.execute(
+                "SELECT 1 FROM files WHERE resource_id = ? AND path = ?",
+                (resource["id"], upload.relative),
+            ).fetchone()
+            if exists and not overwrite:
+                raise HTTPException(
+                    409,
+                    f"file {upload.relative} already exists in resource "
+                    f"{resource['label']}; add overwrite=true to replace it",
+                )
+        folder = archive.archive_root(call.data_dir) / resource["directory"]
+        for upload in uploads:
+            conn.execute(
+                "INSERT OR REPLACE INTO files (resource_id, path, size, digest, format, content,"
+                " tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    resource["id"],
+                    upload.relative,
+                    upload.size,
+                    upload.md5,
+                    call.query.get("format", ""),
+                    call.query.get("content", ""),
+                    call.query.get("tags", ""),
+                ),
             )
-        conn.execute(
-            "INSERT OR REPLACE INTO files (resource_id, path, size, digest, format, content, tags)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                resource["id"],
-                relative,
-                size,
-                md5,
-                call.query.get("format", ""),
-                call.query.get("content", ""),
-                call.query.get("tags", ""),
-            ),
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # The rename is the last step inside the transaction: a failure rolls the row back.
-        os.replace(source, target)
+        for upload in uploads:
+            target = folder / upload.relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(upload.source, target)
     return Response(status_code=200)
 
 
-def _put_zip_members(call: Call, resource: sqlite3.Row) -> Response:
-    import hashlib
-    import tempfile
-
+def _put_zip_members(call: Call, found: Resolved) -> Response:
+    """`extract=true`: the zip's members become files of the resource (all or none)."""
     assert call.body_file is not None
-    staged: list[tuple[str, Path, str, int]] = []
+    staged: list[StagedFile] = []
     tmp_root = Path(tempfile.mkdtemp(dir=call.body_file.parent))
     try:
         with zipfile.ZipFile(call.body_file) as zf:
@@ -377,11 +394,9 @@ def _put_zip_members(call: Call, resource: sqlite3.Row) -> Response:
                     while chunk := src.read(CHUNK):
                         digest.update(chunk)
                         dst.write(chunk)
-                staged.append((name, out, digest.hexdigest(), info.file_size))
-        for name, out, md5, size in staged:
-            _store(call, resource, name, out, md5, size)
+                staged.append(StagedFile(name, out, digest.hexdigest(), info.file_size))
+        return _store_all(call, found, staged)
     except zipfile.BadZipFile as exc:
         raise HTTPException(400, f"extract=true but the body is not a zip file: {exc}") from exc
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
-    return Response(status_code=200)
