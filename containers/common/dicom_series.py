@@ -11,12 +11,14 @@ file and what to do.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -25,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from containers.common.dicom_fast_header import FastHeader, scan_header
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,29 @@ POSITION_TOLERANCE = 0.05
 _NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
 
 
+class HeaderFields(dict[str, Any]):
+    """The few header values the fast scanner keeps, readable like a pydicom Dataset
+    (`h.Rows`, `h.get("RescaleSlope")`, `"PixelSpacing" in h`); building a real Dataset
+    per slice would cost more than reading the file."""
+
+    def __getattr__(self, keyword: str) -> Any:
+        try:
+            return self[keyword]
+        except KeyError:
+            raise AttributeError(keyword) from None
+
+
+Header = Dataset | HeaderFields
+
+
 @dataclass
 class SliceFile:
     """One single-frame image file: its header (pixels removed) and its decoded pixels."""
 
     path: Path
-    header: Dataset
+    header: Header
     pixels: np.ndarray | None = None
+    complete: bool = True  # False: only the fields `dicom_fast_header.WANTED` lists
 
     @property
     def series_uid(self) -> str:
@@ -64,8 +83,17 @@ class Series:
     sop_instance_uids: list[str]  # per slice k
     positions: np.ndarray  # (slices, 3) ImagePositionPatient (LPS mm) per slice k
     orientation: tuple[float, ...]  # ImageOrientationPatient (6 direction cosines)
-    headers: list[Dataset] = field(repr=False, default_factory=list)  # per slice k, no pixels
+    # Per slice k, no pixels: headers[0] is complete; the others may hold only the identity
+    # and geometry fields a SEG needs (see `dicom_fast_header.WANTED`).
+    headers: list[Header] = field(repr=False, default_factory=list)
     paths: list[Path] = field(repr=False, default_factory=list)  # per slice k
+
+    @property
+    def first_header(self) -> Dataset:
+        """The complete pydicom header of slice 0 (patient, study, equipment, geometry)."""
+        header = self.headers[0]
+        assert isinstance(header, Dataset)
+        return header
 
     @property
     def affine_lps(self) -> np.ndarray:
@@ -102,7 +130,7 @@ def read_series(
             f"no DICOM image files in {folder}: point --input at the scan's DICOM resource"
         )
     chosen = _choose_series(files, folder, series_uid)
-    return assemble_series(chosen)
+    return assemble_series(chosen, workers=workers)
 
 
 def read_slice_files(paths: Sequence[Path], *, workers: int | None = None) -> list[SliceFile]:
@@ -122,7 +150,41 @@ def read_slice_files(paths: Sequence[Path], *, workers: int | None = None) -> li
 
 def _read_slice_file(path: Path) -> SliceFile | None:
     try:
-        ds = pydicom.dcmread(path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc}") from exc
+    fast = scan_header(data)
+    if fast is not None:
+        return _slice_from_fast_header(path, data, fast)
+    return _slice_from_pydicom(path, data)
+
+
+def _slice_from_fast_header(path: Path, data: bytes, fast: FastHeader) -> SliceFile | None:
+    header = HeaderFields(fast.values)
+    if not {"Rows", "Columns", "ImagePositionPatient"} <= header.keys():
+        return _slice_from_pydicom(path, data)  # unusual file: let pydicom explain it
+    _check_single_frame_greyscale(header, path)
+    rows, cols = int(header.Rows), int(header.Columns)
+    bits_allocated = int(header.get("BitsAllocated", 16))
+    if bits_allocated not in (8, 16, 32):
+        return _slice_from_pydicom(path, data)
+    signed = header.get("PixelRepresentation", 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits_allocated // 8}")
+    if fast.pixel_length < rows * cols * dtype.itemsize:
+        raise UserError(
+            f"{path} is truncated: pixel data has {fast.pixel_length} bytes, "
+            f"expected {rows * cols * dtype.itemsize}; re-export the scan"
+        )
+    pixels = np.frombuffer(data, dtype=dtype, count=rows * cols, offset=fast.pixel_offset)
+    pixels = _apply_bits_stored(
+        pixels.reshape(rows, cols), int(header.get("BitsStored", bits_allocated))
+    )
+    return SliceFile(path=path, header=header, pixels=pixels, complete=False)
+
+
+def _slice_from_pydicom(path: Path, data: bytes) -> SliceFile | None:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError) as exc:
         log.debug("skipping %s: not DICOM (%s)", path, exc)
         return None
@@ -133,6 +195,13 @@ def _read_slice_file(path: Path) -> SliceFile | None:
     if "PixelData" not in ds:
         log.debug("skipping %s: no pixel data (%s)", path, ds.get("Modality", "?"))
         return None
+    _check_single_frame_greyscale(ds, path)
+    pixels = _decode_pixels(ds, path)
+    del ds.PixelData
+    return SliceFile(path=path, header=ds, pixels=pixels)
+
+
+def _check_single_frame_greyscale(ds: Header, path: Path) -> None:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise UserError(
@@ -150,9 +219,6 @@ def _read_slice_file(path: Path) -> SliceFile | None:
                 f"{path} has no {keyword}: cannot place it in space; this is not a "
                 "cross-sectional image series (CT/MR/PET)"
             )
-    pixels = _decode_pixels(ds, path)
-    del ds.PixelData
-    return SliceFile(path=path, header=ds, pixels=pixels)
 
 
 def _decode_pixels(ds: Dataset, path: Path) -> np.ndarray:
@@ -217,7 +283,7 @@ def _choose_series(files: list[SliceFile], folder: Path, series_uid: str | None)
     return next(iter(by_series.values()))
 
 
-def assemble_series(files: list[SliceFile]) -> Series:
+def assemble_series(files: list[SliceFile], *, workers: int | None = None) -> Series:
     """Sort one series' slices along their normal, check the geometry, stack the volume."""
     first = files[0]
     orientation = np.asarray(first.header.ImageOrientationPatient, dtype=float)
@@ -237,8 +303,12 @@ def assemble_series(files: list[SliceFile]) -> Series:
     affine_lps[:3, 2] = step
     affine_lps[:3, 3] = positions[0]
 
-    volume = _stack_volume(files)
-    header = first.header
+    volume = _stack_volume(files, workers)
+    if not files[0].complete:
+        # The SEG copies patient and study from the first source image: read it whole.
+        files[0].header = pydicom.dcmread(files[0].path, stop_before_pixels=True)
+        files[0].complete = True
+    header = files[0].header
     return Series(
         volume=volume,
         affine=LPS_TO_RAS @ affine_lps,
@@ -328,20 +398,34 @@ def _slice_step(
     return step
 
 
-def _stack_volume(files: list[SliceFile]) -> np.ndarray:
-    """Stack pixels into a Fortran-ordered float32 (columns, rows, slices) volume, rescaled."""
+def _stack_volume(files: list[SliceFile], workers: int | None = None) -> np.ndarray:
+    """Stack pixels into a Fortran-ordered float32 (columns, rows, slices) volume, rescaled.
+
+    One fused pass per slice (cast, scale, shift into place); numpy releases the GIL for it,
+    so slices are filled in threads.
+    """
     header = files[0].header
     shape = (int(header.Columns), int(header.Rows), len(files))
     volume = np.empty(shape, dtype=np.float32, order="F")
-    for k, f in enumerate(files):
+
+    def fill(k: int) -> None:
+        f = files[k]
         assert f.pixels is not None
-        slope = float(f.header.get("RescaleSlope", 1) or 1)
-        intercept = float(f.header.get("RescaleIntercept", 0) or 0)
+        slope = np.float32(f.header.get("RescaleSlope", 1) or 1)
+        intercept = np.float32(f.header.get("RescaleIntercept", 0) or 0)
         plane = volume[:, :, k]
-        np.copyto(plane, f.pixels.T, casting="unsafe")
-        if slope != 1:
-            plane *= slope
-        if intercept != 0:
+        if slope == 1:
+            np.add(f.pixels.T, intercept, out=plane, casting="unsafe")
+        else:
+            np.multiply(f.pixels.T, slope, out=plane, casting="unsafe")
             plane += intercept
         f.pixels = None  # free as we go: the volume is the only copy we keep
+
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    if workers == 1 or len(files) < 4:
+        for k in range(len(files)):
+            fill(k)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(fill, range(len(files))))
     return volume

@@ -4,20 +4,25 @@ One segment per label with its SNOMED category/type codes; the algorithm identif
 AUTOMATIC plus the model's name and version (or MANUAL), so viewers and the evaluate step can
 tell AI and human segmentations apart. Only non-empty frames are stored.
 
-Speed: the plane positions, orientation and pixel measures are handed to highdicom from the
-`Series` we already parsed, which skips its per-source-image geometry derivation; frames are
-passed as a label map that highdicom splits into binary segments.
+Speed: highdicom gets one source image plus the plane positions, orientation and pixel
+measures of the `Series` we already parsed, which skips its per-source-image checks and plane
+matching (most of its time on a 200-slice series); the per-frame source references are then
+added here, exactly as highdicom would write them. Frames go in as a label map that highdicom
+splits into binary segments.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+import pydicom.config
+from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from containers.common.bundle import SegmentCodes, default_segment_codes
@@ -27,6 +32,8 @@ from xnat_plugin.errors import UserError
 log = logging.getLogger(__name__)
 
 _AI_FAMILY = Code("123109", "DCM", "Artificial Intelligence")
+_SOURCE_IMAGE_PURPOSE = Code("121322", "DCM", "Source image for image processing operation")
+_SEGMENTATION_DERIVATION = Code("113076", "DCM", "Segmentation")
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,61 @@ def write_seg(
     ]
     frames = _as_segment_numbers(label_map, ordered)
 
-    seg = hd.seg.Segmentation(
-        source_images=series.headers,
+    with values_already_valid():
+        seg = _build(
+            series,
+            frames,
+            descriptions,
+            algorithm,
+            series_description,
+            series_number,
+            manufacturer,
+            software_version,
+        )
+        _reference_every_source_slice(seg, series)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seg.save_as(path)
+    log.info("wrote SEG %s (%d frames, %d segments)", path, seg.NumberOfFrames, len(ordered))
+    return WrittenSeg(
+        path=path,
+        sop_instance_uid=str(seg.SOPInstanceUID),
+        series_instance_uid=str(seg.SeriesInstanceUID),
+        segment_numbers=segment_numbers,
+        frames=int(seg.NumberOfFrames),
+    )
+
+
+@contextmanager
+def values_already_valid() -> Iterator[None]:
+    """Skip pydicom's per-value regex checks while highdicom builds and we save the SEG.
+
+    The values come from headers pydicom already parsed and from highdicom, which validates
+    its own arguments; re-checking each DS/UI of ~200 frames with regexes was over half the
+    time of writing a SEG.
+    """
+    settings = pydicom.config.settings
+    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+    settings.reading_validation_mode = settings.writing_validation_mode = pydicom.config.IGNORE
+    try:
+        yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved
+
+
+def _build(
+    series: Series,
+    frames: np.ndarray,
+    descriptions: list[hd.seg.SegmentDescription],
+    algorithm: SegAlgorithm,
+    series_description: str,
+    series_number: int,
+    manufacturer: str,
+    software_version: str,
+) -> hd.seg.Segmentation:
+    return hd.seg.Segmentation(
+        # One source image: highdicom's per-source checks and plane matching cost ~2 ms per
+        # slice; `_reference_every_source_slice` adds the per-frame references afterwards.
+        source_images=[series.first_header],
         pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -110,16 +170,40 @@ def write_seg(
             for p in series.positions
         ],
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(path)
-    log.info("wrote SEG %s (%d frames, %d segments)", path, seg.NumberOfFrames, len(ordered))
-    return WrittenSeg(
-        path=path,
-        sop_instance_uid=str(seg.SOPInstanceUID),
-        series_instance_uid=str(seg.SeriesInstanceUID),
-        segment_numbers=segment_numbers,
-        frames=int(seg.NumberOfFrames),
-    )
+
+
+def _reference_every_source_slice(seg: hd.seg.Segmentation, series: Series) -> None:
+    """Per-frame Derivation Image references and the series' instance list, as highdicom
+    writes them when given every source image (PS3.3 C.7.6.16.2.6, C.12.2)."""
+    to_voxel = np.linalg.inv(series.affine_lps)
+    sop_classes = [str(h.SOPClassUID) for h in series.headers]
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        position = np.asarray(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+        k = int(round((to_voxel @ np.append(position, 1.0))[2]))
+        source = Dataset()
+        source.ReferencedSOPClassUID = sop_classes[k]
+        source.ReferencedSOPInstanceUID = series.sop_instance_uids[k]
+        source.SpatialLocationsPreserved = "YES"
+        source.PurposeOfReferenceCodeSequence = [_coded(_SOURCE_IMAGE_PURPOSE)]
+        derivation = Dataset()
+        derivation.SourceImageSequence = [source]
+        derivation.DerivationCodeSequence = [_coded(_SEGMENTATION_DERIVATION)]
+        frame.DerivationImageSequence = [derivation]
+    instances = []
+    for sop_class, sop_instance in zip(sop_classes, series.sop_instance_uids, strict=True):
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = sop_instance
+        instances.append(item)
+    seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence = instances
+
+
+def _coded(code: Code) -> Dataset:
+    item = Dataset()
+    item.CodeValue = code.value
+    item.CodingSchemeDesignator = code.scheme_designator
+    item.CodeMeaning = code.meaning
+    return item
 
 
 def _as_segment_numbers(label_map: np.ndarray, ordered: list[tuple[str, int]]) -> np.ndarray:
