@@ -14,19 +14,19 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
 
 from xnat_plugin.sandbox import archive
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.zip_download import zip_response
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -175,7 +175,7 @@ def _owner_uri(call: Call, found: Resolved, resource: sqlite3.Row) -> str:
 def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -> Response:
     resources = _resources_below(call, found, scan_ids)
     if call.fmt == "zip":
-        return zip_response(call, found, resources)
+        return zip_response(call.db, call.data_dir, found, resources)
     rows = []
     for resource in resources:
         base = f"{_owner_uri(call, found, resource)}/resources/{resource['id']}/files"
@@ -196,74 +196,6 @@ def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -
                 }
             )
     return result_set(rows, call.fmt, "Files", call.query)
-
-
-def _zip_prefix(found: Resolved, resource: sqlite3.Row) -> str:
-    assert found.project is not None
-    owner: str = resource["owner"]
-    if found.experiment is None:
-        top = found.subject["label"] if found.subject is not None else found.project["id"]
-        return f"{top}/resources/{resource['label']}/files"
-    top = found.experiment["label"]
-    if owner.startswith("scan:"):
-        scan_id = owner.partition("/")[2]
-        return f"{top}/scans/{scan_id}/resources/{resource['label']}/files"
-    if found.assessor is not None:
-        return f"{top}/assessors/{found.assessor['label']}/resources/{resource['label']}/files"
-    return f"{top}/resources/{resource['label']}/files"
-
-
-class _Pipe:
-    """A write-only file object whose bytes the zip stream hands out as it goes."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.position = 0
-
-    def write(self, data: bytes) -> int:
-        self.chunks.append(bytes(data))
-        self.position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.position
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data, self.chunks = b"".join(self.chunks), []
-        return data
-
-
-def zip_response(call: Call, found: Resolved, resources: list[sqlite3.Row]) -> Response:
-    root = archive.archive_root(call.data_dir)
-    entries: list[tuple[Path, str]] = []
-    for resource in resources:
-        prefix = _zip_prefix(found, resource)
-        for f in call.db.query(
-            "SELECT path FROM files WHERE resource_id = ? ORDER BY path", (resource["id"],)
-        ):
-            entries.append((root / resource["directory"] / f["path"], f"{prefix}/{f['path']}"))
-
-    def stream() -> Iterator[bytes]:
-        pipe = _Pipe()
-        # Stored, not deflated: DICOM barely compresses and the copy stays I/O-bound.
-        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[call-overload]
-            for source, name in entries:
-                with source.open("rb") as src, zf.open(name, "w", force_zip64=True) as dst:
-                    while chunk := src.read(CHUNK):
-                        dst.write(chunk)
-                        yield pipe.take()
-                yield pipe.take()
-        yield pipe.take()
-
-    name = (found.experiment["label"] if found.experiment is not None else "files") + ".zip"
-    return StreamingResponse(
-        stream(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
 
 
 def _file_row(call: Call, found: Resolved) -> sqlite3.Row:
