@@ -25,3 +25,19 @@ def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant)
     assert args.tta is True and args.no_largest_component is False
     assert args.device == variant.default_device
     assert args.sw_batch_size == 4
+
+
+@pytest.mark.slow  # imports torch and MONAI
+def test_train_command_line_parses_with_the_train_steps_parser() -> None:
+    from containers.train.__main__ import build_parser
+
+    (train,) = step_commands("train")
+    values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "labels": "liver,spleen"}
+    words = shlex.split(fill_command_line(train, values))
+    args = build_parser().parse_args(words[3:])
+    assert (args.project, args.model_name, str(args.output)) == ("LIVER", "organs", "/output")
+    assert str(args.project_dir) == "/project"
+    assert (args.network, args.labels, args.patch_size) == ("UNet", "liver,spleen", "96,96,96")
+    assert (args.epochs, args.folds, args.seed) == (100, 5, 0)
+    assert args.learning_rate == pytest.approx(0.002)
+    assert args.reference_pattern == ".*manual.*"

@@ -109,7 +109,7 @@ def train_command(variant: Variant) -> Command:
                 "Learning rate",
                 "Initial learning rate.",
                 type="number",
-                default="0.0001",
+                default="0.002",
                 required=True,
                 flag="--learning-rate",
             ),
