@@ -205,3 +205,15 @@ def test_a_zip_with_an_escaping_member_is_refused_whole(sandbox, admin) -> None:
     # the refused upload did not even leave its resource behind
     resources = admin.get(f"{sandbox.url}{SESSION}/resources").json()["ResultSet"]["Result"]
     assert [r["label"] for r in resources] == []
+
+
+def test_listing_an_unknown_project_is_404_but_a_removed_session_lists_empty(
+    sandbox, admin
+) -> None:
+    assert admin.get(f"{sandbox.url}/data/projects/NOPE/subjects").status_code == 404
+    assert admin.delete(f"{sandbox.url}{SESSION}").status_code == 200
+    # what xnatpy re-reads after deleting a session whose scans it had listed
+    gone = admin.get(f"{sandbox.url}{SESSION}/scans", params={"format": "json"})
+    assert gone.status_code == 200
+    assert gone.json()["ResultSet"]["Result"] == []
+    assert admin.get(f"{sandbox.url}{SESSION}").status_code == 404

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from xnat_plugin.sandbox import catalog
 from xnat_plugin.sandbox import routes_assessors as assessors
 from xnat_plugin.sandbox import routes_files as files
 from xnat_plugin.sandbox import routes_projects as projects
@@ -88,9 +89,12 @@ def _dispatch(call: Call) -> Response:
         found = resolve(call.db, path, call.user, write=write, leaf_optional=creating)
     except HTTPException as exc:
         # xnatpy re-reads every listing it holds after a delete, including listings under the
-        # deleted object; an empty listing (not 404) keeps its `delete()` working.
-        if exc.status_code == 404 and method == "GET" and path.collection and call.fmt != "zip":
-            return result_set([], call.fmt, path.collection)
+        # deleted object; an empty listing (not 404) keeps its `delete()` working. An unknown
+        # project is still a 404.
+        below_known_project = path.project is None or catalog.get_project(call.db, path.project)
+        listing = method == "GET" and path.collection and call.fmt != "zip"
+        if exc.status_code == 404 and listing and below_known_project:
+            return result_set([], call.fmt, path.collection or "")
         raise
 
     if path.file_path is not None or path.collection == "files":
