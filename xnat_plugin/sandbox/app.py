@@ -28,7 +28,15 @@ def open_database(data_dir: Path) -> Database:
 
 def ensure_admin(db: Database, user: str, password: str) -> None:
     """Create the site administrator on first start (an existing account is left as it is)."""
-    auth.create_user(db, user, password, is_admin=True)
+    if auth.create_user(db, user, password, is_admin=True):
+        return
+    if auth.check_password(db, user, password) is None:
+        log.warning(
+            "user %s already exists in %s with another password; it is kept (log in with that "
+            "one, or start on a new --data-dir)",
+            user,
+            db.path.parent,
+        )
 
 
 def _container_service() -> Any | None:
