@@ -217,3 +217,13 @@ def test_listing_an_unknown_project_is_404_but_a_removed_session_lists_empty(
     assert gone.status_code == 200
     assert gone.json()["ResultSet"]["Result"] == []
     assert admin.get(f"{sandbox.url}{SESSION}").status_code == 404
+
+
+def test_a_session_label_used_by_another_subject_is_a_conflict(sandbox, admin) -> None:
+    admin.put(f"{sandbox.url}/data/projects/P/subjects/s2")
+    answer = admin.put(
+        f"{sandbox.url}/data/projects/P/subjects/s2/experiments/s1_CT",
+        params={"xsiType": "xnat:ctSessionData"},
+    )
+    assert answer.status_code == 409
+    assert _count(sandbox, "SELECT COUNT(*) FROM experiments") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -96,6 +97,13 @@ def create_app(
         # XNAT answers errors with a text body, which clients show as the reason.
         return PlainTextResponse(
             str(exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(sqlite3.IntegrityError)
+    async def conflicts(request: Request, exc: sqlite3.IntegrityError) -> PlainTextResponse:
+        # Two objects with one label or ID: the transaction was rolled back, nothing changed.
+        return PlainTextResponse(
+            f"conflict with an existing object ({exc}); choose another label", status_code=409
         )
 
     for module in (routes_site, routes_auth, routes_users):
