@@ -87,10 +87,13 @@ def referenced_series_uid(seg_dir: Path) -> str:
     path = find_seg_file(seg_dir)
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as exc:
-        raise UserError(f"{path} is not a readable DICOM SEG ({exc}); fix or remove it") from exc
-    for item in header.get("ReferencedSeriesSequence", []):
-        return str(item.SeriesInstanceUID)
+        for item in header.get("ReferencedSeriesSequence", []):
+            return str(item.SeriesInstanceUID)
+    except Exception as exc:  # a truncated file fails on whichever element is cut
+        raise UserError(
+            f"{path} is not a readable DICOM SEG ({type(exc).__name__}); replace or remove "
+            "the reference assessor that holds it and run again"
+        ) from exc
     return ""
 
 
