@@ -102,7 +102,7 @@ def labels_to_original_grid(
             align_corners=True,
         )[0, 0]
         better = upsampled > best
-        best = torch.where(better, upsampled, best)
+        torch.maximum(best, upsampled, out=best)
         labels_t[better] = channel
         del upsampled, better
     return _undo_orientation(labels_t.numpy(), mapping)

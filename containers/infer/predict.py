@@ -47,6 +47,12 @@ class ForwardTimer:
         return forward
 
 
+def _softmax_in_place(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over classes (dim 0) without a second full-size tensor."""
+    logits.sub_(logits.amax(dim=0, keepdim=True)).exp_()
+    return logits.div_(logits.sum(dim=0, keepdim=True))
+
+
 def choose_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -106,7 +112,8 @@ def predict(
                     device=torch.device("cpu"),
                 )
                 assert isinstance(logits, torch.Tensor)
-                probabilities = torch.softmax(logits.float(), dim=1)[0]
+                probabilities = _softmax_in_place(logits[0].float())
+                del logits
                 if axes:
                     probabilities = torch.flip(probabilities, [a - 1 for a in axes])
                 total = probabilities if total is None else total.add_(probabilities)

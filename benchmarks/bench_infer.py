@@ -1,0 +1,149 @@
+"""The infer step side by side with its own network: is everything else small next to it?
+
+On a synthetic CT series (256×256×128 at 1.2×1.2×2.5 mm; quick: 128×128×48) and the default
+bundle (UNet, 96³ patches, 1.5×1.5×2 mm, random weights: speed does not depend on them), the
+step runs once in a fresh process:
+
+- time: the step's wall time minus its network forward passes, vs the forward passes alone
+  (goal ≤ 0.25: reading, resampling, post-processing and writing cost at most a quarter of
+  the network);
+- memory: the step's peak resident memory above the process's footprint after a tiny warm-up
+  run (which loads every lazily imported library), vs
+  4 float32 copies of the scan plus the model (goal ≤ 1). "The model" is its parameters plus
+  its working memory for one window's forward pass (activations), measured in another fresh
+  process: no step can run the network in less.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import BenchResult
+from benchmarks.synthetic_ct import ct_volume
+from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from tests.imaging.dicom_factory import SeriesGeometry, write_ct_series
+
+log = logging.getLogger("benchmarks.infer")
+
+FULL_SHAPE = (256, 256, 128)
+QUICK_SHAPE = (128, 128, 48)
+SPACING = (1.2, 1.2, 2.5)
+
+# Runs in a fresh interpreter so resident memory is the step's own, not earlier benchmarks'.
+_CHILD = r"""
+import json, sys, time
+from containers.infer.__main__ import build_parser, run
+
+def rss_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+split = sys.argv.index("--then")
+# A tiny run first loads every lazily imported library (highdicom, matplotlib, fonts), so
+# the measurement below is the step's memory for this scan, not one-time library code.
+run(build_parser().parse_args(sys.argv[1:split]))
+args = build_parser().parse_args(sys.argv[split + 1 :])
+before = rss_kib("VmRSS:")
+start = time.perf_counter()
+report = run(args)
+wall = time.perf_counter() - start
+print(json.dumps({
+    "wall": wall,
+    "forward": report.timings.forward_seconds,
+    "baseline_kib": before,
+    "peak_kib": rss_kib("VmHWM:"),
+    "timings": report.timings.model_dump(),
+}))
+"""
+
+
+# One window's forward pass, alone in a fresh process: the network's own working memory.
+_FORWARD_ALONE = r"""
+import json, sys, torch
+from containers.common.bundle import load_bundle
+
+def rss_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+bundle = load_bundle(sys.argv[1])
+(model,) = bundle.build_models("cpu")
+window = torch.zeros(1, 1, *bundle.spec.patch_size)
+before = rss_kib("VmRSS:")
+with torch.no_grad():
+    model(window)
+print(json.dumps({"forward_kib": rss_kib("VmHWM:") - before}))
+"""
+
+
+def _run_child(code: str, argv: list[str]) -> dict[str, object]:
+    child = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {child.stderr[-2000:]}")
+    result: dict[str, object] = json.loads(child.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(quick: bool) -> list[BenchResult]:
+    shape = QUICK_SHAPE if quick else FULL_SHAPE
+    work = Path(tempfile.mkdtemp(prefix="bench-infer-"))
+    try:
+        write_ct_series(work / "DICOM", ct_volume(shape), SeriesGeometry(spacing=SPACING))
+        write_ct_series(work / "WARMUP", ct_volume((32, 32, 8)), SeriesGeometry(spacing=SPACING))
+        spec = BundleSpec(
+            model_name="default_unet",
+            network=NetworkSpec(name="UNet"),
+            labels={"liver": 1, "spleen": 2, "kidney": 3},
+        )
+        network = spec.build_network()
+        model_bytes = sum(p.numel() * p.element_size() for p in network.parameters())
+        save_bundle(work / "model", spec, network.state_dict())
+        argv = ["--input", str(work / "DICOM"), "--model", str(work / "model"),
+                "--output", str(work / "out"), "--device", "cpu"]  # fmt: skip
+        warmup = ["--input", str(work / "WARMUP"), "--model", str(work / "model"),
+                  "--output", str(work / "warmup-out"), "--device", "cpu"]  # fmt: skip
+        result: dict[str, Any] = _run_child(_CHILD, [*warmup, "--then", *argv])
+        forward_alone = _run_child(_FORWARD_ALONE, [str(work / "model")])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    size = "×".join(str(n) for n in shape)
+    rest = result["wall"] - result["forward"]
+    step_memory = (result["peak_kib"] - result["baseline_kib"]) * 1024
+    forward_bytes = int(forward_alone["forward_kib"]) * 1024  # type: ignore[call-overload]
+    budget = 4 * 4 * shape[0] * shape[1] * shape[2] + model_bytes + forward_bytes
+    log.info("infer %s: %s", size, result["timings"])
+    return [
+        BenchResult(
+            f"infer step {size}: all but forward passes vs forward passes",
+            rest,
+            result["forward"],
+            "<=0.25",
+            note=f"wall {result['wall']:.1f} s, CPU",
+        ),
+        BenchResult(
+            f"infer step {size}: peak memory vs 4×float32 scan + model",
+            step_memory / 2**20,
+            budget / 2**20,
+            "<=1",
+            unit="MiB",
+            note=f"model: {model_bytes / 2**20:.0f} MiB weights + "
+            f"{forward_bytes / 2**20:.0f} MiB one-window forward",
+        ),
+    ]
