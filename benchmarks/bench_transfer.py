@@ -26,6 +26,9 @@ from benchmarks.harness import BenchResult, stopwatch
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+# Each side runs this many times and keeps its best: the machine is shared, so one slow round
+# says more about the neighbours than about the code.
+ROUNDS = 3
 
 
 def _free_port() -> int:
@@ -87,7 +90,9 @@ def _make_files(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def _through_sandbox(url: str, files: list[Path], out: Path) -> float:
+def _through_sandbox(url: str, files: list[Path], out: Path, rounds: int) -> float:
+    """Best of `rounds`: upload every file to a new scan, then download that scan as a zip."""
+    times = []
     with xnat.connect(url, user="bench", password="bench") as session:
         session.put("/data/projects/BENCH")
         session.put("/data/projects/BENCH/subjects/s1")
@@ -95,29 +100,38 @@ def _through_sandbox(url: str, files: list[Path], out: Path) -> float:
             "/data/projects/BENCH/subjects/s1/experiments/s1_CT",
             query={"xsiType": "xnat:ctSessionData"},
         )
-        scan = "/data/projects/BENCH/subjects/s1/experiments/s1_CT/scans/1"
-        session.put(scan, query={"xsiType": "xnat:ctScanData"})
-        with stopwatch() as elapsed, Progress(transient=True) as progress:
-            task = progress.add_task("upload", total=len(files))
+        for round_ in range(1, rounds + 1):
+            scan = f"/data/projects/BENCH/subjects/s1/experiments/s1_CT/scans/{round_}"
+            session.put(scan, query={"xsiType": "xnat:ctScanData"})
+            with stopwatch() as elapsed, Progress(transient=True) as progress:
+                task = progress.add_task(f"round {round_}: upload", total=len(files))
+                for path in files:
+                    session.upload_file(
+                        f"{scan}/resources/DICOM/files/{path.name}", str(path), verbose=False
+                    )
+                    progress.advance(task)
+                with out.open("wb") as target:
+                    session.download_stream(f"{scan}/resources/DICOM/files", target, format="zip")
+                times.append(elapsed())
+    return min(times)
+
+
+def _through_shutil(files: list[Path], root: Path, rounds: int) -> float:
+    """Best of `rounds`: copy every file into a folder and back out."""
+    times = []
+    for round_ in range(rounds):
+        middle, back = root / f"middle{round_}", root / f"back{round_}"
+        middle.mkdir()
+        back.mkdir()
+        with stopwatch() as elapsed:
             for path in files:
-                session.upload_file(
-                    f"{scan}/resources/DICOM/files/{path.name}", str(path), verbose=False
-                )
-                progress.advance(task)
-            with out.open("wb") as target:
-                session.download_stream(f"{scan}/resources/DICOM/files", target, format="zip")
-            return elapsed()
-
-
-def _through_shutil(files: list[Path], middle: Path, back: Path) -> float:
-    middle.mkdir()
-    back.mkdir()
-    with stopwatch() as elapsed:
-        for path in files:
-            shutil.copyfile(path, middle / path.name)
-        for path in files:
-            shutil.copyfile(middle / path.name, back / path.name)
-        return elapsed()
+                shutil.copyfile(path, middle / path.name)
+            for path in files:
+                shutil.copyfile(middle / path.name, back / path.name)
+            times.append(elapsed())
+        shutil.rmtree(middle)
+        shutil.rmtree(back)
+    return min(times)
 
 
 def run(quick: bool) -> list[BenchResult]:
@@ -129,7 +143,9 @@ def run(quick: bool) -> list[BenchResult]:
         server = _start_server(root / "sandbox", port)
         try:
             idle_rss = _rss_mb(server.pid)
-            ours_s = _through_sandbox(f"http://127.0.0.1:{port}", files, root / "session.zip")
+            ours_s = _through_sandbox(
+                f"http://127.0.0.1:{port}", files, root / "session.zip", ROUNDS
+            )
             peak_rss = _peak_rss_mb(server.pid)
         finally:
             server.terminate()
@@ -137,10 +153,11 @@ def run(quick: bool) -> list[BenchResult]:
         zipped = (root / "session.zip").stat().st_size
         if zipped < count * MB:
             raise RuntimeError(f"the downloaded zip holds {zipped} bytes, expected >= {count} MB")
-        reference_s = _through_shutil(files, root / "middle", root / "back")
+        reference_s = _through_shutil(files, root, ROUNDS)
     moved_mb = 2 * count  # every byte goes up once and down once
     note = (
-        f"{count} x 1 MB up + zip down: {ours_s:.2f} s vs copy {reference_s:.2f} s; "
+        f"{count} x 1 MB up + zip down, best of {ROUNDS}: {ours_s:.2f} s vs copy "
+        f"{reference_s:.2f} s; "
         f"server RSS idle {idle_rss:.0f} MB, peak {peak_rss:.0f} MB"
     )
     log.info(note)
