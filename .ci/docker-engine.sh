@@ -61,7 +61,7 @@ build_wheelhouse() {
     # Containers cannot reach a package index here: every wheel comes from the host.
     log "downloading wheels for the image into $WHEELHOUSE"
     mkdir -p "$WHEELHOUSE"
-    .venv/bin/python -m pip download --quiet --dest "$WHEELHOUSE" "torch==2.13.0"
+    .venv/bin/python -m pip download --quiet --dest "$WHEELHOUSE" "torch==2.13.0" setuptools wheel
     .venv/bin/python -m pip download --quiet --dest "$WHEELHOUSE" ".[steps]"
 }
 

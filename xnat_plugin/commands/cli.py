@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--tag", help="image tag (default: the tag in the command JSON)")
     build.add_argument("--base-image", help="override the Dockerfile's BASE_IMAGE")
     build.add_argument("--dir", type=Path, default=Path("command_json"), help="command_json/")
+    build.add_argument(
+        "--wheelhouse",
+        type=Path,
+        help="install Python packages only from these wheels (for builders with no index)",
+    )
     build.set_defaults(handler=run_build)
 
 
@@ -95,5 +100,6 @@ def run_build(args: argparse.Namespace) -> int:
         tag=args.tag,
         base_image=args.base_image,
         command_json_dir=args.dir,
+        wheelhouse=args.wheelhouse,
     )
     return 0

@@ -29,6 +29,8 @@ CPU_TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 # Any image with Python 3.11 will do (`--base-image`, e.g. a locally built Debian one).
 CPU_BASE_IMAGE = "python:3.11-slim-bookworm"
 CONTEXT_PATHS = ("pyproject.toml", "README.md", "xnat_plugin", "containers", DOCKERFILE)
+# Where the Dockerfile looks for wheels from the build host (empty: pip uses its index).
+WHEELHOUSE_IN_CONTEXT = "docker/wheelhouse"
 LABEL_BUILD_ARG = "ORG_NRG_COMMANDS"
 
 
@@ -92,10 +94,19 @@ def plan_image_build(
     return ImageBuild(step=step, cpu=cpu, tag=tag, target=step, buildargs=buildargs)
 
 
-def build_context(repo_root: Path) -> io.BytesIO:
-    """A tar of the files the Dockerfile copies (no caches, no virtualenv)."""
+def build_context(repo_root: Path, wheelhouse: Path | None = None) -> io.BytesIO:
+    """A tar of the files the Dockerfile copies (no caches, no virtualenv), with the wheels of
+    `wheelhouse` under docker/wheelhouse (an empty folder when there is none)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
+        if wheelhouse is None:
+            folder = tarfile.TarInfo(WHEELHOUSE_IN_CONTEXT)
+            folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(folder)
+        elif not any(Path(wheelhouse).glob("*")):
+            raise UserError(f"--wheelhouse {wheelhouse} holds no wheels: fill it with pip download")
+        else:
+            tar.add(wheelhouse, arcname=WHEELHOUSE_IN_CONTEXT)
         for name in CONTEXT_PATHS:
             path = repo_root / name
             if not path.exists():
@@ -120,6 +131,7 @@ def build_images(
     base_image: str | None = None,
     command_json_dir: Path = Path("command_json"),
     repo_root: Path = Path("."),
+    wheelhouse: Path | None = None,
 ) -> list[str]:
     """Build each step's image with the Docker engine; returns the tags built."""
     from docker.errors import APIError, BuildError, DockerException
@@ -146,7 +158,7 @@ def build_images(
         with console.status(f"building {plan.tag} (target {plan.target}) …"):
             try:
                 _, build_log = client.images.build(
-                    fileobj=build_context(repo_root),
+                    fileobj=build_context(repo_root, wheelhouse),
                     custom_context=True,
                     dockerfile=plan.dockerfile,
                     target=plan.target,

@@ -293,11 +293,21 @@ class DockerBackend:
         self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
     ) -> DockerContainer:
         arguments = docker_run_arguments(resolved, launch)
+        _open_writable_mounts_to_image_user(resolved)
         try:
             container = self.client().containers.run(**arguments)
         except Exception as exc:
             raise UserError(f"Docker could not start {resolved.image}: {exc}") from exc
         return DockerContainer(container, log_dir)
+
+
+def _open_writable_mounts_to_image_user(resolved: ResolvedCommand) -> None:
+    """Images run as their own (often non-root) user, whose uid this machine does not know:
+    the build directories it writes into must be writable by any user."""
+    for mount in resolved.mounts:
+        if mount.writable and mount.host_path is not None:
+            for dirpath, _, _ in os.walk(mount.host_path):
+                Path(dirpath).chmod(0o777)
 
 
 def backend_named(name: str) -> Backend:
