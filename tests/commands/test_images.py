@@ -90,7 +90,7 @@ def test_dockerfile_has_a_target_per_step_each_labelled_from_the_build_arg() -> 
         assert 'LABEL org.nrg.commands="${ORG_NRG_COMMANDS}"' in stage
         assert re.search(r"^USER 10001:10001$", stage, re.M)  # never root
     # torch pinned and installed before the package.
-    assert text.index('"torch==${TORCH_VERSION}"') < text.index('pip install ".[steps]"')
+    assert text.index('"torch==${TORCH_VERSION}"') < text.index('pip install "$@" ".[steps]"')
 
 
 def test_dockerfile_is_hadolint_clean() -> None:
