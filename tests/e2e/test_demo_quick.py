@@ -1,0 +1,106 @@
+"""The main job end to end: `xnat-monai demo --quick`, then everything it left in the sandbox is
+checked the way a user would check it (through REST, highdicom and XNAT's own XSDs)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from containers.common.dicom_series import read_series
+from containers.common.seg_reader import find_seg_file, read_seg
+from xnat_plugin.assessors.qc_assessment import QcAssessment
+from xnat_plugin.assessors.xsd import load_reference_schemas, validate
+from xnat_plugin.client import connect
+from xnat_plugin.client.assessor_store import read_assessor_xml
+from xnat_plugin.client.browse import list_assessors, list_sessions
+from xnat_plugin.demo.flow import DemoResult, run_demo
+from xnat_plugin.demo.settings import PROJECT, DemoSettings
+from xnat_plugin.sandbox.archive import archive_directory
+from xnat_plugin.sandbox.server import running_sandbox
+
+pytestmark = pytest.mark.slow
+
+SESSIONS = 4
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    workdir = tmp_path_factory.mktemp("demo")
+    return run_demo(DemoSettings(workdir=workdir, sessions=SESSIONS, quick=True))
+
+
+def test_every_container_of_the_demo_completes(demo: DemoResult) -> None:
+    statuses = [c.status for c in demo.containers]
+    # train, one infer and one evaluation per session, the project evaluation
+    assert len(statuses) == 1 + 2 * SESSIONS + 1
+    assert set(statuses) == {"Complete"}
+
+
+def test_automation_segments_and_evaluates_a_new_session_without_a_launch(
+    demo: DemoResult,
+) -> None:
+    assert demo.automation_containers, "no container ran for the new session"
+    assert {c.status for c in demo.automation_containers} == {"Complete"}
+
+
+def test_each_session_has_one_ai_segmentation_that_reads_back_onto_its_series(
+    demo: DemoResult,
+) -> None:
+    with running_sandbox(demo.data_dir) as sandbox, connect(sandbox.url, "admin", "admin") as c:
+        sessions = list_sessions(c, PROJECT)
+        assert len(sessions) >= SESSIONS
+        for session in sessions:
+            ai = [
+                a
+                for a in list_assessors(c, session.id)
+                if a.xsi_type == "icr:roiCollectionData" and "_monai_" in a.label
+            ]
+            assert len(ai) == 1, (session.label, [a.label for a in ai])
+            series = read_series(archive_directory(demo.data_dir, f"{session.uri}/scans/1"))
+            seg_dir = archive_directory(demo.data_dir, f"{ai[0].uri}/resources/SEG")
+            label_map = read_seg(find_seg_file(seg_dir), series)
+            assert label_map.array.shape == series.volume.shape
+            assert label_map.algorithm_types == {"AUTOMATIC"}
+            assert set(np.unique(label_map.array)) - {0}, "the AI segmentation is empty"
+
+
+def _session_figures(demo: DemoResult, reference_dir: Path) -> dict[str, dict[str, float]]:
+    """label_metric → value, per evaluated session, read from the qcAssessment assessors."""
+    schemas = load_reference_schemas(reference_dir)
+    figures: dict[str, dict[str, float]] = {}
+    with running_sandbox(demo.data_dir) as sandbox, connect(sandbox.url, "admin", "admin") as c:
+        for session in list_sessions(c, PROJECT):
+            for a in list_assessors(c, session.id):
+                if a.xsi_type != "xnat:qcAssessmentData":
+                    continue
+                xml = read_assessor_xml(c, session.id, a.id)
+                assert validate(xml, schemas) == [], a.label
+                (scan,) = QcAssessment.from_xml(xml).scans
+                figures[session.id] = scan.statistics
+    return figures
+
+
+def test_session_evaluations_validate_and_the_project_report_equals_their_mean(
+    demo: DemoResult, reference_dir: Path
+) -> None:
+    figures = _session_figures(demo, reference_dir)
+    assert len(figures) >= SESSIONS
+    assert demo.report_dir is not None
+    assert (demo.report_dir / "report.pdf").stat().st_size > 0
+    summary = json.loads((demo.report_dir / "summary.json").read_text())
+    # The report covers the sessions evaluated before it ran (not the automation's new one).
+    with (demo.report_dir / "metrics.csv").open() as handle:
+        reported = {row["session_id"] for row in csv.DictReader(handle)}
+    figures = {sid: f for sid, f in figures.items() if sid in reported}
+    assert len(figures) == summary["n_sessions"] == SESSIONS
+    (model,) = summary["models"]
+    for label, metrics in summary["labels"][model].items():
+        dice = [f[f"{label}_dice"] for f in figures.values() if f"{label}_dice" in f]
+        dice = [d for d in dice if not math.isnan(d)]
+        assert metrics["dice"]["n"] == len(dice)
+        assert metrics["dice"]["mean"] == pytest.approx(float(np.mean(dice)), abs=1e-6)
