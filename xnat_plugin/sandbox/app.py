@@ -15,7 +15,14 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from xnat_plugin.sandbox import auth, routes_auth, routes_data, routes_site, routes_users
+from xnat_plugin.sandbox import (
+    auth,
+    routes_auth,
+    routes_data,
+    routes_import,
+    routes_site,
+    routes_users,
+)
 from xnat_plugin.sandbox.archive import DB_FILE, SPOOL_DIR, archive_root
 from xnat_plugin.sandbox.db import Database
 
@@ -106,7 +113,7 @@ def create_app(
             f"conflict with an existing object ({exc}); choose another label", status_code=409
         )
 
-    for module in (routes_site, routes_auth, routes_users):
+    for module in (routes_site, routes_auth, routes_users, routes_import):
         app.include_router(module.router)
     if container_service is not None:
         app.include_router(container_service.router)
