@@ -22,18 +22,24 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom.config
-from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.filewriter import correct_ambiguous_vr, correct_ambiguous_vr_element
 from pydicom.sr.coding import Code
+from pydicom.valuerep import AMBIGUOUS_VR
 
 from containers.common.bundle import SegmentCodes, default_segment_codes
 from containers.common.dicom_series import Series
+from containers.common.seg_frames import (
+    PER_FRAME_GROUPS,
+    REFERENCED_SERIES,
+    per_frame_groups_element,
+    referenced_series_element,
+)
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
 
 _AI_FAMILY = Code("123109", "DCM", "Artificial Intelligence")
-_SOURCE_IMAGE_PURPOSE = Code("121322", "DCM", "Source image for image processing operation")
-_SEGMENTATION_DERIVATION = Code("113076", "DCM", "Segmentation")
 
 
 @dataclass(frozen=True)
@@ -174,36 +180,36 @@ def _build(
 
 def _reference_every_source_slice(seg: hd.seg.Segmentation, series: Series) -> None:
     """Per-frame Derivation Image references and the series' instance list, as highdicom
-    writes them when given every source image (PS3.3 C.7.6.16.2.6, C.12.2)."""
+    writes them when given every source image, encoded directly (see `seg_frames`)."""
     to_voxel = np.linalg.inv(series.affine_lps)
+    frames = list(seg.PerFrameFunctionalGroupsSequence)
+    positions = np.array(
+        [frame.PlanePositionSequence[0].ImagePositionPatient for frame in frames], dtype=float
+    )
+    slices = np.rint((np.c_[positions, np.ones(len(frames))] @ to_voxel.T)[:, 2]).astype(int)
     sop_classes = [str(h.SOPClassUID) for h in series.headers]
-    for frame in seg.PerFrameFunctionalGroupsSequence:
-        position = np.asarray(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
-        k = int(round((to_voxel @ np.append(position, 1.0))[2]))
-        source = Dataset()
-        source.ReferencedSOPClassUID = sop_classes[k]
-        source.ReferencedSOPInstanceUID = series.sop_instance_uids[k]
-        source.SpatialLocationsPreserved = "YES"
-        source.PurposeOfReferenceCodeSequence = [_coded(_SOURCE_IMAGE_PURPOSE)]
-        derivation = Dataset()
-        derivation.SourceImageSequence = [source]
-        derivation.DerivationCodeSequence = [_coded(_SEGMENTATION_DERIVATION)]
-        frame.DerivationImageSequence = [derivation]
-    instances = []
-    for sop_class, sop_instance in zip(sop_classes, series.sop_instance_uids, strict=True):
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = sop_instance
-        instances.append(item)
-    seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence = instances
-
-
-def _coded(code: Code) -> Dataset:
-    item = Dataset()
-    item.CodeValue = code.value
-    item.CodingSchemeDesignator = code.scheme_designator
-    item.CodeMeaning = code.meaning
-    return item
+    seg[PER_FRAME_GROUPS] = per_frame_groups_element(
+        frames, slices.tolist(), sop_classes, series.sop_instance_uids
+    )
+    seg[REFERENCED_SERIES] = referenced_series_element(
+        series.series_instance_uid, sop_classes, series.sop_instance_uids
+    )
+    # Resolve ambiguous VRs ("OB or OW" pixel data) of everything but the raw sequences, then
+    # declare the dataset already in the encoding it will be written in (explicit VR little
+    # endian, its own character set), so pydicom copies the raw sequences instead of parsing
+    # them back to redo that check.
+    for element in seg.elements():
+        if element.tag in (PER_FRAME_GROUPS, REFERENCED_SERIES):
+            continue
+        if element.VR == "SQ":
+            for item in seg[element.tag].value:
+                correct_ambiguous_vr(item, True)
+        elif element.VR in AMBIGUOUS_VR:
+            correct_ambiguous_vr_element(seg[element.tag], seg, True)
+    charset = seg.get("SpecificCharacterSet")
+    seg.set_original_encoding(
+        False, True, convert_encodings(charset) if charset else default_encoding
+    )
 
 
 def _as_segment_numbers(label_map: np.ndarray, ordered: list[tuple[str, int]]) -> np.ndarray:

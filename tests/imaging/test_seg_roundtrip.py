@@ -119,3 +119,66 @@ def test_the_seg_resource_must_hold_exactly_one_file(tmp_path: Path):
     (tmp_path / "b.dcm").write_bytes(b"x")
     with pytest.raises(UserError, match="expected one SEG"):
         find_seg_file(tmp_path)
+
+
+def test_seg_frames_and_references_match_highdicom_given_every_source_image(
+    tmp_path: Path, series_dir: Path, labels: np.ndarray
+):
+    import io
+
+    import highdicom as hd
+
+    from containers.common.seg_writer import _segment_description, default_segment_codes
+
+    series = read_series(series_dir)
+    ours = pydicom.dcmread(write_seg(tmp_path / "ours.dcm", labels, series, LABELS).path)
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in series.paths]
+    descriptions = [
+        _segment_description(v, n, default_segment_codes(n), SegAlgorithm(name="m", version="1"))
+        for n, v in LABELS.items()
+    ]
+    reference = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=np.ascontiguousarray(labels.transpose(2, 1, 0)),
+        segmentation_type="BINARY",
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=5,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="x",
+        manufacturer_model_name="y",
+        software_versions="1",
+        device_serial_number="1",
+    )
+    buffer = io.BytesIO()
+    reference.save_as(buffer)
+    buffer.seek(0)
+    theirs = pydicom.dcmread(buffer)
+
+    def frame_facts(ds: pydicom.Dataset) -> list[tuple]:
+        facts = []
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            derivation = item.DerivationImageSequence[0]
+            source = derivation.SourceImageSequence[0]
+            facts.append((
+                source.ReferencedSOPInstanceUID, source.ReferencedSOPClassUID,
+                source.SpatialLocationsPreserved,
+                source.PurposeOfReferenceCodeSequence[0].CodeValue,
+                derivation.DerivationCodeSequence[0].CodeValue,
+                tuple(item.FrameContentSequence[0].DimensionIndexValues),
+                tuple(round(float(v), 4) for v in item.PlanePositionSequence[0].ImagePositionPatient),
+                item.SegmentIdentificationSequence[0].ReferencedSegmentNumber,
+                tuple(item.dir()),
+            ))  # fmt: skip
+        return facts
+
+    def instances(ds: pydicom.Dataset) -> set[tuple[str, str]]:
+        return {
+            (i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID)
+            for i in ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+        }
+
+    assert frame_facts(ours) == frame_facts(theirs)
+    assert instances(ours) == instances(theirs) and len(instances(ours)) == series.shape[2]
+    np.testing.assert_array_equal(ours.pixel_array, theirs.pixel_array)
