@@ -3,7 +3,11 @@
 The demo and scripts call these directly; `xnat-monai install|automate|launch|status` wrap them.
 """
 
-from xnat_plugin.admin.automation import SubscriptionInfo, subscribe_on_session_created
+from xnat_plugin.admin.automation import (
+    SubscriptionInfo,
+    subscribe_on_ai_segmentation_created,
+    subscribe_on_session_created,
+)
 from xnat_plugin.admin.install import InstallReport, install_commands
 from xnat_plugin.admin.launching import BulkLaunched, Launched, bulk_launch, launch
 from xnat_plugin.admin.watching import ContainerInfo, container_ids_for, list_containers, wait_for
@@ -21,6 +25,7 @@ __all__ = [
     "install_commands",
     "launch",
     "list_containers",
+    "subscribe_on_ai_segmentation_created",
     "subscribe_on_session_created",
     "wait_for",
 ]

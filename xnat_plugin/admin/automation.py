@@ -1,5 +1,10 @@
-"""`xnat-monai automate`: an XNAT event-service subscription that launches a wrapper on every
-session created in a project (XNAT 1.8+), made once: a second call finds the first.
+"""`xnat-monai automate`: an XNAT event-service subscription (XNAT 1.8+) that launches a
+wrapper on its own, made once: a second call finds the first.
+
+- `session-created`: on every session archived in the project (`SessionEvent` CREATED);
+- `ai-segmentation-created`: on the session of every AI segmentation stored in the project
+  (`ImageAssessorEvent` CREATED, payload filter: an `icr:roiCollectionData` whose label has
+  `_monai_`), which chains evaluate after infer.
 """
 
 from __future__ import annotations
@@ -11,12 +16,30 @@ from typing import Any
 from xnat_plugin.admin.launching import parse_inputs
 from xnat_plugin.admin.wrappers import ensure_enabled_on_project, find_wrapper
 from xnat_plugin.admin.xapi import Xapi
+from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
 
 SESSION_EVENT = "org.nrg.xnat.eventservice.events.SessionEvent"
+ASSESSOR_EVENT = "org.nrg.xnat.eventservice.events.ImageAssessorEvent"
 ACTION_PROVIDER = "org.nrg.containers.services.CommandActionProvider"
-EVENTS = {"session-created": (SESSION_EVENT, "CREATED")}
+# Infer labels its assessors `<session>_monai_<model>_<time>` (the contracts' AI pattern).
+AI_SEGMENTATION_FILTER = "$[?(@.xsiType == 'icr:roiCollectionData' && @.label =~ /.*_monai_.*/)]"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What an `--on` choice subscribes to."""
+
+    event_type: str
+    status: str
+    payload_filter: str | None = None
+
+
+EVENTS = {
+    "session-created": Trigger(SESSION_EVENT, "CREATED"),
+    "ai-segmentation-created": Trigger(ASSESSOR_EVENT, "CREATED", AI_SEGMENTATION_FILTER),
+}
 
 
 @dataclass(frozen=True)
@@ -33,14 +56,21 @@ def subscription_name(project: str, wrapper_name: str, on: str) -> str:
 def subscription_body(
     name: str, project: str, wrapper_id: int, inputs: dict[str, str], on: str
 ) -> dict[str, Any]:
-    event_type, status = EVENTS[on]
+    trigger = EVENTS[on]
+    event_filter: dict[str, Any] = {
+        "event-type": trigger.event_type,
+        "project-ids": [project],
+        "status": trigger.status,
+    }
+    if trigger.payload_filter:
+        event_filter["payload-filter"] = trigger.payload_filter
     return {
         "name": name,
         "active": True,
         "action-key": f"{ACTION_PROVIDER}:{wrapper_id}",
         "attributes": inputs,
         "act-as-event-user": False,
-        "event-filter": {"event-type": event_type, "project-ids": [project], "status": status},
+        "event-filter": event_filter,
     }
 
 
@@ -52,7 +82,11 @@ def subscribe_on_session_created(
     *,
     on: str = "session-created",
 ) -> SubscriptionInfo:
-    """Subscribe `wrapper_name` to new sessions of `project` (or return the one that exists)."""
+    """Subscribe `wrapper_name` to new sessions of `project`, or with
+    `on="ai-segmentation-created"` to every new AI segmentation's session (or return the
+    subscription that exists)."""
+    if on not in EVENTS:
+        raise UserError(f"--on {on}: choose one of {', '.join(EVENTS)}")
     wrapper = find_wrapper(xapi, wrapper_name)
     ensure_enabled_on_project(xapi, wrapper, project)
     name = subscription_name(project, wrapper_name, on)
@@ -69,5 +103,15 @@ def subscribe_on_session_created(
     )
     # XNAT answers 201 with "<name>:<id>".
     sub_id = int(response.text.strip().rsplit(":", 1)[-1])
-    log.info("subscribed %s to new sessions of %s (subscription %d)", wrapper_name, project, sub_id)
+    log.info("subscribed %s to %s in %s (subscription %d)", wrapper_name, on, project, sub_id)
     return SubscriptionInfo(sub_id, name, created=True)
+
+
+def subscribe_on_ai_segmentation_created(
+    xapi: Xapi, project: str, wrapper_name: str, inputs: list[str] | dict[str, str] | None = None
+) -> SubscriptionInfo:
+    """Launch `wrapper_name` (rooted at a session) on the session of every AI segmentation
+    stored in `project`: the evaluate-session wrapper after each infer."""
+    return subscribe_on_session_created(
+        xapi, project, wrapper_name, inputs, on="ai-segmentation-created"
+    )

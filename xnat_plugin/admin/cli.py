@@ -130,7 +130,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _connection_arguments(automate)
     automate.add_argument("--project", required=True)
     automate.add_argument("--wrapper", required=True, help="wrapper name")
-    automate.add_argument("--on", default="session-created", choices=["session-created"])
+    automate.add_argument(
+        "--on",
+        default="session-created",
+        choices=["session-created", "ai-segmentation-created"],
+        help="session-created: every new session; ai-segmentation-created: the session of "
+        "every new AI segmentation (chains evaluate after infer)",
+    )
     automate.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     automate.set_defaults(handler=run_automate)
 

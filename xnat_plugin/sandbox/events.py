@@ -1,7 +1,9 @@
 """An in-process event bus: data routes publish, the container service's subscriptions listen.
 
 Mirrors the part of XNAT's event service the product uses: `SessionEvent` with status CREATED
-when an image session is archived. Callbacks run in the publishing thread; one that raises is
+when an image session is archived (with its scans, when it came through the import service),
+and `ImageAssessorEvent` CREATED when an assessor is stored on a session (which is what chains
+one step after another: evaluate after every AI segmentation). Callbacks run in the publishing thread; one that raises is
 logged and does not stop the others or the request that published.
 """
 
@@ -52,6 +54,19 @@ class SessionEvent(XnatEvent):
         return self.object_uri
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImageAssessorEvent(XnatEvent):
+    """An image assessor was stored; `object_uri` is `/experiments/<session>/assessors/<ID>`."""
+
+    event_type: str = "org.nrg.xnat.eventservice.events.ImageAssessorEvent"
+    label: str
+    session_id: str
+
+    @property
+    def session_uri(self) -> str:
+        return f"/experiments/{self.session_id}"
+
+
 EventCallback = Callable[[XnatEvent], None]
 
 _subscribers: list[EventCallback] = []
@@ -91,4 +106,20 @@ def session_created(
         object_uri=f"/experiments/{session_id}",
         xsi_type=xsi_type,
         user=user,
+    )
+
+
+def assessor_created(
+    project_id: str, session_id: str, assessor_id: str, label: str, xsi_type: str, user: str = ""
+) -> ImageAssessorEvent:
+    """The event published when an image assessor is created on a session."""
+    return ImageAssessorEvent(
+        status=EventStatus.CREATED,
+        project_id=project_id,
+        object_id=assessor_id,
+        object_uri=f"/experiments/{session_id}/assessors/{assessor_id}",
+        xsi_type=xsi_type,
+        user=user,
+        label=label,
+        session_id=session_id,
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, catalog, object_xml
+from xnat_plugin.sandbox import archive, catalog, events, object_xml
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
@@ -158,6 +158,16 @@ def _insert(
             ),
         )
     log.info("created %s %s (%s) on %s", xsi_type, label, assessor_id, found.experiment["id"])
+    events.publish(
+        events.assessor_created(
+            found.project["id"],
+            found.experiment["id"],
+            assessor_id,
+            label,
+            xsi_type,
+            call.user.login,
+        )
+    )
     return Response(assessor_id, status_code=201, media_type="text/plain")
 
 

@@ -1,22 +1,38 @@
 """Event subscriptions: checking one when it is created, and launching its wrapper when a
-matching event arrives on the sandbox's event bus (as XNAT's CommandActionProvider does)."""
+matching event arrives on the sandbox's event bus (as XNAT's CommandActionProvider does).
+
+Two event types: `SessionEvent` (the wrapper runs on the session) and `ImageAssessorEvent`
+(the wrapper runs on the assessor, or, when its root input is a Session, on the assessor's
+session: "evaluate the session after every AI segmentation"). An assessor created by a
+container's output handler is stored before that container's other outputs (its files); a
+launch caused by it waits until no container is finalizing into the same session, so the
+chained step never sees a half-uploaded assessor.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from typing import Any
 
 from xnat_plugin.runner.matchers import matches
-from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, find_wrapper
+from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, WrapperRef, find_wrapper
 from xnat_plugin.sandbox.container_service.launcher import Launcher, LaunchTarget
 from xnat_plugin.sandbox.container_service.store import ContainerServiceStore
-from xnat_plugin.sandbox.events import XnatEvent
+from xnat_plugin.sandbox.events import ImageAssessorEvent, XnatEvent
 
 log = logging.getLogger(__name__)
 
 ACTION_PROVIDER = "org.nrg.containers.services.CommandActionProvider"
-KNOWN_EVENT_TYPES = {"org.nrg.xnat.eventservice.events.SessionEvent"}
+SESSION_EVENT = "org.nrg.xnat.eventservice.events.SessionEvent"
+ASSESSOR_EVENT = "org.nrg.xnat.eventservice.events.ImageAssessorEvent"
+KNOWN_EVENT_TYPES = {SESSION_EVENT, ASSESSOR_EVENT}
+FINALIZING = "Finalizing"
+# How long a chained launch waits for the container that is writing into its session.
+SETTLE_TIMEOUT_S = 600.0
+SETTLE_POLL_S = 0.25
 # XNAT writes a payload filter either bare or wrapped as a whole JSONPath: `$[?(...)]`.
 _WRAPPED_FILTER = re.compile(r"^\s*\$\[\?\((.*)\)\]\s*$", re.DOTALL)
 
@@ -85,13 +101,22 @@ def _bare_filter(payload_filter: str) -> str:
 
 def event_payload(event: XnatEvent) -> dict[str, Any]:
     """The event's object as a payload filter sees it."""
-    return {
+    payload = {
         "id": event.object_id,
         "uri": event.object_uri,
         "xsiType": event.xsi_type,
         "project": event.project_id,
         "project-id": event.project_id,
     }
+    if isinstance(event, ImageAssessorEvent):
+        payload.update(
+            {
+                "label": event.label,
+                "session-id": event.session_id,
+                "imageSession_ID": event.session_id,
+            }
+        )
+    return payload
 
 
 def subscription_matches(subscription: dict[str, Any], event: XnatEvent) -> bool:
@@ -119,8 +144,51 @@ class SubscriptionListener:
 
     def __call__(self, event: XnatEvent) -> None:
         for subscription in self.store.subscriptions():
-            if subscription_matches(subscription, event):
+            if not subscription_matches(subscription, event):
+                continue
+            if isinstance(event, ImageAssessorEvent):
+                threading.Thread(
+                    target=self._launch_when_settled,
+                    args=(subscription, event),
+                    name=f"subscription-{subscription.get('id')}",
+                    daemon=True,
+                ).start()
+            else:
                 self._launch(subscription, event)
+
+    def _finalizing_into(self, session_id: str, project: str) -> bool:
+        suffix = f"/experiments/{session_id}"
+        return any(
+            row.status == FINALIZING
+            and (row.root_uri.rstrip("/").endswith(suffix) or f"{suffix}/" in row.root_uri)
+            for row in self.store.containers(project)
+        )
+
+    def _launch_when_settled(self, subscription: dict[str, Any], event: ImageAssessorEvent) -> None:
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while self._finalizing_into(event.session_id, event.project_id):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "subscription %s: session %s still finalizing after %.0f s; launching",
+                    subscription["name"],
+                    event.session_id,
+                    SETTLE_TIMEOUT_S,
+                )
+                break
+            time.sleep(SETTLE_POLL_S)
+        try:
+            self._launch(subscription, event)
+        except Exception:  # a background launch must not die silently
+            log.exception("subscription %s failed to launch", subscription["name"])
+
+    @staticmethod
+    def _root_value(ref: WrapperRef, event: XnatEvent) -> str:
+        """The URI the wrapper's root input gets: the event's object, or for an assessor event
+        and a Session-rooted wrapper, the assessor's session."""
+        root: dict[str, Any] = next(iter(ref.external_inputs), {})
+        if isinstance(event, ImageAssessorEvent) and root.get("type") == "Session":
+            return event.session_uri
+        return event.object_uri
 
     def _launch(self, subscription: dict[str, Any], event: XnatEvent) -> None:
         wrapper_id = wrapper_id_of(subscription["action-key"])
@@ -132,7 +200,10 @@ class SubscriptionListener:
         user = subscription["subscriber-user-id"]
         if subscription.get("act-as-event-user") and event.user:
             user = event.user
-        params = {**subscription.get("attributes", {}), ref.root_input_name: event.object_uri}
+        params = {
+            **subscription.get("attributes", {}),
+            ref.root_input_name: self._root_value(ref, event),
+        }
         report = self.launcher.launch(
             LaunchTarget(project=event.project_id, wrapper_id=wrapper_id),
             ref.root_input_name,
