@@ -22,7 +22,7 @@ import torch
 from monai.data import CacheDataset, DataLoader
 from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
-from monai.metrics import DiceMetric
+from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 from monai.transforms import Compose
 from torch.nn.parallel import DistributedDataParallel
@@ -317,7 +317,7 @@ class SegmentationTrainer:
         if not items:
             return 0.0, {}
         network.eval()
-        metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+        scores = []
         classes = len(self.labels) + 1
         for item in items:
             image = item["image"][None].to(self.device)
@@ -331,8 +331,9 @@ class SegmentationTrainer:
                 )
             prediction = one_hot(torch.argmax(logits, dim=1, keepdim=True), classes)
             reference = one_hot(item["label"][None].to(self.device).long(), classes)
-            metric(prediction, reference)
-        per_class = metric.aggregate().cpu().numpy()
+            # The functional form: DiceMetric.aggregate would wait for the other processes.
+            scores.append(compute_dice(prediction, reference, include_background=False)[0])
+        per_class = np.nanmean(torch.stack(scores).cpu().numpy(), axis=0)
         names = sorted(self.labels, key=self.labels.__getitem__)
         per_label = {name: float(np.nan_to_num(per_class[i])) for i, name in enumerate(names)}
         return float(np.mean(list(per_label.values()))), per_label
