@@ -3,7 +3,8 @@ admin code that a site uses against its real XNAT.
 
 sandbox → seed a synthetic CT project → install the commands → train (project) → infer (bulk,
 every session) → evaluate every session → evaluate the project → automation: a new session is
-segmented with no one launching → summary.
+imported (DICOM zip through XNAT's import service), then segmented and evaluated with no one
+launching (two event subscriptions) → summary.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from xnat_plugin.admin.automation import subscribe_on_session_created
+from xnat_plugin.admin.automation import (
+    subscribe_on_ai_segmentation_created,
+    subscribe_on_session_created,
+)
 from xnat_plugin.admin.install import install_commands
 from xnat_plugin.admin.launching import bulk_launch, launch
 from xnat_plugin.admin.watching import ContainerInfo, container_ids_for, log_tail, wait_for
@@ -99,8 +104,7 @@ def _wait_all(xapi: Xapi, ids: list[str], what: str, timeout: float) -> list[Con
 def run_demo(settings: DemoSettings) -> DemoResult:
     """Run the whole study on a fresh (or reused) sandbox under `settings.workdir`."""
     from xnat_plugin.client import connect
-    from xnat_plugin.sandbox.seed.seeding import seed_project, seed_session
-    from xnat_plugin.sandbox.seed.sites import site_for_session
+    from xnat_plugin.sandbox.seed.seeding import seed_project
     from xnat_plugin.sandbox.server import running_sandbox
 
     started = time.monotonic()
@@ -115,7 +119,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
 
         _stage(1, total, f"seeding project {PROJECT}: {settings.sessions} synthetic CT sessions")
         with connect(sandbox.url, sandbox.user, sandbox.password) as client:
-            seeded = seed_project(
+            seed_project(
                 client, PROJECT, settings.sessions, sites=settings.sites, seed=settings.seed
             )
 
@@ -151,19 +155,35 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         result.report_dir = _project_resource_dir(sandbox.data_dir, "MONAI_EVALUATION") / "demo"
 
         if settings.automation:
-            _stage(7, total, "automation: a new session arrives and is segmented by itself")
-            subscribe_on_session_created(xapi, PROJECT, INFER_WRAPPER, {"model-name": MODEL_NAME})
-            before = {c.id for c in _project_containers(xapi)}
-            index = len(seeded) + 1
-            with connect(sandbox.url, sandbox.user, sandbox.password) as client:
-                seed_session(
-                    client, PROJECT, index, settings.seed, site_for_session(index, settings.sites)
-                )
-            new_ids = _await_new_containers(xapi, before, count=1, timeout=120)
-            result.automation_containers = _wait_all(xapi, new_ids, "automated infer", 900)
+            _stage(7, total, "automation: a new session is imported, segmented and evaluated")
+            result.automation_containers = _automation_stage(xapi, sandbox, settings)
         xapi.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _automation_stage(xapi: Xapi, sandbox: Any, settings: DemoSettings) -> list[ContainerInfo]:
+    """Subscribe infer to new sessions and evaluate-session to new AI segmentations, import
+    one session through XNAT's import service as a scanner would send it, and wait for both
+    containers that follow without anyone launching: infer, then evaluate."""
+    from xnat_plugin.client import browse, connect
+    from xnat_plugin.sandbox.seed.importing import import_session
+    from xnat_plugin.sandbox.seed.sites import site_for_session
+
+    subscribe_on_session_created(xapi, PROJECT, INFER_WRAPPER, {"model-name": MODEL_NAME})
+    subscribe_on_ai_segmentation_created(xapi, PROJECT, EVALUATE_SESSION_WRAPPER)
+    before = {c.id for c in _project_containers(xapi)}
+    with connect(sandbox.url, sandbox.user, sandbox.password) as client:
+        # The next free session number, so a reused work dir imports a new session too.
+        index = len(browse.list_sessions(client, PROJECT)) + 1
+        imported = import_session(
+            client, PROJECT, index, settings.seed, site_for_session(index, settings.sites)
+        )
+    log.info("imported %s (%s)", imported.session_label, imported.session_id)
+    infer_ids = _await_new_containers(xapi, before, count=1, timeout=120)
+    infer = _wait_all(xapi, infer_ids, "automated infer", 900)
+    evaluate_ids = _await_new_containers(xapi, before | set(infer_ids), count=1, timeout=120)
+    return infer + _wait_all(xapi, evaluate_ids, "automated evaluate-session", 900)
 
 
 def _refuse_failures(failures: list[tuple[str, str]], what: str) -> None:
@@ -187,8 +207,8 @@ def _await_new_containers(xapi: Xapi, before: set[str], count: int, timeout: flo
             return new
         time.sleep(0.5)
     raise UserError(
-        f"no container started within {timeout:.0f} s of the new session: the event "
-        "subscription did not fire (see `xnat-monai status`)"
+        f"no container started within {timeout:.0f} s of the new session or segmentation: "
+        "the event subscription did not fire (see `xnat-monai status`)"
     )
 
 
