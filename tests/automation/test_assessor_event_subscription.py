@@ -100,3 +100,24 @@ def test_an_ai_segmentation_launches_the_wrapper_on_its_session_and_others_do_no
     assert done.status == "Complete"
     assert done.target.endswith(f"/experiments/{session_id}")
     assert record["subscription-id"] == info.id
+
+
+def test_automate_on_ai_segmentation_created_subscribes_once_from_the_command_line(
+    sandbox: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from xnat_plugin.cli import main
+
+    make_project(sandbox, "LIVER")
+    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
+    argv = [
+        "automate", "--xnat", sandbox.url, "--user", "admin", "--password", "admin",
+        "--project", "LIVER", "--wrapper", TINY_WRAPPER, "--on", "ai-segmentation-created",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "subscription created" in out and "already exists" in out
+    with rest(sandbox) as http:
+        listed = http.get(f"{sandbox.url}/xapi/events/subscriptions", timeout=30).json()
+    assert [s["event-filter"]["event-type"] for s in listed] == [ASSESSOR_EVENT]
+    assert "ai-segmentation-created" in listed[0]["name"]

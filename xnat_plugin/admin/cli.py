@@ -126,7 +126,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     install.set_defaults(handler=run_install)
 
-    automate = subparsers.add_parser("automate", help="launch a wrapper on every new session")
+    automate = subparsers.add_parser(
+        "automate", help="launch a wrapper on every new session (or new AI segmentation)"
+    )
     _connection_arguments(automate)
     automate.add_argument("--project", required=True)
     automate.add_argument("--wrapper", required=True, help="wrapper name")
