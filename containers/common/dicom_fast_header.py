@@ -36,6 +36,7 @@ _PIXEL_DATA = 0x7FE00010
 
 # tag → (keyword, kind): kinds are "str" (text, UI), "ds" (decimal strings), "us" (uint16).
 WANTED: dict[int, tuple[str, str]] = {
+    0x00080008: ("ImageType", "str"),
     0x00080016: ("SOPClassUID", "str"),
     0x00080018: ("SOPInstanceUID", "str"),
     0x00080060: ("Modality", "str"),
@@ -175,4 +176,4 @@ def _convert(raw: bytes, kind: str) -> object:
         numbers = [float(part) for part in text.split("\\") if part.strip()]
         # Like pydicom: one value is a number, several are a list.
         return numbers[0] if len(numbers) == 1 else numbers
-    return text
+    return text.split("\\") if "\\" in text else text

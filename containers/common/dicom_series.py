@@ -213,6 +213,11 @@ def _check_single_frame_greyscale(ds: Header, path: Path) -> None:
             f"{path} is a colour image ({ds.get('PhotometricInterpretation')}): "
             "segmentation needs a greyscale CT/MR series"
         )
+    if "MOSAIC" in str(ds.get("ImageType", "")).upper():
+        raise UserError(
+            f"{path} is a Siemens mosaic (many slices tiled in one image): convert the series "
+            "with dcm2niix or export it as one slice per file"
+        )
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         if keyword not in ds:
             raise UserError(
@@ -317,7 +322,7 @@ def assemble_series(files: list[SliceFile], *, workers: int | None = None) -> Se
         study_instance_uid=str(header.get("StudyInstanceUID", "")),
         frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "")),
         modality=str(header.get("Modality", "")),
-        sop_instance_uids=[str(f.header.SOPInstanceUID) for f in files],
+        sop_instance_uids=[str(f.header.get("SOPInstanceUID", "")) for f in files],
         positions=positions,
         orientation=tuple(float(v) for v in orientation),
         headers=[f.header for f in files],

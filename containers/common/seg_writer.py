@@ -82,6 +82,11 @@ def write_seg(
         )
     if not labels:
         raise UserError("no labels to write: a SEG needs at least one segment")
+    if not all(series.sop_instance_uids):
+        raise UserError(
+            f"some images of series {series.series_instance_uid} have no SOPInstanceUID: a "
+            "DICOM SEG cannot reference them; re-export the scan from the PACS or scanner"
+        )
     ordered = sorted(labels.items(), key=lambda item: item[1])
     segment_numbers = {name: n for n, (name, _value) in enumerate(ordered, start=1)}
     codes = dict(segment_codes or {})

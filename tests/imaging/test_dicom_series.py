@@ -155,3 +155,47 @@ def test_truncated_file_is_refused(tmp_path: Path):
     shutil.copy(get_testdata_file("MR_truncated.dcm"), tmp_path / "mr.dcm")
     with pytest.raises(UserError, match="truncated|cannot read|cannot decode"):
         read_series(tmp_path)
+
+
+def _nibabel_dicom(name: str, tmp_path: Path) -> Path:
+    import gzip
+
+    import nibabel.nicom.tests
+
+    source = Path(nibabel.nicom.tests.__file__).parent / "data" / name
+    if not name.endswith(".gz"):
+        return source
+    target = tmp_path / name[:-3]
+    target.write_bytes(gzip.decompress(source.read_bytes()))
+    return target
+
+
+def test_nibabel_sample_slice_reads_with_its_header_geometry(tmp_path: Path):
+    path = _nibabel_dicom("slicethickness_empty_string.dcm", tmp_path)
+    ds = pydicom.dcmread(path)
+    series = read_series(path)
+    assert series.shape == (int(ds.Columns), int(ds.Rows), 1)
+    assert series.spacing[:2] == pytest.approx(
+        [float(ds.PixelSpacing[1]), float(ds.PixelSpacing[0])]
+    )
+    row_dir = np.asarray(ds.ImageOrientationPatient[:3], dtype=float)
+    corner = np.asarray(ds.ImagePositionPatient, float) + 10 * float(ds.PixelSpacing[1]) * row_dir
+    np.testing.assert_allclose(
+        series.affine @ [10, 0, 0, 1], [*(corner * [-1, -1, 1]), 1], atol=1e-4
+    )
+
+
+def test_siemens_mosaic_is_refused(tmp_path: Path):
+    with pytest.raises(UserError, match="Siemens mosaic"):
+        read_series(_nibabel_dicom("siemens_dwi_0.dcm.gz", tmp_path))
+
+
+def test_enhanced_multi_frame_mr_is_refused(tmp_path: Path):
+    with pytest.raises(UserError, match=r"multi-frame DICOM file \(176 frames\)"):
+        read_series(_nibabel_dicom("philips_mprage.dcm.gz", tmp_path))
+
+
+def test_image_without_sop_instance_uid_still_gives_a_volume(tmp_path: Path):
+    series = read_series(_nibabel_dicom("decimal_rescale.dcm", tmp_path))
+    assert series.sop_instance_uids == [""]
+    assert np.isfinite(series.volume).all()
