@@ -120,8 +120,10 @@ def wait_for(
     *,
     console: Console | None = None,
     show_progress: bool = True,
+    follow_log: bool = False,
 ) -> list[ContainerInfo]:
-    """Poll until every container has a final status; a progress bar shows how many are done.
+    """Poll until every container has a final status; a progress bar shows how many are done
+    (and, with `follow_log`, the last log line of a running one, e.g. a training epoch).
     Raises UserError when `timeout` seconds pass first."""
     pending = list(dict.fromkeys(container_ids))
     done: dict[str, ContainerInfo] = {}
@@ -132,12 +134,13 @@ def wait_for(
         MofNCompleteColumn(),
         TextColumn("{task.fields[statuses]}"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[last_line]}", style="dim"),
         console=console or Console(stderr=True),
         disable=not show_progress,
         transient=True,
     )
     with progress:
-        task = progress.add_task("wait", total=len(pending), statuses="")
+        task = progress.add_task("wait", total=len(pending), statuses="", last_line="")
         while pending:
             states = {}
             for cid in list(pending):
@@ -149,10 +152,13 @@ def wait_for(
             counts: dict[str, int] = {}
             for status in states.values():
                 counts[status] = counts.get(status, 0) + 1
+            running = [cid for cid, status in states.items() if status == "Running"]
+            last_line = _last_log_line(xapi, running[0]) if follow_log and running else ""
             progress.update(
                 task,
                 completed=len(done),
                 statuses=" ".join(f"{s}:{n}" for s, n in sorted(counts.items())),
+                last_line=last_line,
             )
             if not pending:
                 break
@@ -163,3 +169,12 @@ def wait_for(
                 )
             time.sleep(POLL_INTERVAL_S)
     return [done[cid] for cid in dict.fromkeys(container_ids)]
+
+
+def _last_log_line(xapi: Xapi, container_id: str, width: int = 90) -> str:
+    """The newest non-empty stderr line of a container, without its time and logger name."""
+    lines = [line for line in log_tail(xapi, container_id, "stderr", lines=5).splitlines() if line]
+    if not lines:
+        return ""
+    text = lines[-1].split(": ", 1)[-1]
+    return text if len(text) <= width else text[: width - 1] + "…"

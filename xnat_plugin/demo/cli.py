@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 
@@ -22,6 +23,11 @@ def run_demo_verb(args: argparse.Namespace) -> int:
         workers=args.workers,
         automation=not args.no_automation,
     )
+    if not args.verbose:
+        # The demo shows its stages and progress bars; each container's own log is in the
+        # sandbox (`xnat-monai status`), so the engine's per-step records stay out of the way.
+        for name in ("xnat_plugin.runner", "xnat_plugin.sandbox", "xnat_plugin.client"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     result = run_demo(settings)
     console = Console()
     print_summary(result, console)

@@ -86,7 +86,7 @@ def _stage(number: int, total: int, text: str) -> None:
 
 def _wait_all(xapi: Xapi, ids: list[str], what: str, timeout: float) -> list[ContainerInfo]:
     """Wait for `ids`; any container that did not complete ends the demo with its log tail."""
-    infos = wait_for(xapi, ids, timeout=timeout)
+    infos = wait_for(xapi, ids, timeout=timeout, follow_log=True)
     failed = [info for info in infos if info.status != "Complete"]
     for info in failed:
         tail = log_tail(xapi, info.id, "stderr", lines=15)
