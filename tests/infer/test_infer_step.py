@@ -145,3 +145,35 @@ def test_non_empty_output_folder_is_refused(
 def test_folder_that_is_not_a_bundle_is_refused(tmp_path: Path, series_dir: Path, capsys):
     assert run_infer(series_dir, tmp_path, tmp_path / "out") == 2
     assert "not a MONAI bundle" in capsys.readouterr().err
+
+
+def test_infer_on_a_seeded_phantom_gives_a_seg_on_the_scan_grid(tmp_path: Path, tiny_bundle: Path):
+    from containers.common.bundle import load_bundle, save_bundle
+    from xnat_plugin.sandbox.seed.ct_series import write_ct_series
+    from xnat_plugin.sandbox.seed.phantom import make_phantom
+
+    # SITE_A numbers its instances head first: slice order must come from positions.
+    phantom = make_phantom(3, "SITE_A", matrix=48, slices=16)
+    write_ct_series(phantom, tmp_path / "scan")
+    # A coarse model grid (the phantom's 6 × 6 × 12.5 mm voxels → 8 mm) keeps CPU time small.
+    bundle = load_bundle(tiny_bundle)
+    coarse = bundle.spec.model_copy(update={"spacing": (8.0, 8.0, 8.0)})
+    model = save_bundle(tmp_path / "coarse", coarse, bundle.state_dicts)
+    assert run_infer(tmp_path / "scan", model, tmp_path / "out", *xnat_arguments("CT1")) == 0
+    series = read_series(tmp_path / "scan")
+    (seg_file,) = (tmp_path / "out" / "SEG").iterdir()
+    label_map = read_seg(seg_file, series).array
+    nifti = np.asarray(nib.load(next((tmp_path / "out" / "NIFTI").iterdir())).dataobj)
+    np.testing.assert_array_equal(label_map, nifti)
+    assert label_map.shape == phantom.hu.shape[::-1]
+
+
+def test_cuda_asked_for_without_a_gpu_is_refused(
+    tmp_path: Path, series_dir: Path, tiny_bundle: Path, capsys
+):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal cannot happen")
+    assert run_infer(series_dir, tiny_bundle, tmp_path / "out", "--device", "cuda") == 2
+    assert "no CUDA GPU is visible" in capsys.readouterr().err
