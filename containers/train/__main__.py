@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--checkpoint-dir", type=Path, help="also keep checkpoints here")
     p.add_argument("--batch-size", type=int, default=1, help="cases per step, all processes")
-    p.add_argument("--steps-per-epoch", type=int, default=40)
+    p.add_argument("--steps-per-epoch", type=int, default=20)
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that reaches this")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
