@@ -190,7 +190,12 @@ class SegmentationTrainer:
         name = f"fold_{fold_index}/last.pt"
         fingerprint = {**settings.fingerprint(), "labels": self.labels, "fold": fold_index}
         history: list[EpochRecord] = []
-        best = {"dice": -1.0, "epoch": 0, "per_label": {}, "state": _copy_state(network)}
+        best: dict[str, Any] = {
+            "dice": -1.0,
+            "epoch": 0,
+            "per_label": {},
+            "state": _copy_state(network),
+        }
         start_epoch = 0
         state = checkpoints.load(name) if checkpoints is not None else None
         if state is not None and state.get("fingerprint") == fingerprint:
@@ -242,7 +247,7 @@ class SegmentationTrainer:
             mean_loss = float(np.mean(losses)) if losses else float("nan")
             if workers.distributed:
                 mean_loss = _mean_over_processes(mean_loss, self.device)
-            dice, per_label = (0.0, {})
+            dice, per_label = 0.0, dict[str, float]()
             if workers.is_main:
                 dice, per_label = self.validate(network, val_items)
             dice, per_label = workers.broadcast((dice, per_label))
@@ -329,6 +334,7 @@ class SegmentationTrainer:
                     predictor=network,
                     overlap=self.settings.val_overlap,
                 )
+            assert isinstance(logits, torch.Tensor)
             prediction = one_hot(torch.argmax(logits, dim=1, keepdim=True), classes)
             reference = one_hot(item["label"][None].to(self.device).long(), classes)
             # The functional form: DiceMetric.aggregate would wait for the other processes.
