@@ -97,11 +97,16 @@ def write_seg(
         for name, _value in ordered
     ]
     frames = _as_segment_numbers(label_map, ordered)
+    # highdicom would drop empty slices itself, after building their plane positions.
+    present = np.flatnonzero(frames.reshape(len(frames), -1).any(axis=1))
+    if len(present) == 0:
+        present = np.array([0])  # an empty segmentation still gets one (empty) frame
 
     with values_already_valid():
         seg = _build(
             series,
-            frames,
+            frames[present],
+            series.positions[present],
             descriptions,
             algorithm,
             series_description,
@@ -142,6 +147,7 @@ def values_already_valid() -> Iterator[None]:
 def _build(
     series: Series,
     frames: np.ndarray,
+    positions: np.ndarray,
     descriptions: list[hd.seg.SegmentDescription],
     algorithm: SegAlgorithm,
     series_description: str,
@@ -178,7 +184,7 @@ def _build(
         ),
         plane_positions=[
             hd.PlanePositionSequence(coordinate_system="PATIENT", image_position=tuple(p))
-            for p in series.positions
+            for p in positions
         ],
     )
 

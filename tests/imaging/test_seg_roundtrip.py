@@ -182,3 +182,11 @@ def test_seg_frames_and_references_match_highdicom_given_every_source_image(
     assert frame_facts(ours) == frame_facts(theirs)
     assert instances(ours) == instances(theirs) and len(instances(ours)) == series.shape[2]
     np.testing.assert_array_equal(ours.pixel_array, theirs.pixel_array)
+
+
+def test_empty_segmentation_still_writes_a_readable_seg(tmp_path: Path, series_dir: Path):
+    series = read_series(series_dir)
+    empty = np.zeros(series.shape, dtype=np.uint8)
+    written = write_seg(tmp_path / "empty.dcm", empty, series, LABELS)
+    assert written.frames >= 1
+    np.testing.assert_array_equal(read_seg(written.path, series).array, empty)
