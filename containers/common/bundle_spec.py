@@ -1,0 +1,180 @@
+"""What a bundle says about its model: network, labels, grid, intensity normalisation, codes.
+
+`BundleSpec` is stored whole in `configs/metadata.json` (under "xnat_monai") and is all the
+steps need to rebuild, feed and describe a model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from containers.common.networks import build_network, check_network_name, default_kwargs
+from xnat_plugin.errors import UserError
+
+
+class CodedConcept(BaseModel):
+    """A coded concept (value, scheme, meaning) as DICOM SEG stores it."""
+
+    value: str
+    scheme: str = "SCT"
+    meaning: str
+
+
+class SegmentCodes(BaseModel):
+    """SNOMED CT category and type of one label, for the DICOM SEG's segment description."""
+
+    category: CodedConcept
+    type: CodedConcept
+
+
+_ANATOMICAL_STRUCTURE = CodedConcept(value="123037004", meaning="Anatomical Structure")
+KNOWN_ORGAN_CODES: dict[str, SegmentCodes] = {
+    "liver": SegmentCodes(
+        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="10200004", meaning="Liver")
+    ),
+    "spleen": SegmentCodes(
+        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="78961009", meaning="Spleen")
+    ),
+    "kidney": SegmentCodes(
+        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="64033007", meaning="Kidney")
+    ),
+}
+_TISSUE = CodedConcept(value="85756007", meaning="Tissue")
+
+
+def default_segment_codes(label: str) -> SegmentCodes:
+    """SNOMED codes for a known organ, else the generic "Tissue" with the label as meaning."""
+    known = KNOWN_ORGAN_CODES.get(label.lower())
+    if known is not None:
+        return known
+    return SegmentCodes(category=_TISSUE, type=CodedConcept(value="85756007", meaning=label))
+
+
+class CTWindow(BaseModel):
+    """Clip intensities to [a_min, a_max] and scale to [0, 1] (MONAI ScaleIntensityRange)."""
+
+    kind: Literal["ct_window"] = "ct_window"
+    a_min: float = -175.0
+    a_max: float = 250.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CTWindow:
+        if self.a_max <= self.a_min:
+            raise ValueError(f"a_max ({self.a_max}) must exceed a_min ({self.a_min})")
+        return self
+
+    def apply(self, volume: np.ndarray) -> np.ndarray:
+        scaled = (volume - np.float32(self.a_min)) / np.float32(self.a_max - self.a_min)
+        return np.clip(scaled, 0.0, 1.0, out=scaled).astype(np.float32, copy=False)
+
+
+class ZScore(BaseModel):
+    """Subtract `mean` and divide by `std` (fixed values from training, not per image)."""
+
+    kind: Literal["zscore"] = "zscore"
+    mean: float = 0.0
+    std: float = 1.0
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("std must be positive")
+        return value
+
+    def apply(self, volume: np.ndarray) -> np.ndarray:
+        return ((volume - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+
+
+Normalization = Annotated[CTWindow | ZScore, Field(discriminator="kind")]
+
+
+class NetworkSpec(BaseModel):
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            return check_network_name(value)
+        except UserError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class BundleSpec(BaseModel):
+    """Everything needed to rebuild, feed and describe a model."""
+
+    model_name: str
+    version: str = "0.1.0"
+    description: str = "3-D segmentation trained on an XNAT project"
+    authors: str = "xnat-monai"
+    network: NetworkSpec
+    in_channels: int = 1
+    modality: str = "CT"
+    labels: dict[str, int]  # name → value in the label map; 0 is background
+    spacing: tuple[float, float, float] = (1.5, 1.5, 2.0)
+    orientation: str = "RAS"
+    normalization: Normalization = Field(default_factory=CTWindow)
+    patch_size: tuple[int, int, int] = (96, 96, 96)
+    segment_codes: dict[str, SegmentCodes] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_name")
+    @classmethod
+    def _folder_safe(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError(f"model name {value!r} must be letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_1_to_n(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("a bundle needs at least one label")
+        if sorted(value.values()) != list(range(1, len(value) + 1)):
+            raise ValueError(f"label values must be 1..{len(value)} (0 is background): {value}")
+        return value
+
+    @field_validator("orientation")
+    @classmethod
+    def _axcodes(cls, value: str) -> str:
+        if not _is_axcodes(value.upper()):
+            raise ValueError(f"orientation {value!r} is not three axis codes like RAS or LPS")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _fill_codes(self) -> BundleSpec:
+        for name in self.labels:
+            self.segment_codes.setdefault(name, default_segment_codes(name))
+        return self
+
+    @property
+    def out_channels(self) -> int:
+        return len(self.labels) + 1
+
+    @property
+    def labels_by_value(self) -> dict[int, str]:
+        return {value: name for name, value in self.labels.items()}
+
+    def network_kwargs(self) -> dict[str, Any]:
+        return {**default_kwargs(self.network.name, self.patch_size), **self.network.kwargs}
+
+    def build_network(self) -> torch.nn.Module:
+        return build_network(
+            self.network.name,
+            self.in_channels,
+            self.out_channels,
+            self.patch_size,
+            **self.network.kwargs,
+        )
+
+
+def _is_axcodes(value: str) -> bool:
+    pairs = [set("LR"), set("AP"), set("SI")]
+    return len(value) == 3 and all(sum(c in p for c in value) == 1 for p in pairs)
