@@ -201,3 +201,28 @@ def test_import_session_seeds_a_session_with_its_manual_reference(
             paths.resource_files(paths.assessor(seeded.session_id, assessors[0].id), "SEG")
         )
         assert len(seg) == 1
+
+
+def test_overwrite_delete_replaces_the_scans_and_fires_no_second_created_event(
+    sandbox: Any, project: str, tmp_path: Path, session_events: Any
+) -> None:
+    both = tmp_path / "both"
+    _series(both / "s1", "PAT06", "PAT06", number=1)
+    _series(both / "s2", "PAT06", "PAT06", number=2)
+    only_three = _series(tmp_path / "three", "PAT06", "PAT06", number=3)
+    first = _post(sandbox, zip_folder(both, tmp_path / "a.zip").read_bytes(), PROJECT_ID=project)
+    assert first.status_code == 200, first.text
+    again = _post(
+        sandbox,
+        zip_folder(only_three, tmp_path / "b.zip").read_bytes(),
+        PROJECT_ID=project,
+        overwrite="delete",
+    )
+    assert again.status_code == 200, again.text
+    session_id = first.text.strip().rsplit("/", 1)[-1]
+    db = Database(sandbox.data_dir / "sandbox.db")
+    scans = db.query("SELECT id FROM scans WHERE experiment_id = ?", (session_id,))
+    assert [r["id"] for r in scans] == ["3"]
+    folder = sandbox.data_dir / "archive" / project / "arc001" / "PAT06" / "SCANS"
+    assert sorted(p.name for p in folder.iterdir()) == ["3"]
+    assert [e.object_id for e, _ in session_events] == [session_id]
