@@ -114,7 +114,9 @@ def _nearest(labels: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
         torch.round(torch.linspace(0, n_in - 1, n_out)).long()
         for n_in, n_out in zip(labels.shape[2:], size, strict=True)
     ]
-    return labels[:, :, axes[0]][:, :, :, axes[1]][:, :, :, :, axes[2]]
+    # One gather with broadcast indices instead of three full-size intermediate copies.
+    gathered = labels[0, 0][axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]]
+    return gathered[None, None]
 
 
 def _undo_orientation(array: np.ndarray, mapping: GridMapping) -> np.ndarray:
