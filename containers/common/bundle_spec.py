@@ -123,6 +123,9 @@ class BundleSpec(BaseModel):
     normalization: Normalization = Field(default_factory=CTWindow)
     patch_size: tuple[int, int, int] = (96, 96, 96)
     segment_codes: dict[str, SegmentCodes] = Field(default_factory=dict)
+    # How many separate pieces each label has in the training references (2 for "kidney" when
+    # both kidneys share a label); the clean-up keeps that many largest islands, 1 when unset.
+    components: dict[str, int] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("model_name")

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-largest-component",
         action="store_true",
-        help="keep every island of each label (default: only the largest)",
+        help="keep every island of each label (default: only the largest, or as many as the "
+        "label has pieces in the training references, e.g. 2 for paired kidneys)",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--sw-batch-size", type=int, default=None, help="windows per pass")
@@ -126,7 +127,10 @@ def run(args: argparse.Namespace) -> InferenceReport:
     label_map = labels_to_original_grid(prediction.probabilities, mapping, mode=args.resample)
     del prediction.probabilities
     if not args.no_largest_component:
-        keep_largest_component(label_map, sorted(spec.labels.values()))
+        pieces = {
+            spec.labels[name]: n for name, n in spec.components.items() if name in spec.labels
+        }
+        keep_largest_component(label_map, sorted(spec.labels.values()), pieces)
     postprocess_seconds = time.perf_counter() - start
 
     start = time.perf_counter()

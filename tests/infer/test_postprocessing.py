@@ -59,3 +59,14 @@ def test_only_the_largest_island_of_each_label_stays():
     assert labels[16, 16, 16] == 0
     assert np.count_nonzero(labels == 2) == 6 * 6 * 8
     assert labels[10, 2, 2] == 0
+
+
+def test_a_paired_organ_keeps_as_many_islands_as_it_had_in_training():
+    labels = np.zeros((30, 20, 20), dtype=np.uint8)
+    labels[2:8, 2:8, 2:8] = 3  # left kidney
+    labels[20:26, 2:8, 2:8] = 3  # right kidney
+    labels[14, 15, 15] = 3  # a speck between them
+    keep_largest_component(labels, [3], keep={3: 2})
+    assert labels[4, 4, 4] == 3 and labels[22, 4, 4] == 3
+    assert labels[14, 15, 15] == 0
+    assert np.count_nonzero(labels == 3) == 2 * 216
