@@ -27,6 +27,7 @@ from containers.train.archive_source import candidates_from_archive
 from containers.train.bundle_output import (
     bundle_spec,
     data_list,
+    label_components,
     staged_bundle_folder,
     write_bundle,
 )
@@ -213,7 +214,14 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             "image_digest": os.environ.get("XNAT_MONAI_IMAGE_DIGEST", "unknown"),
             "provenance": provenance.model_dump(),
         }
-        spec = bundle_spec(settings, trainer.network_kwargs(), plan, labels, training)
+        spec = bundle_spec(
+            settings,
+            trainer.network_kwargs(),
+            plan,
+            labels,
+            training,
+            components=label_components(cases, labels),
+        )
         with staged_bundle_folder(args.output, settings.model_name) as folder:
             write_bundle(
                 folder,
