@@ -29,7 +29,7 @@ from containers.common.seg_writer import SegAlgorithm, write_seg
 from containers.infer.cleanup import keep_largest_component
 from containers.infer.predict import choose_device, choose_sw_batch_size, predict
 from containers.infer.report import InferenceReport, Timings, label_volumes
-from containers.infer.staging import staged_output
+from containers.infer.staging import require_empty_output, staged_output
 from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
     spec = bundle.spec
     log.info("model %s %s (%d member(s))", spec.model_name, spec.version, len(bundle.state_dicts))
 
+    require_empty_output(args.output)
     start = time.perf_counter()
     series = read_series(args.input)
     read_seconds = time.perf_counter() - start

@@ -15,16 +15,23 @@ from pathlib import Path
 from xnat_plugin.errors import UserError
 
 
-@contextmanager
-def staged_output(output: Path) -> Iterator[Path]:
-    """Yield a staging folder; on success its contents land in `output`, on error nothing does."""
-    output.mkdir(parents=True, exist_ok=True)
+def require_empty_output(output: Path) -> None:
+    """Refuse an --output that already holds files (checked first, before any work)."""
+    if not output.is_dir():
+        return
     leftovers = [p.name for p in output.iterdir() if not p.name.startswith(".partial-")]
     if leftovers:
         raise UserError(
             f"output folder {output} is not empty ({', '.join(sorted(leftovers)[:5])}); "
             "give an empty folder"
         )
+
+
+@contextmanager
+def staged_output(output: Path) -> Iterator[Path]:
+    """Yield a staging folder; on success its contents land in `output`, on error nothing does."""
+    output.mkdir(parents=True, exist_ok=True)
+    require_empty_output(output)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=output))
     try:
         yield staging

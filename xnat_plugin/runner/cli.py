@@ -132,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--xnat", required=True, help="XNAT base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--user", help="XNAT user (else XNAT_USER, else ~/.netrc)")
     parser.add_argument("--password", help="XNAT password (else XNAT_PASS, else ~/.netrc)")
-    parser.add_argument("--wrapper", required=True, help="wrapper name, e.g. xnat-monai-infer")
+    parser.add_argument("--wrapper", required=True, help="wrapper name, e.g. monai-segment-session")
     parser.add_argument("--target", required=True, help="object URI, e.g. /experiments/XNAT_E00001")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--command-file", help="command JSON (one command or an array)")

@@ -135,7 +135,7 @@ def infer_command(variant: Variant) -> Command:
             ),
             CommandOutput(
                 name="report",
-                description="JSON/PDF report, QC picture and provenance.",
+                description="JSON report (volumes, timings, provenance) and a QC picture.",
                 required=True,
                 mount="output",
                 path="REPORT",
