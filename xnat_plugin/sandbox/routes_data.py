@@ -4,10 +4,9 @@ before any handler runs; a request that fails leaves its spool file removed."""
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,8 @@ from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, DataPath, parse_data_path
 from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.resolve import Resolved, resolve
+from xnat_plugin.sandbox.upload_spool import BATCH_BYTES as SPOOL_BATCH_BYTES
+from xnat_plugin.sandbox.upload_spool import spool_chunks
 
 router = APIRouter()
 Handler = Callable[[Call, Resolved], Response]
@@ -124,35 +125,27 @@ async def _spool_body(
     """Write the request body (raw, or the first file of a multipart form) to a temporary file
     in `spool_dir`, hashing as it goes. Returns (path or None, multipart file name, stats)."""
     content_type = request.headers.get("content-type", "")
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=spool_dir, delete=False, suffix=".upload")  # noqa: SIM115
-    target = Path(handle.name)
-    digest, size, name = hashlib.md5(), 0, None
-    try:
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form()
+    name: str | None = None
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        try:
             upload = next((v for v in form.values() if hasattr(v, "filename")), None)
-            if upload is not None:
-                name = upload.filename  # type: ignore[union-attr]
-                while chunk := await upload.read(1024 * 1024):  # type: ignore[union-attr]
-                    digest.update(chunk)
-                    size += len(chunk)
-                    handle.write(chunk)
+            if upload is None:
+                return None, None, {}
+            name = upload.filename  # type: ignore[union-attr]
+            spooled = await spool_chunks(_form_file_chunks(upload), spool_dir, keep_empty=True)
+        finally:
             await form.close()
-        else:
-            async for chunk in request.stream():
-                digest.update(chunk)
-                size += len(chunk)
-                handle.write(chunk)
-    except BaseException:
-        handle.close()
-        target.unlink(missing_ok=True)
-        raise
-    handle.close()
-    if size == 0 and name is None:
-        target.unlink(missing_ok=True)
+    else:
+        spooled = await spool_chunks(request.stream(), spool_dir)
+    if spooled is None:
         return None, None, {}
-    return target, name, {"md5": digest.hexdigest(), "size": str(size)}
+    return spooled.path, name, {"md5": spooled.md5, "size": str(spooled.size)}
+
+
+async def _form_file_chunks(upload: Any) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(SPOOL_BATCH_BYTES):
+        yield chunk
 
 
 async def handle_data(request: Request, path: str, user: User) -> Response:

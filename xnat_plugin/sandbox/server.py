@@ -51,6 +51,9 @@ def _config(data_dir: Path, port: int, user: str, password: str, workers: int) -
         access_log=False,
         lifespan="on",
         timeout_keep_alive=30,
+        # The C parser (pinned in pyproject), not the pure-Python h11 that "auto" may fall back
+        # to: parsing costs per received chunk of every upload.
+        http="httptools",
     )
 
 

@@ -1,0 +1,116 @@
+"""Request bodies to disk, hashed on the way: one pass, constant memory, off the event loop.
+
+The event loop only receives: it gathers the arriving chunks into batches of about 256 KB and hands
+each batch to a writer thread, which writes it with one `writev` and feeds it to the MD5 (both
+release the GIL). While one batch is written and hashed, the next one is received, so at most two
+batches of an upload are in memory at any time, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+BATCH_BYTES = 256 * 1024
+# writev takes at most IOV_MAX (1024 on Linux) buffers; a batch of tiny chunks is cut earlier.
+BATCH_CHUNKS = 256
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-writer")
+
+
+@dataclass(frozen=True)
+class SpooledBody:
+    """A request body on disk with its MD5 (hex) and size in bytes."""
+
+    path: Path
+    md5: str
+    size: int
+
+
+class _SpoolFile:
+    """The file a body is written to; every method runs on a writer thread, one at a time."""
+
+    def __init__(self, spool_dir: Path) -> None:
+        self.spool_dir = spool_dir
+        self.fd = -1
+        self.path: Path | None = None
+        self.digest = hashlib.md5()
+        self.size = 0
+
+    def _open(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.fd, name = tempfile.mkstemp(dir=self.spool_dir, suffix=".upload")
+        self.path = Path(name)
+
+    def write(self, chunks: list[bytes]) -> None:
+        if self.fd < 0:
+            self._open()
+        views = [memoryview(chunk) for chunk in chunks]
+        while views:  # a regular file takes it all at once, but a short write is allowed
+            written = os.writev(self.fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if views and written:
+                views[0] = views[0][written:]
+        for chunk in chunks:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+
+    def finish(self, keep_empty: bool) -> SpooledBody | None:
+        """Close the file; None (and no file) when the body was empty, unless `keep_empty`."""
+        if self.fd < 0:
+            if not keep_empty:
+                return None
+            self._open()
+        os.close(self.fd)
+        self.fd = -1
+        assert self.path is not None
+        return SpooledBody(self.path, self.digest.hexdigest(), self.size)
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def spool_chunks(
+    chunks: AsyncIterator[bytes], spool_dir: Path, *, keep_empty: bool = False
+) -> SpooledBody | None:
+    """Write `chunks` to a new file in `spool_dir` (created when missing), hashing as they
+    arrive. None for an empty body (an empty file with `keep_empty`); the file is removed if
+    receiving fails or is cancelled."""
+    spool = _SpoolFile(spool_dir)
+    pending: Future[None] | None = None
+    batch: list[bytes] = []
+    batched = 0
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= BATCH_BYTES or len(batch) >= BATCH_CHUNKS:
+                if pending is not None:
+                    await asyncio.wrap_future(pending)
+                pending = _WRITERS.submit(spool.write, batch)
+                batch, batched = [], 0
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+        if batch:
+            pending = _WRITERS.submit(spool.write, batch)
+            await asyncio.wrap_future(pending)
+        return spool.finish(keep_empty)
+    except BaseException:
+        if pending is not None:
+            # The writer may still own the file: let it finish its batch (one batch, well under
+            # a millisecond) so the file is gone when the request's failure is reported.
+            wait([pending])
+        spool.discard()
+        raise
