@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from xnat_plugin.sandbox.auth import User
 from xnat_plugin.sandbox.container_service.access import (
@@ -130,4 +130,6 @@ def container_log(
     if path is None or not path.is_file():
         # The container has not started (or wrote nothing) yet.
         return Response(status_code=204)
-    return FileResponse(path, media_type="text/plain")
+    # A running container's log grows while it is served: read it once, so the body and its
+    # Content-Length agree (streaming the file would send more than it declared).
+    return Response(path.read_bytes(), media_type="text/plain")
