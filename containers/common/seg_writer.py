@@ -4,11 +4,12 @@ One segment per label with its SNOMED category/type codes; the algorithm identif
 AUTOMATIC plus the model's name and version (or MANUAL), so viewers and the evaluate step can
 tell AI and human segmentations apart. Only non-empty frames are stored.
 
-Speed: highdicom gets one source image plus the plane positions, orientation and pixel
-measures of the `Series` we already parsed, which skips its per-source-image checks and plane
-matching (most of its time on a 200-slice series); the per-frame source references are then
-added here, exactly as highdicom would write them. Frames go in as a label map that highdicom
-splits into binary segments.
+Speed: highdicom builds the SEG's fixed part (modules, segment descriptions, shared
+functional groups) from one empty frame of the series' first header, which skips its
+per-source-image checks and per-frame loop; the frames themselves (which ones, their
+bit-packed pixels, Per-frame Functional Groups with source references) are then built with
+whole-volume numpy operations and encoded directly, exactly as highdicom would write them
+given every source image (see `seg_frames`).
 """
 
 from __future__ import annotations
@@ -22,18 +23,23 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom.config
+from highdicom.spatial import get_volume_positions
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.filewriter import correct_ambiguous_vr, correct_ambiguous_vr_element
 from pydicom.sr.coding import Code
-from pydicom.valuerep import AMBIGUOUS_VR
+from pydicom.valuerep import AMBIGUOUS_VR, format_number_as_ds
 
 from containers.common.bundle import SegmentCodes, default_segment_codes
 from containers.common.dicom_series import Series
 from containers.common.seg_frames import (
     PER_FRAME_GROUPS,
     REFERENCED_SERIES,
+    SOURCE_IMAGES,
+    SegFrames,
+    binary_frames,
     per_frame_groups_element,
     referenced_series_element,
+    source_images_element,
 )
 from xnat_plugin.errors import UserError
 
@@ -96,17 +102,23 @@ def write_seg(
         )
         for name, _value in ordered
     ]
-    frames = _as_segment_numbers(label_map, ordered)
-    # highdicom would drop empty slices itself, after building their plane positions.
-    present = np.flatnonzero(frames.reshape(len(frames), -1).any(axis=1))
-    if len(present) == 0:
-        present = np.array([0])  # an empty segmentation still gets one (empty) frame
+    if any(not 1 <= value <= 255 for _name, value in ordered):
+        raise UserError(
+            f"label values {sorted(labels.values())} must lie in 1..255 to be written as a SEG; "
+            "renumber the labels in the model's label map"
+        )
+    volume = np.transpose(label_map, (2, 1, 0))  # (slices, rows, columns), a view when F-ordered
+    frames = binary_frames(
+        np.ascontiguousarray(volume, dtype=np.uint8),
+        [value for _name, value in ordered],
+        series.positions,
+        series.orientation,
+    )
 
     with values_already_valid():
         seg = _build(
             series,
-            frames[present],
-            series.positions[present],
+            frames,
             descriptions,
             algorithm,
             series_description,
@@ -114,7 +126,7 @@ def write_seg(
             manufacturer,
             software_version,
         )
-        _reference_every_source_slice(seg, series)
+        _add_frames(seg, series, frames)
         path.parent.mkdir(parents=True, exist_ok=True)
         seg.save_as(path)
     log.info("wrote SEG %s (%d frames, %d segments)", path, seg.NumberOfFrames, len(ordered))
@@ -146,8 +158,7 @@ def values_already_valid() -> Iterator[None]:
 
 def _build(
     series: Series,
-    frames: np.ndarray,
-    positions: np.ndarray,
+    frames: SegFrames,
     descriptions: list[hd.seg.SegmentDescription],
     algorithm: SegAlgorithm,
     series_description: str,
@@ -156,10 +167,10 @@ def _build(
     software_version: str,
 ) -> hd.seg.Segmentation:
     return hd.seg.Segmentation(
-        # One source image: highdicom's per-source checks and plane matching cost ~2 ms per
-        # slice; `_reference_every_source_slice` adds the per-frame references afterwards.
+        # One source image and one empty frame: highdicom writes everything but the frames,
+        # which `_add_frames` puts in afterwards.
         source_images=[series.first_header],
-        pixel_array=frames,
+        pixel_array=np.zeros((1, series.shape[1], series.shape[0]), dtype=np.uint8),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
@@ -173,7 +184,7 @@ def _build(
         series_description=series_description,
         content_label="SEGMENTATION",
         content_description=series_description[:64],
-        omit_empty_frames=True,
+        omit_empty_frames=False,  # the one frame is empty on purpose
         plane_orientation=hd.PlaneOrientationSequence(
             coordinate_system="PATIENT", image_orientation=series.orientation
         ),
@@ -183,34 +194,45 @@ def _build(
             spacing_between_slices=series.spacing[2],
         ),
         plane_positions=[
-            hd.PlanePositionSequence(coordinate_system="PATIENT", image_position=tuple(p))
-            for p in positions
+            hd.PlanePositionSequence(
+                coordinate_system="PATIENT",
+                image_position=tuple(series.positions[frames.stored_slices[0]]),
+            )
         ],
     )
 
 
-def _reference_every_source_slice(seg: hd.seg.Segmentation, series: Series) -> None:
-    """Per-frame Derivation Image references and the series' instance list, as highdicom
-    writes them when given every source image, encoded directly (see `seg_frames`)."""
-    to_voxel = np.linalg.inv(series.affine_lps)
-    frames = list(seg.PerFrameFunctionalGroupsSequence)
-    positions = np.array(
-        [frame.PlanePositionSequence[0].ImagePositionPatient for frame in frames], dtype=float
-    )
-    slices = np.rint((np.c_[positions, np.ones(len(frames))] @ to_voxel.T)[:, 2]).astype(int)
+def _add_frames(seg: hd.seg.Segmentation, series: Series, frames: SegFrames) -> None:
+    """Frames, pixels, per-frame source references, the series' instance list, the slice
+    spacing and, for one segment on regularly spaced slices, the 3D dimension organization,
+    all as highdicom sets them from every source image."""
     sop_classes = [str(h.SOPClassUID) for h in series.headers]
+    seg.NumberOfFrames = len(frames)
+    seg.PixelData = frames.pixel_data
     seg[PER_FRAME_GROUPS] = per_frame_groups_element(
-        frames, slices.tolist(), sop_classes, series.sop_instance_uids
+        frames, series.positions, sop_classes, series.sop_instance_uids
     )
     seg[REFERENCED_SERIES] = referenced_series_element(
         series.series_instance_uid, sop_classes, series.sop_instance_uids
     )
+    seg[SOURCE_IMAGES] = source_images_element(sop_classes, series.sop_instance_uids)
+    _set_spacing_between_slices(seg, series)
+    if "DimensionOrganizationType" in seg:
+        del seg.DimensionOrganizationType
+    if len(frames.stored_slices) > 1 and frames.segment_count == 1:
+        spacing, _ = get_volume_positions(
+            image_positions=series.positions[frames.stored_slices],
+            image_orientation=series.orientation,
+            sort=False,
+        )
+        if spacing is not None and spacing > 0.0:
+            seg.DimensionOrganizationType = "3D"
     # Resolve ambiguous VRs ("OB or OW" pixel data) of everything but the raw sequences, then
     # declare the dataset already in the encoding it will be written in (explicit VR little
     # endian, its own character set), so pydicom copies the raw sequences instead of parsing
     # them back to redo that check.
     for element in seg.elements():
-        if element.tag in (PER_FRAME_GROUPS, REFERENCED_SERIES):
+        if element.tag in (PER_FRAME_GROUPS, REFERENCED_SERIES, SOURCE_IMAGES):
             continue
         if element.VR == "SQ":
             for item in seg[element.tag].value:
@@ -223,16 +245,19 @@ def _reference_every_source_slice(seg: hd.seg.Segmentation, series: Series) -> N
     )
 
 
-def _as_segment_numbers(label_map: np.ndarray, ordered: list[tuple[str, int]]) -> np.ndarray:
-    """(slices, rows, columns) uint8 frames whose values are segment numbers."""
-    frames = np.ascontiguousarray(np.transpose(label_map, (2, 1, 0)), dtype=np.uint8)
-    values = [value for _name, value in ordered]
-    if values != list(range(1, len(values) + 1)):
-        lookup = np.zeros(256, dtype=np.uint8)
-        for number, value in enumerate(values, start=1):
-            lookup[value] = number
-        frames = lookup[frames]
-    return frames
+def _set_spacing_between_slices(seg: hd.seg.Segmentation, series: Series) -> None:
+    """The source's SpacingBetweenSlices, else the spacing of all its slice positions (what
+    highdicom computes from every source image; from one it would say 1.0)."""
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    if "SpacingBetweenSlices" in series.first_header:
+        return
+    spacing, _ = get_volume_positions(
+        image_positions=series.positions, image_orientation=series.orientation
+    )
+    if spacing is None:
+        measures.pop("SpacingBetweenSlices", None)
+    else:
+        measures.SpacingBetweenSlices = format_number_as_ds(spacing)
 
 
 def _segment_description(
