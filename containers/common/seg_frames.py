@@ -73,12 +73,11 @@ def binary_frames(
     slice_max = flat.max(axis=1)
     labelled = np.flatnonzero(slice_max)
     lo, hi = (int(labelled[0]), int(labelled[-1]) + 1) if len(labelled) else (0, 0)
-    packed = _packed_masks(
-        flat[lo:hi], values, int(slice_max.max(initial=0))
-    )  # per segment: (hi - lo, bytes per frame)
-    present = np.stack([p.any(axis=1) for p in packed]) if packed else np.zeros((0, 0), bool)
+    # per segment: (hi - lo, bytes per frame) packed masks, and in which of those slices it is
+    packed = _packed_masks(flat[lo:hi], values, int(slice_max.max(initial=0)))
+    present = np.stack([p.any(axis=1) for p in packed])
     occupied = np.zeros(n_slices, dtype=bool)
-    occupied[lo:hi] = present.any(axis=0) if present.size else False
+    occupied[lo:hi] = present.any(axis=0)
     if not occupied.any():  # like highdicom: an empty map keeps its (one) slice, all segments
         occupied[0] = True
         present = np.ones((len(values), 1), dtype=bool)

@@ -2,7 +2,8 @@
 
 One segment per label with its SNOMED category/type codes; the algorithm identification says
 AUTOMATIC plus the model's name and version (or MANUAL), so viewers and the evaluate step can
-tell AI and human segmentations apart. Only non-empty frames are stored.
+tell AI and human segmentations apart. Only non-empty frames are stored (an empty label map
+gets one empty frame per segment, on one slice, where highdicom would keep every slice).
 
 Speed: highdicom builds the SEG's fixed part (modules, segment descriptions, shared
 functional groups) from one empty frame of the series' first header, which skips its
