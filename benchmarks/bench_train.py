@@ -121,11 +121,13 @@ def _in_fresh_process(side: str, steps: int, patch: tuple[int, int, int]) -> tup
 
 
 def run(quick: bool) -> list[BenchResult]:
-    steps, patch, rounds = (6, (64, 64, 32), 1) if quick else (40, (96, 96, 32), 2)
+    steps, patch, rounds = (6, (64, 64, 32), 1) if quick else (40, (96, 96, 32), 3)
     timings: dict[str, list[tuple]] = {"ours": [], "minimal": []}
     for _ in range(rounds):
         for side in ("minimal", "ours"):
             timings[side].append(_in_fresh_process(side, steps, patch))
+            steps_done, seconds, peak = timings[side][-1]
+            log.info("%s: %d steps in %.1f s, peak %.0f MB", side, steps_done, seconds, peak)
     best = {side: min(runs, key=lambda r: r[1] / r[0]) for side, runs in timings.items()}
     rate = {side: best[side][0] / best[side][1] for side in best}
     memory = {side: max(r[2] for r in timings[side]) for side in timings}
