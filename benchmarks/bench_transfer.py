@@ -150,13 +150,45 @@ def _shutil_round(files: list[Path], root: Path, round_: int) -> tuple[float, fl
     return result
 
 
+def _client_alone_round(url: str, files: list[Path], out: Path) -> tuple[float, float]:
+    """xnatpy's HTTP calls (a streamed PUT per file, a streamed GET in 512 KB pieces) against
+    a server that does nothing: (up s, down s), the most any server could reach."""
+    with requests.Session() as http, stopwatch() as elapsed:
+        for path in files:
+            with path.open("rb") as body:
+                http.put(
+                    f"{url}/{path.name}",
+                    data=body,
+                    headers={"Content-Type": "application/octet-stream"},
+                ).raise_for_status()
+        uploaded = elapsed()
+        with out.open("wb") as target, http.get(f"{url}/{len(files)}", stream=True) as answer:
+            for chunk in answer.iter_content(524288):
+                target.write(chunk)
+        return uploaded, elapsed() - uploaded
+
+
+def _start_null_server(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.null_http_server", str(port)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the do-nothing HTTP server did not start within 30 s")
+
+
 def _alternating_rounds(
-    url: str, files: list[Path], root: Path, rounds: int
-) -> tuple[Timings, Timings]:
-    """Best of `rounds` for the sandbox and for the copy, their rounds taken in turn so that a
-    busy spell on the shared machine falls on both sides alike."""
+    url: str, null_url: str, files: list[Path], root: Path, rounds: int
+) -> tuple[Timings, Timings, Timings]:
+    """Best of `rounds` for the sandbox, the copy and the client alone, their rounds taken in
+    turn so that a busy spell on the shared machine falls on all sides alike."""
     ours: list[tuple[float, float]] = []
     reference: list[tuple[float, float]] = []
+    client_alone: list[tuple[float, float]] = []
     with xnat.connect(url, user="bench", password="bench") as session:
         session.put("/data/projects/BENCH")
         session.put("/data/projects/BENCH/subjects/s1")
@@ -167,7 +199,8 @@ def _alternating_rounds(
         for round_ in range(1, rounds + 1):
             ours.append(_sandbox_round(session, round_, files, root / "session.zip"))
             reference.append(_shutil_round(files, root, round_))
-    return _best(ours), _best(reference)
+            client_alone.append(_client_alone_round(null_url, files, root / "null.bin"))
+    return _best(ours), _best(reference), _best(client_alone)
 
 
 def run(quick: bool) -> list[BenchResult]:
@@ -176,21 +209,29 @@ def run(quick: bool) -> list[BenchResult]:
         root = Path(tmp)
         files = _make_files(root / "source", count)
         port = _free_port()
+        null_port = _free_port()
         server = _start_server(root / "sandbox", port)
+        null_server = _start_null_server(null_port)
         try:
             idle_rss = _rss_mb(server.pid)
-            ours, reference = _alternating_rounds(f"http://127.0.0.1:{port}", files, root, ROUNDS)
+            ours, reference, client_alone = _alternating_rounds(
+                f"http://127.0.0.1:{port}", f"http://127.0.0.1:{null_port}", files, root, ROUNDS
+            )
             peak_rss = _peak_rss_mb(server.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, null_server):
+                process.terminate()
+                process.wait(timeout=30)
         zipped = (root / "session.zip").stat().st_size
         if zipped < count * MB:
             raise RuntimeError(f"the downloaded zip holds {zipped} bytes, expected >= {count} MB")
     note = (
         f"{count} x 1 MB up + zip down, best of {ROUNDS}: {ours.total:.2f} s "
         f"(up {ours.there:.2f} s, down {ours.back:.2f} s) vs copy {reference.total:.2f} s "
-        f"(in {reference.there:.2f} s, out {reference.back:.2f} s); "
+        f"(in {reference.there:.2f} s, out {reference.back:.2f} s); the same HTTP client "
+        f"against a do-nothing server {client_alone.total:.2f} s (up {client_alone.there:.2f} s, "
+        f"down {client_alone.back:.2f} s), so no server can pass a ratio of "
+        f"{reference.total / client_alone.total:.2f}; "
         f"server RSS idle {idle_rss:.0f} MB, peak {peak_rss:.0f} MB"
     )
     log.info(note)
