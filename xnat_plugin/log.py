@@ -36,5 +36,5 @@ def configure_logging(verbose: bool = False) -> None:
         handler._xnat_monai = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     # Third-party loggers that print request URLs or bodies stay quiet unless asked.
-    for noisy in ("urllib3", "xnat", "pyxnat", "uvicorn.access", "httpx", "docker"):
+    for noisy in ("urllib3", "xnat", "pyxnat", "uvicorn.access", "httpx", "docker", "highdicom"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)

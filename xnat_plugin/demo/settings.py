@@ -38,7 +38,7 @@ class DemoSettings:
         return {
             "model-name": MODEL_NAME,
             "network": "UNet",
-            "epochs": "8" if self.quick else "30",
+            "epochs": "12" if self.quick else "30",
             "folds": "1",
             "patch-size": "96,96,32",
             "learning-rate": "0.002",
