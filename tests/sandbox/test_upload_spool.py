@@ -1,4 +1,4 @@
-"""Request bodies spooled to disk with their MD5, in batches written off the event loop."""
+"""Request bodies spooled to disk with their MD5 in one pass, a batch at a time."""
 
 from __future__ import annotations
 
