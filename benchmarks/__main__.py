@@ -21,16 +21,16 @@ from xnat_plugin.log import configure_logging
 
 def discover() -> list[str]:
     return sorted(
-        m.name
-        for m in pkgutil.iter_modules(benchmarks.__path__)
-        if m.name.startswith("bench_")
+        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
-    parser.add_argument("--only", action="append", default=[], help="module name, e.g. bench_metrics")
+    parser.add_argument(
+        "--only", action="append", default=[], help="module name, e.g. bench_metrics"
+    )
     parser.add_argument("--out", default="bench-results.json")
     args = parser.parse_args(argv)
     configure_logging()
@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column)
     for r in results:
         table.add_row(
-            r.name, f"{r.ours:.4g} {r.unit}", f"{r.reference:.4g} {r.unit}", f"{r.ratio:.3f}",
-            r.goal, "yes" if r.holds else "NO", r.note,
+            r.name,
+            f"{r.ours:.4g} {r.unit}",
+            f"{r.reference:.4g} {r.unit}",
+            f"{r.ratio:.3f}",
+            r.goal,
+            "yes" if r.holds else "NO",
+            r.note,
         )
     Console().print(table)
     Path(args.out).write_text(json.dumps({r.name: r.as_json() for r in results}, indent=2) + "\n")
