@@ -13,20 +13,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from xnat_plugin.assessors.roi_collection import RoiCollection
-from xnat_plugin.client.assessor_store import create_assessor, upload_assessor_files
 from xnat_plugin.client.connection import XnatClient
 from xnat_plugin.client.objects import create_session
 from xnat_plugin.errors import UserError
 from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity, write_ct_series
-from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
 from xnat_plugin.sandbox.seed.phantom import make_phantom
 from xnat_plugin.sandbox.seed.seeding import (
-    REFERENCE_RESOURCE,
     SeededSession,
     session_label_for,
     subject_label_for,
     subject_seed,
+    upload_manual_reference,
 )
 from xnat_plugin.sandbox.seed.sites import Site, site_named
 
@@ -121,25 +118,10 @@ def import_session(
             fields={"site": site.name},
         )
         if with_reference:
-            reference_label = f"{session_label}_manual_SEG"
-            seg_dir = Path(scratch) / "SEG"
-            seg = write_manual_seg(phantom, ct_files, seg_dir / f"{reference_label}.dcm")
-            roi = RoiCollection(
-                label=reference_label,
-                project=project,
-                session_id=session_id,
-                subject_id=subject_id,
-                uid=str(seg.SOPInstanceUID),
-                series_uids=[identity.series_uid],
-                name="manual",
-                description="Manual reference segmentation: liver, spleen, kidney",
-                date=identity.study_date,
-                fields={"algorithm_type": "MANUAL"},
-            )
-            reference_id = create_assessor(client, session_id, roi.to_xml(), replace=True)
-            upload_assessor_files(
-                client, session_id, reference_id, REFERENCE_RESOURCE, seg_dir, show_progress=False
-            )
+            reference_label, reference_id = upload_manual_reference(
+                client, project, subject_id, session_id, session_label,
+                phantom, ct_files, identity, Path(scratch) / "SEG",
+            )  # fmt: skip
     return SeededSession(
         subject_label=subject_label,
         subject_id=subject_id,

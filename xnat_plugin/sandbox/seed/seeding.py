@@ -23,7 +23,7 @@ from xnat_plugin.client.objects import create_scan, create_session, ensure_proje
 from xnat_plugin.client.transfer import upload_folder
 from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity, write_ct_series
 from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
-from xnat_plugin.sandbox.seed.phantom import make_phantom
+from xnat_plugin.sandbox.seed.phantom import Phantom, make_phantom
 from xnat_plugin.sandbox.seed.sites import Site, site_for_session, site_named
 
 log = logging.getLogger(__name__)
@@ -110,25 +110,10 @@ def seed_session(
             resource_params={"format": "DICOM", "content": "RAW"},
         )
         if with_reference:
-            reference_label = f"{session_label}_manual_SEG"
-            seg_dir = Path(scratch) / "SEG"
-            seg = write_manual_seg(phantom, ct_files, seg_dir / f"{reference_label}.dcm")
-            roi = RoiCollection(
-                label=reference_label,
-                project=project,
-                session_id=session_id,
-                subject_id=subject_id,
-                uid=str(seg.SOPInstanceUID),
-                series_uids=[identity.series_uid],
-                name="manual",
-                description="Manual reference segmentation: liver, spleen, kidney",
-                date=identity.study_date,
-                fields={"algorithm_type": "MANUAL"},
-            )
-            reference_id = create_assessor(client, session_id, roi.to_xml(), replace=True)
-            upload_assessor_files(
-                client, session_id, reference_id, "SEG", seg_dir, show_progress=False
-            )
+            reference_label, reference_id = upload_manual_reference(
+                client, project, subject_id, session_id, session_label,
+                phantom, ct_files, identity, Path(scratch) / "SEG",
+            )  # fmt: skip
     log.info("seeded %s (%s, %s) in %s", session_label, session_id, site.name, project)
     return SeededSession(
         subject_label=subject_label,
@@ -140,6 +125,40 @@ def seed_session(
         reference_label=reference_label,
         reference_id=reference_id,
     )
+
+
+def upload_manual_reference(
+    client: XnatClient,
+    project: str,
+    subject_id: str,
+    session_id: str,
+    session_label: str,
+    phantom: Phantom,
+    ct_files: list[Path],
+    identity: SeriesIdentity,
+    seg_dir: Path,
+) -> tuple[str, str]:
+    """The manual reference of a session: a DICOM SEG (algorithm MANUAL) in an
+    `icr:roiCollectionData` assessor's `SEG` resource. Returns its label and ID."""
+    label = f"{session_label}_manual_SEG"
+    seg = write_manual_seg(phantom, ct_files, seg_dir / f"{label}.dcm")
+    roi = RoiCollection(
+        label=label,
+        project=project,
+        session_id=session_id,
+        subject_id=subject_id,
+        uid=str(seg.SOPInstanceUID),
+        series_uids=[identity.series_uid],
+        name="manual",
+        description="Manual reference segmentation: liver, spleen, kidney",
+        date=identity.study_date,
+        fields={"algorithm_type": "MANUAL"},
+    )
+    assessor_id = create_assessor(client, session_id, roi.to_xml(), replace=True)
+    upload_assessor_files(
+        client, session_id, assessor_id, REFERENCE_RESOURCE, seg_dir, show_progress=False
+    )
+    return label, assessor_id
 
 
 def seed_project(
