@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             "yes" if r.holds else "NO",
             r.note,
         )
-    Console().print(table)
+    # Wide enough for the names when piped to a file or CI log.
+    Console(width=max(Console().width, 160)).print(table)
     Path(args.out).write_text(json.dumps({r.name: r.as_json() for r in results}, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 1 if failed else 0
