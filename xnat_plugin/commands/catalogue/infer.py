@@ -85,7 +85,10 @@ def infer_command(variant: Variant) -> Command:
             CommandInput(
                 name="largest-component",
                 label="Keep largest component",
-                description="Keep only the largest connected region of each label.",
+                description=(
+                    "Keep the largest connected regions of each label: as many as the label "
+                    "has pieces in the training references (2 for paired kidneys)."
+                ),
                 type="boolean",
                 default_value="true",
                 true_value="",
