@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from xnat_plugin.errors import UserError
+from xnat_plugin.sandbox.auth import User
 from xnat_plugin.sandbox.container_service.access import (
     CurrentUser,
     Service,
@@ -52,20 +53,32 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
+async def _launch_request(
+    request: Request, user: User, has_project: bool, by_name: bool
+) -> tuple[LaunchTarget, str, dict[str, str]] | Response:
+    """What a launch and a bulk launch both read: the wrapper target (project access checked),
+    the root input's name and the body's input values; a 400 answer for a body that is not a
+    flat JSON map."""
+    target = _target(request, has_project, by_name)
+    if target.project:
+        require_project_read(user, target.project)
+    try:
+        params = await _params(request)
+    except ValueError as exc:
+        return PlainTextResponse(f"Bad request:\n{exc}", status_code=400)
+    return target, str(request.path_params["root_input"]), params
+
+
 def _add_routes(prefix: str, has_project: bool, by_name: bool) -> None:
     async def launch(
         request: Request,
         user: CurrentUser,
         service: Service,
     ) -> Any:
-        target = _target(request, has_project, by_name)
-        if target.project:
-            require_project_read(user, target.project)
-        try:
-            params = await _params(request)
-        except ValueError as exc:
-            return PlainTextResponse(f"Bad request:\n{exc}", status_code=400)
-        root = str(request.path_params["root_input"])
+        parsed = await _launch_request(request, user, has_project, by_name)
+        if isinstance(parsed, Response):
+            return parsed
+        target, root, params = parsed
         report = service.launcher.launch(target, root, params, user.login)
         # Container Service answers a failed launch with its report and status 500.
         return JSONResponse(report, status_code=200 if report["status"] == "success" else 500)
@@ -75,14 +88,10 @@ def _add_routes(prefix: str, has_project: bool, by_name: bool) -> None:
         user: CurrentUser,
         service: Service,
     ) -> Any:
-        target = _target(request, has_project, by_name)
-        if target.project:
-            require_project_read(user, target.project)
-        try:
-            params = await _params(request)
-        except ValueError as exc:
-            return PlainTextResponse(f"Bad request:\n{exc}", status_code=400)
-        root = str(request.path_params["root_input"])
+        parsed = await _launch_request(request, user, has_project, by_name)
+        if isinstance(parsed, Response):
+            return parsed
+        target, root, params = parsed
         return service.launcher.bulk_launch(target, root, params, user.login)
 
     def launch_ui(
