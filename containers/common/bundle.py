@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,17 @@ class Bundle:
     spec: BundleSpec
     state_dicts: list[dict[str, torch.Tensor]] = field(repr=False)
     member_names: list[str]
-    checksum: str  # sha256 over every weights file, in member order
+
+    @cached_property
+    def checksum(self) -> str:
+        """sha256 over every weights file, in member order (read on first use: callers may
+        compute it while other work runs, e.g. during post-processing)."""
+        digest = hashlib.sha256()
+        for name in self.member_names:
+            with (self.root / name).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
 
     def build_models(self, device: torch.device | str = "cpu") -> list[torch.nn.Module]:
         """One network per ensemble member, weights loaded, in eval mode on `device`."""
@@ -155,11 +166,8 @@ def load_bundle(directory: Path | str) -> Bundle:
         members = [root / "models" / "model.pt"]
     if not members[0].is_file():
         raise UserError(f"bundle {root} has no weights: models/model.pt is missing")
-    digest = hashlib.sha256()
     states = []
     for path in members:
-        data = path.read_bytes()
-        digest.update(data)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -175,7 +183,6 @@ def load_bundle(directory: Path | str) -> Bundle:
         spec=spec,
         state_dicts=states,
         member_names=[str(p.relative_to(root)) for p in members],
-        checksum=digest.hexdigest(),
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from isal import igzip
 
 from xnat_plugin.errors import UserError
 
@@ -38,7 +39,12 @@ def write_nifti(
     image.set_qform(affine, code=1)
     if np.issubdtype(data.dtype, np.integer):
         image.header.set_slope_inter(1, 0)
-    nib.save(image, path)
+    if path.name.endswith(".gz"):
+        # The same single-member gzip file nibabel writes, compressed with ISA-L (about 4×
+        # faster than zlib at level 1, and smaller).
+        path.write_bytes(igzip.compress(image.to_bytes(), compresslevel=1))
+    else:
+        nib.save(image, path)
     return path
 
 

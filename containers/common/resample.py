@@ -70,12 +70,33 @@ def plan_grid(
 
 
 def to_model_grid(volume: np.ndarray, mapping: GridMapping) -> torch.Tensor:
-    """float32 tensor (1, 1, *model_shape): reoriented, then resampled trilinearly."""
-    reoriented = nio.apply_orientation(volume, mapping.ornt)
-    tensor = torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+    """float32 tensor (1, 1, *model_shape): reoriented, then resampled trilinearly.
+
+    Corner-aligned trilinear resampling commutes with axis flips and permutations, so the
+    scan is resampled in its own axis order (read in place, whatever its memory layout) and
+    only the smaller result is reoriented.
+    """
     if not mapping.needs_resampling:
-        return tensor
-    return F.interpolate(tensor, size=mapping.model_shape, mode="trilinear", align_corners=True)
+        reoriented = nio.apply_orientation(volume, mapping.ornt)
+        return torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+    # The model grid's size along each of the scan's own axes.
+    size = tuple(mapping.model_shape[int(new_axis)] for new_axis, _flip in mapping.ornt)
+    source = volume.astype(np.float32, copy=False)
+    order = (0, 1, 2)
+    if not source.flags.c_contiguous:
+        if source.flags.f_contiguous:  # DICOM stacks are Fortran-ordered: read them reversed
+            source, order = source.T, (2, 1, 0)
+        else:
+            source = np.ascontiguousarray(source)
+    resampled = F.interpolate(
+        torch.from_numpy(source)[None, None],
+        size=tuple(size[axis] for axis in order),
+        mode="trilinear",
+        align_corners=True,
+    )[0, 0].numpy()
+    in_scan_order = resampled.transpose(order)  # (2, 1, 0) is its own inverse
+    reoriented = nio.apply_orientation(in_scan_order, mapping.ornt)
+    return torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
 
 
 def labels_to_original_grid(
@@ -92,7 +113,7 @@ def labels_to_original_grid(
         if mapping.needs_resampling:
             labels = _nearest(labels, mapping.reoriented_shape)
         return _undo_orientation(labels[0, 0].numpy(), mapping)
-    best = torch.full(mapping.reoriented_shape, -1.0)
+    best = torch.empty(0)
     labels_t = torch.zeros(mapping.reoriented_shape, dtype=torch.uint8)
     for channel in range(probabilities.shape[0]):
         upsampled = F.interpolate(
@@ -101,9 +122,12 @@ def labels_to_original_grid(
             mode="trilinear",
             align_corners=True,
         )[0, 0]
+        if channel == 0:
+            best = upsampled
+            continue
         better = upsampled > best
         torch.maximum(best, upsampled, out=best)
-        labels_t[better] = channel
+        labels_t.masked_fill_(better, channel)
         del upsampled, better
     return _undo_orientation(labels_t.numpy(), mapping)
 
@@ -120,7 +144,8 @@ def _nearest(labels: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
 
 
 def _undo_orientation(array: np.ndarray, mapping: GridMapping) -> np.ndarray:
-    return np.asarray(nio.apply_orientation(array, _inverse_ornt(mapping.ornt)))
+    """On the scan's axes, C-contiguous (flips and transposes alone leave a strided view)."""
+    return np.ascontiguousarray(nio.apply_orientation(array, _inverse_ornt(mapping.ornt)))
 
 
 def _inverse_ornt(ornt: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -124,90 +125,118 @@ def run(args: argparse.Namespace) -> InferenceReport:
     inference_seconds = time.perf_counter() - start
     del image, models
 
-    start = time.perf_counter()
-    label_map = labels_to_original_grid(prediction.probabilities, mapping, mode=args.resample)
-    del prediction.probabilities
-    if not args.no_largest_component:
-        pieces = {
-            spec.labels[name]: n for name, n in spec.components.items() if name in spec.labels
-        }
-        keep_largest_component(label_map, sorted(spec.labels.values()), pieces)
-    postprocess_seconds = time.perf_counter() - start
+    # Helpers for the rest of the step: the provenance checksums (hashing releases the GIL)
+    # run while the single-threaded clean-up does, and the output files are written side by
+    # side.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        start = time.perf_counter()
+        label_map = labels_to_original_grid(prediction.probabilities, mapping, mode=args.resample)
+        del prediction.probabilities
+        resample_seconds = time.perf_counter() - start
+        if not args.no_largest_component:
+            pieces = {
+                spec.labels[name]: n for name, n in spec.components.items() if name in spec.labels
+            }
+            keep_largest_component(label_map, sorted(spec.labels.values()), pieces)
+        postprocess_seconds = time.perf_counter() - start
 
-    start = time.perf_counter()
-    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
-    assessor_label = None
-    if xnat is not None:
-        assessor_label = args.assessor_label or (
-            f"{xnat['session_label']}_monai_{spec.model_name}_{stamp}"
-        )
-    name = assessor_label or f"monai_{spec.model_name}_{stamp}"
-    with staged_output(args.output) as staging:
-        written = write_seg(
-            staging / "SEG" / f"{name}.dcm",
-            label_map,
-            series,
-            spec.labels,
-            algorithm=SegAlgorithm(kind="AUTOMATIC", name=spec.model_name, version=spec.version),
-            segment_codes=spec.segment_codes,
-            series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
-        )
-        write_nifti(staging / "NIFTI" / f"{name}.nii.gz", label_map, series.affine, dtype=np.uint8)
-        write_qc_montage(
-            staging / "REPORT" / "qc.png",
-            series.volume,
-            label_map,
-            series.spacing,
-            spec.labels,
-            title=f"{name}",
-        )
-        write_seconds = time.perf_counter() - start
-        report = InferenceReport(
-            model_name=spec.model_name,
-            model_version=spec.version,
-            series_instance_uid=series.series_instance_uid,
-            seg_sop_instance_uid=written.sop_instance_uid,
-            assessor_label=assessor_label,
-            image_shape=list(series.shape),
-            model_grid_shape=list(mapping.model_shape),
-            spacing_mm=[round(s, 4) for s in series.spacing],
-            labels=label_volumes(label_map, spec.labels, series.spacing),
-            tta=args.tta,
-            largest_component=not args.no_largest_component,
-            timings=Timings(
-                read_seconds=round(read_seconds, 3),
-                preprocess_seconds=round(preprocess_seconds, 3),
-                forward_seconds=round(prediction.forward_seconds, 3),
-                inference_seconds=round(inference_seconds, 3),
-                postprocess_seconds=round(postprocess_seconds, 3),
-                write_seconds=round(write_seconds, 3),
-                total_seconds=round(clock.elapsed(), 3),
-                forward_passes=prediction.passes,
-            ),
-            provenance=collect_provenance(
-                "infer",
-                clock,
-                device=str(device),
-                inputs=_input_checksums(args, series),
-                model=_model_provenance(bundle),
-            ),
-        )
-        (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
-        if xnat is not None and assessor_label is not None:
-            assessor = RoiCollection(
-                label=assessor_label,
-                project=xnat["project"],
-                session_id=xnat["session_id"],
-                subject_id=xnat["subject"],
-                date=clock.started_at.date(),
-                time=clock.started_at.time(),
-                uid=written.sop_instance_uid,
-                collection_type="SEG",
-                series_uids=[series.series_instance_uid],
-                name=assessor_label,
-                description=f"MONAI {spec.model_name} {spec.version} (AUTOMATIC)",
+        start = time.perf_counter()
+        provenance_job = pool.submit(_provenance_checksums, args, series, bundle)
+        stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+        assessor_label = None
+        if xnat is not None:
+            assessor_label = args.assessor_label or (
+                f"{xnat['session_label']}_monai_{spec.model_name}_{stamp}"
             )
-            (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
+        name = assessor_label or f"monai_{spec.model_name}_{stamp}"
+        with staged_output(args.output) as staging:
+            seg_job = pool.submit(
+                write_seg,
+                staging / "SEG" / f"{name}.dcm",
+                label_map,
+                series,
+                spec.labels,
+                algorithm=SegAlgorithm(
+                    kind="AUTOMATIC", name=spec.model_name, version=spec.version
+                ),
+                segment_codes=spec.segment_codes,
+                series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
+            )
+            nifti_job = pool.submit(
+                write_nifti,
+                staging / "NIFTI" / f"{name}.nii.gz",
+                label_map,
+                series.affine,
+                dtype=np.uint8,
+            )
+            qc_job = pool.submit(
+                write_qc_montage,
+                staging / "REPORT" / "qc.png",
+                series.volume,
+                label_map,
+                series.spacing,
+                spec.labels,
+                title=f"{name}",
+            )
+            try:
+                volumes = label_volumes(label_map, spec.labels, series.spacing)
+            finally:
+                # Every writer has finished before an error surfaces, so none writes into the
+                # staging folder after it is removed.
+                wait([seg_job, nifti_job, qc_job, provenance_job])
+            written = seg_job.result()
+            nifti_job.result()
+            qc_job.result()
+            input_checksums, model_provenance = provenance_job.result()
+            write_seconds = time.perf_counter() - start
+            report = InferenceReport(
+                model_name=spec.model_name,
+                model_version=spec.version,
+                series_instance_uid=series.series_instance_uid,
+                seg_sop_instance_uid=written.sop_instance_uid,
+                assessor_label=assessor_label,
+                image_shape=list(series.shape),
+                model_grid_shape=list(mapping.model_shape),
+                spacing_mm=[round(s, 4) for s in series.spacing],
+                labels=volumes,
+                tta=args.tta,
+                largest_component=not args.no_largest_component,
+                timings=Timings(
+                    read_seconds=round(read_seconds, 3),
+                    preprocess_seconds=round(preprocess_seconds, 3),
+                    forward_seconds=round(prediction.forward_seconds, 3),
+                    inference_seconds=round(inference_seconds, 3),
+                    postprocess_seconds=round(postprocess_seconds, 3),
+                    resample_seconds=round(resample_seconds, 3),
+                    cleanup_seconds=round(postprocess_seconds - resample_seconds, 3),
+                    write_seconds=round(write_seconds, 3),
+                    total_seconds=round(clock.elapsed(), 3),
+                    forward_passes=prediction.passes,
+                ),
+                provenance=collect_provenance(
+                    "infer",
+                    clock,
+                    device=str(device),
+                    inputs=input_checksums,
+                    model=model_provenance,
+                ),
+            )
+            (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
+            if xnat is not None and assessor_label is not None:
+                assessor = RoiCollection(
+                    label=assessor_label,
+                    project=xnat["project"],
+                    session_id=xnat["session_id"],
+                    subject_id=xnat["subject"],
+                    date=clock.started_at.date(),
+                    time=clock.started_at.time(),
+                    uid=written.sop_instance_uid,
+                    collection_type="SEG",
+                    series_uids=[series.series_instance_uid],
+                    name=assessor_label,
+                    description=f"MONAI {spec.model_name} {spec.version} (AUTOMATIC)",
+                )
+                (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
     log.info(
         "done in %.1f s (forward passes %.1f s): %s",
         clock.elapsed(),
@@ -243,9 +272,13 @@ def _bundle_folder(model: Path) -> Path:
     return model
 
 
-def _input_checksums(args: argparse.Namespace, series: Series) -> dict[str, str]:
+def _provenance_checksums(
+    args: argparse.Namespace, series: Series, bundle: Bundle
+) -> tuple[dict[str, str], dict[str, object]]:
+    """The input series' and the model's checksums, for the report's provenance."""
     key = f"scan {args.scan_id}" if args.scan_id else str(args.input)
-    return {f"{key} ({series.shape[2]} DICOM files)": sha256_of_files(series.paths)}
+    inputs = {f"{key} ({series.shape[2]} DICOM files)": sha256_of_files(series.paths)}
+    return inputs, _model_provenance(bundle)
 
 
 def _model_provenance(bundle: Bundle) -> dict[str, object]:

@@ -5,31 +5,47 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import cc3d
 import numpy as np
-from scipy import ndimage
-
-# 26-connectivity: diagonal neighbours belong to the same organ.
-_FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
+import torch
 
 
 def keep_largest_component(
     label_map: np.ndarray, values: list[int], keep: Mapping[int, int] | None = None
 ) -> np.ndarray:
     """Drop every island of each label in `values` but its `keep[value]` largest (default 1);
-    works in place, returns `label_map`."""
-    boxes = ndimage.find_objects(label_map, max_label=max(values, default=0))
+    works in place, returns `label_map`.
+
+    Islands are 26-connected (diagonal neighbours belong to the same organ) and found for all
+    labels in one pass; labels not in `values` are left as they are.
+    """
+    if not values or not label_map.any():
+        return label_map
+    if not (label_map.flags.c_contiguous or label_map.flags.f_contiguous):
+        label_map[...] = keep_largest_component(label_map.copy(), values, keep)
+        return label_map
+    components, count = cc3d.connected_components(
+        label_map, connectivity=26, return_N=True, out_dtype=np.uint32
+    )
+    # Both arrays share one memory order (cc3d keeps its input's), so the flat views line
+    # up voxel for voxel without a copy.
+    order = "C" if label_map.flags.c_contiguous else "F"
+    flat = components.ravel(order=order)
+    # torch counts int32 in place; numpy's bincount would first copy every voxel to int64.
+    sizes = torch.bincount(torch.from_numpy(flat.view(np.int32)), minlength=count + 1).numpy()
+    owner = np.zeros(count + 1, dtype=label_map.dtype)
+    owner[flat] = label_map.ravel(order=order)
+    owner[0] = 0
+    drop = np.zeros(count + 1, dtype=bool)
     for value in values:
-        box = boxes[value - 1] if value - 1 < len(boxes) else None
-        if box is None:
-            continue
-        region = label_map[box]
-        mask = region == value
-        components, count = ndimage.label(mask, structure=_FULL_CONNECTIVITY)
+        mine = np.flatnonzero(owner == value)
         wanted = max(1, (keep or {}).get(value, 1))
-        if count <= wanted:
+        if mine.size <= wanted:
             continue
-        sizes = np.bincount(components.ravel())
-        sizes[0] = 0
-        kept = np.argsort(sizes)[::-1][:wanted]
-        region[mask & ~np.isin(components, kept)] = 0
+        # Largest first; among equal sizes the first found (lowest index) wins, as a stable
+        # sort keeps them in scan order.
+        order = np.argsort(-sizes[mine], kind="stable")
+        drop[mine[order[wanted:]]] = True
+    if drop.any():
+        label_map[drop[components]] = 0
     return label_map

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 from pydantic import BaseModel
 
 from containers.common.provenance import Provenance
@@ -21,7 +22,9 @@ class Timings(BaseModel):
     preprocess_seconds: float
     forward_seconds: float
     inference_seconds: float  # sliding windows incl. forward passes
-    postprocess_seconds: float
+    postprocess_seconds: float  # resample + cleanup
+    resample_seconds: float  # class probabilities back onto the scan's grid
+    cleanup_seconds: float  # largest-component clean-up
     write_seconds: float
     total_seconds: float
     forward_passes: int
@@ -47,7 +50,11 @@ def label_volumes(
     label_map: np.ndarray, labels: Mapping[str, int], spacing: tuple[float, float, float]
 ) -> dict[str, LabelVolume]:
     """Voxel count and mL per label (1 mL = 1000 mm³)."""
-    counts = np.bincount(label_map.ravel(order="K"), minlength=max(labels.values()) + 1)
+    flat = label_map.ravel(order="K")
+    if flat.dtype == np.uint8:  # torch counts uint8 as is; numpy first copies it to int64
+        counts = torch.bincount(torch.from_numpy(flat), minlength=256).numpy()
+    else:
+        counts = np.bincount(flat, minlength=max(labels.values()) + 1)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     return {
         name: LabelVolume(

@@ -34,6 +34,24 @@ def test_label_map_round_trips_as_uint8(tmp_path: Path, labels: np.ndarray):
     np.testing.assert_array_equal(read_nifti(path, dtype=np.uint8).array, labels)
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_written_file_is_what_nibabel_itself_writes(tmp_path: Path, labels: np.ndarray, suffix):
+    """Our .nii.gz (ISA-L) decompresses to the bytes of nibabel's own uncompressed file."""
+    import gzip
+
+    ours = write_nifti(tmp_path / f"ours{suffix}", labels, np.eye(4), dtype=np.uint8)
+    image = nib.Nifti1Image(labels.astype(np.uint8), np.eye(4))
+    image.set_sform(np.eye(4), code=1)
+    image.set_qform(np.eye(4), code=1)
+    image.header.set_slope_inter(1, 0)
+    nib.save(image, tmp_path / "theirs.nii")
+    raw = ours.read_bytes()
+    if suffix == ".nii.gz":
+        assert raw[:2] == b"\x1f\x8b"  # gzip, readable by any NIfTI tool
+        raw = gzip.decompress(raw)
+    assert raw == (tmp_path / "theirs.nii").read_bytes()
+
+
 def test_nibabel_sample_reads_with_its_spacing():
     volume = read_nifti(os.path.join(nibabel.testing.data_path, "anatomical.nii"))
     assert volume.array.shape == (33, 41, 25)

@@ -70,3 +70,65 @@ def test_a_paired_organ_keeps_as_many_islands_as_it_had_in_training():
     assert labels[4, 4, 4] == 3 and labels[22, 4, 4] == 3
     assert labels[14, 15, 15] == 0
     assert np.count_nonzero(labels == 3) == 2 * 216
+
+
+def _scipy_largest(label_map: np.ndarray, values: list[int], keep: dict[int, int]) -> np.ndarray:
+    """Reference: label each value's mask with scipy and keep its largest islands."""
+    from scipy import ndimage
+
+    result = label_map.copy()
+    for value in values:
+        components, count = ndimage.label(label_map == value, structure=np.ones((3, 3, 3)))
+        wanted = keep.get(value, 1)
+        if count <= wanted:
+            continue
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        order = np.argsort(-sizes, kind="stable")[:wanted]
+        result[(components > 0) & ~np.isin(components, order)] = 0
+    return result
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_clean_up_matches_a_per_label_scipy_reference_on_noisy_maps(layout: str):
+    rng = np.random.default_rng(7)
+    # Blocky noise: many islands of every size, touching each other across labels.
+    coarse = rng.integers(0, 5, size=(12, 10, 8), dtype=np.uint8)
+    noisy = np.repeat(np.repeat(np.repeat(coarse, 3, 0), 3, 1), 2, 2)
+    noisy[rng.random(noisy.shape) < 0.05] = 0
+    keep = {3: 2}
+    expected = _scipy_largest(noisy, [1, 2, 3], keep)  # label 4 is not cleaned
+    if layout == "C":
+        labels = noisy.copy()
+    elif layout == "F":
+        labels = np.asfortranarray(noisy)
+    else:
+        labels = np.zeros((36, 30, 32), dtype=np.uint8)[:, :, ::2]
+        labels[...] = noisy
+    result = keep_largest_component(labels, [1, 2, 3], keep)
+    assert result is labels
+    np.testing.assert_array_equal(labels, expected)
+    assert np.array_equal(labels == 4, noisy == 4)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize(
+    "affine", [np.diag([-1.2, -1.0, 2.5, 1.0]), LPS_PERMUTED], ids=["lps", "permuted"]
+)
+def test_model_grid_resampling_equals_reorienting_first(layout: str, affine: np.ndarray):
+    import nibabel.orientations as nio
+
+    rng = np.random.default_rng(3)
+    volume = rng.normal(size=(40, 32, 12)).astype(np.float32)
+    volume = np.asfortranarray(volume) if layout == "F" else volume
+    mapping = plan_grid(volume.shape, affine, (1.5, 1.5, 2.0))
+    reoriented = np.ascontiguousarray(nio.apply_orientation(volume, mapping.ornt))
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(reoriented)[None, None],
+        size=mapping.model_shape,
+        mode="trilinear",
+        align_corners=True,
+    )
+    result = to_model_grid(volume, mapping)
+    assert result.shape == expected.shape
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
