@@ -76,8 +76,16 @@ class Bundle:
                     digest.update(block)
         return digest.hexdigest()
 
-    def build_models(self, device: torch.device | str = "cpu") -> list[torch.nn.Module]:
-        """One network per ensemble member, weights loaded, in eval mode on `device`."""
+    def build_models(
+        self, device: torch.device | str = "cpu", *, release: bool = False
+    ) -> list[torch.nn.Module]:
+        """One network per ensemble member, weights loaded, in eval mode on `device`.
+
+        `release` drops the loaded state dicts once copied into the networks, so the weights
+        are held once, not twice (the bundle cannot build models again afterwards).
+        """
+        if not self.state_dicts:
+            raise RuntimeError(f"bundle {self.root}: weights were released after building")
         models = []
         for name, state in zip(self.member_names, self.state_dicts, strict=True):
             network = self.spec.build_network()
@@ -90,6 +98,8 @@ class Bundle:
                     f"{self.spec.network.name} ({first}); re-train or fix configs/metadata.json"
                 ) from exc
             models.append(network.to(device).eval())
+        if release:
+            self.state_dicts.clear()
         return models
 
     def check_fits(self, *, labels: Mapping[str, int] | None = None, in_channels: int = 1) -> None:

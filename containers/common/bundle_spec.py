@@ -68,8 +68,13 @@ class CTWindow(BaseModel):
             raise ValueError(f"a_max ({self.a_max}) must exceed a_min ({self.a_min})")
         return self
 
-    def apply(self, volume: np.ndarray) -> np.ndarray:
-        scaled = (volume - np.float32(self.a_min)) / np.float32(self.a_max - self.a_min)
+    def apply(self, volume: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+        """Scaled to [0, 1]; `in_place` overwrites a float32 `volume` instead of copying."""
+        if in_place and volume.dtype == np.float32:
+            scaled = np.subtract(volume, np.float32(self.a_min), out=volume)
+            np.divide(scaled, np.float32(self.a_max - self.a_min), out=scaled)
+        else:
+            scaled = (volume - np.float32(self.a_min)) / np.float32(self.a_max - self.a_min)
         return np.clip(scaled, 0.0, 1.0, out=scaled).astype(np.float32, copy=False)
 
 
@@ -87,7 +92,11 @@ class ZScore(BaseModel):
             raise ValueError("std must be positive")
         return value
 
-    def apply(self, volume: np.ndarray) -> np.ndarray:
+    def apply(self, volume: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+        """Standardised; `in_place` overwrites a float32 `volume` instead of copying."""
+        if in_place and volume.dtype == np.float32:
+            np.subtract(volume, np.float32(self.mean), out=volume)
+            return np.divide(volume, np.float32(self.std), out=volume)
         return ((volume - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
 
 

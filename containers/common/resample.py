@@ -8,6 +8,7 @@ steps so a prediction goes back to the scan's grid exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nibabel.orientations as nio
@@ -100,36 +101,51 @@ def to_model_grid(volume: np.ndarray, mapping: GridMapping) -> torch.Tensor:
 
 
 def labels_to_original_grid(
-    probabilities: torch.Tensor, mapping: GridMapping, *, mode: str = "linear"
+    margins: torch.Tensor, mapping: GridMapping, *, mode: str = "linear"
 ) -> np.ndarray:
-    """uint8 label map on the original grid from (C, *model_shape) class probabilities.
+    """uint8 label map on the original grid from (classes − 1, *model_shape) margins: each
+    label's logit minus the background's. A voxel is background where no margin is positive,
+    else the label with the largest margin (the argmax of the logits).
 
-    `linear` interpolates each class's probability to full size and keeps a running argmax,
-    one channel at a time, so memory stays at about two full-size float volumes whatever the
-    number of classes. `nearest` takes the argmax on the model grid and picks nearest voxels.
+    `linear` interpolates each margin to full size and keeps a running maximum, one channel
+    at a time, so memory stays at about two full-size float volumes whatever the number of
+    classes (resampling is linear: the same labels as resampling the logits themselves, as
+    nnU-Net does). `nearest` takes the labels on the model grid and picks nearest voxels.
     """
     if mode == "nearest" or not mapping.needs_resampling:
-        labels = torch.argmax(probabilities, dim=0).to(torch.uint8)[None, None]
+        channels = (margins[c] for c in range(margins.shape[0]))
+        labels = _labels_from_margins(channels, owned=False)[None, None]
         if mapping.needs_resampling:
             labels = _nearest(labels, mapping.reoriented_shape)
         return _undo_orientation(labels[0, 0].numpy(), mapping)
-    best = torch.empty(0)
-    labels_t = torch.zeros(mapping.reoriented_shape, dtype=torch.uint8)
-    for channel in range(probabilities.shape[0]):
-        upsampled = F.interpolate(
-            probabilities[channel][None, None].float(),
+    upsampled = (
+        F.interpolate(
+            margins[c][None, None].float(),
             size=mapping.reoriented_shape,
             mode="trilinear",
             align_corners=True,
         )[0, 0]
-        if channel == 0:
-            best = upsampled
+        for c in range(margins.shape[0])
+    )
+    return _undo_orientation(_labels_from_margins(upsampled, owned=True).numpy(), mapping)
+
+
+def _labels_from_margins(margins: Iterator[torch.Tensor], *, owned: bool) -> torch.Tensor:
+    """uint8: 0 where no margin is positive, else 1 + the index of the largest (the first on
+    ties, as argmax). Elementwise passes, channel by channel: torch.argmax over a leading axis
+    is a slow strided reduction. `owned`: the tensors are temporaries this may overwrite."""
+    best = torch.empty(0)
+    labels = torch.empty(0, dtype=torch.uint8)
+    for channel, values in enumerate(margins, start=1):
+        if channel == 1:
+            labels = (values > 0).to(torch.uint8)  # the background's margin is 0
+            best = values.clamp_(min=0) if owned else values.clamp(min=0)
             continue
-        better = upsampled > best
-        torch.maximum(best, upsampled, out=best)
-        labels_t.masked_fill_(better, channel)
-        del upsampled, better
-    return _undo_orientation(labels_t.numpy(), mapping)
+        better = values > best
+        torch.maximum(best, values, out=best)
+        labels.masked_fill_(better, channel)
+        del values, better
+    return labels
 
 
 def _nearest(labels: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:

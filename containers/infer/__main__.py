@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from containers.common.bundle import Bundle, load_bundle
 from containers.common.dicom_series import Series, read_series
 from containers.common.nifti_io import write_nifti
 from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
-from containers.common.qc_picture import write_qc_montage
+from containers.common.qc_picture import grey_levels, write_qc_montage
 from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
 from containers.common.seg_writer import SegAlgorithm, write_seg
 from containers.infer.cleanup import keep_largest_component
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resample",
         choices=("linear", "nearest"),
         default="linear",
-        help="back to the scan grid: trilinear on probabilities, or nearest on labels",
+        help="back to the scan grid: trilinear on class scores (as nnU-Net), or nearest on labels",
     )
     parser.add_argument(
         "--roi-namespace", default=ICR_NAMESPACE, help="namespace URI of the icr datatype"
@@ -103,15 +102,18 @@ def run(args: argparse.Namespace) -> InferenceReport:
     start = time.perf_counter()
     mapping = plan_grid(series.shape, series.affine, spec.spacing, spec.orientation)
     image = to_model_grid(series.volume, mapping)
-    image = torch.from_numpy(spec.normalization.apply(image.numpy()))
-    # From here on only the QC picture needs the scan: half precision is plenty for grey
-    # levels and halves what the scan holds while the network runs.
-    series.volume = series.volume.astype(np.float16)
+    spec.normalization.apply(image.numpy(), in_place=True)  # the tensor is ours alone
+    # Held in half precision while the network runs (windows go to it as float32): a step of
+    # 1/2048 of the normalised range, far below the scan's own noise, for half the memory.
+    image = image.half()
+    # From here on only the QC picture needs the scan's voxels: keep just the 8-bit grey
+    # levels it shows, a quarter of the float32 volume, while the network runs.
+    series.volume = grey_levels(series.volume)
     preprocess_seconds = time.perf_counter() - start
     log.info("model grid %s at %s mm", mapping.model_shape, spec.spacing)
 
     device = choose_device(args.device)
-    models = bundle.build_models(device)
+    models = bundle.build_models(device, release=True)
     sw_batch_size = choose_sw_batch_size(device, spec.patch_size, args.sw_batch_size)
     start = time.perf_counter()
     prediction = predict(
@@ -130,9 +132,11 @@ def run(args: argparse.Namespace) -> InferenceReport:
     # side.
     with ThreadPoolExecutor(max_workers=3) as pool:
         start = time.perf_counter()
-        label_map = labels_to_original_grid(prediction.probabilities, mapping, mode=args.resample)
-        del prediction.probabilities
+        label_map = labels_to_original_grid(prediction.margins, mapping, mode=args.resample)
+        del prediction.margins
         resample_seconds = time.perf_counter() - start
+        # The clean-up runs on one core: the checksums (hashing releases the GIL) use the other.
+        provenance_job = pool.submit(_provenance_checksums, args, series, bundle)
         if not args.no_largest_component:
             pieces = {
                 spec.labels[name]: n for name, n in spec.components.items() if name in spec.labels
@@ -141,7 +145,6 @@ def run(args: argparse.Namespace) -> InferenceReport:
         postprocess_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        provenance_job = pool.submit(_provenance_checksums, args, series, bundle)
         stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
         assessor_label = None
         if xnat is not None:
@@ -212,6 +215,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
                     write_seconds=round(write_seconds, 3),
                     total_seconds=round(clock.elapsed(), 3),
                     forward_passes=prediction.passes,
+                    windows=prediction.windows,
                 ),
                 provenance=collect_provenance(
                     "infer",

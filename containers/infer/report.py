@@ -23,11 +23,12 @@ class Timings(BaseModel):
     forward_seconds: float
     inference_seconds: float  # sliding windows incl. forward passes
     postprocess_seconds: float  # resample + cleanup
-    resample_seconds: float  # class probabilities back onto the scan's grid
+    resample_seconds: float  # class scores back onto the scan's grid
     cleanup_seconds: float  # largest-component clean-up
     write_seconds: float
     total_seconds: float
-    forward_passes: int
+    forward_passes: int  # passes over the volume: models × flips
+    windows: int  # sliding windows the network evaluated, over all passes
 
 
 class InferenceReport(BaseModel):

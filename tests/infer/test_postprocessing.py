@@ -17,13 +17,18 @@ def one_hot(labels: torch.Tensor, classes: int = 4) -> torch.Tensor:
     return torch.nn.functional.one_hot(labels.long(), classes).permute(3, 0, 1, 2).float()
 
 
+def margins(scores: torch.Tensor) -> torch.Tensor:
+    """Each label's score minus the background's, as the infer step predicts them."""
+    return scores[1:] - scores[:1]
+
+
 @pytest.mark.parametrize("mode", ["linear", "nearest"])
 def test_labels_survive_the_trip_to_the_model_grid_and_back(mode: str):
     labels = phantom_labels((40, 32, 12))
     mapping = plan_grid(labels.shape, LPS_PERMUTED, (1.5, 1.5, 2.0))
     assert mapping.reoriented_shape == (32, 40, 12)
     on_model = torch.round(to_model_grid(labels.astype(np.float32), mapping))[0, 0]
-    back = labels_to_original_grid(one_hot(on_model), mapping, mode=mode)
+    back = labels_to_original_grid(margins(one_hot(on_model)), mapping, mode=mode)
     assert back.shape == labels.shape
     assert (back == labels).mean() > 0.98
 
@@ -132,3 +137,24 @@ def test_model_grid_resampling_equals_reorienting_first(layout: str, affine: np.
     result = to_model_grid(volume, mapping)
     assert result.shape == expected.shape
     torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+def test_labels_from_margins_are_the_argmax_of_the_scores(mode: str):
+    torch.manual_seed(1)
+    scores = torch.randn(5, 12, 10, 8)
+    scores[:, 0, 0, 0] = 0.5  # a tie: the first class (background) wins, as argmax
+    same_grid = plan_grid((12, 10, 8), np.eye(4), (1.0, 1.0, 1.0))
+    assert not same_grid.needs_resampling
+    labels = labels_to_original_grid(margins(scores), same_grid, mode=mode)
+    np.testing.assert_array_equal(labels, torch.argmax(scores, dim=0).numpy())
+    assert labels[0, 0, 0] == 0
+
+    finer = plan_grid((23, 19, 15), np.diag([0.5, 0.5, 0.5, 1.0]), (1.0, 1.0, 1.0))
+    assert finer.model_shape == (12, 10, 8)
+    expected = torch.nn.functional.interpolate(
+        scores[None], size=(23, 19, 15), mode="trilinear", align_corners=True
+    )[0].argmax(dim=0)
+    if mode == "linear":
+        upsampled = labels_to_original_grid(margins(scores), finer, mode=mode)
+        assert (upsampled == expected.numpy()).mean() > 0.999

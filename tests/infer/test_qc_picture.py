@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from containers.common.qc_picture import _centre, label_colour, write_qc_montage
+from containers.common.qc_picture import _centre, grey_levels, label_colour, write_qc_montage
 
 
 def test_centre_is_the_median_labelled_voxel_along_each_axis():
@@ -43,3 +43,20 @@ def test_montage_shows_each_label_in_its_colour(tmp_path: Path):
         # Over black, a label pixel is its colour times the overlay's opacity.
         tint = np.rint(np.asarray(label_colour(value)) * 0.45).astype(int)
         assert (np.abs(pixels - tint).max(axis=1) <= 1).sum() > 500, value
+
+
+def test_grey_levels_give_the_same_picture_as_the_scan(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    volume = np.asfortranarray(rng.normal(40, 120, size=(48, 40, 20)).astype(np.float32))
+    labels = np.zeros(volume.shape, dtype=np.uint8)
+    labels[10:30, 10:30, 5:15] = 1
+    grey = grey_levels(volume)
+    assert grey.dtype == np.uint8 and grey.flags.f_contiguous
+    expected = np.clip(np.rint((volume + 160.0) * 255.0 / 400.0), 0, 255)
+    assert np.abs(grey.astype(int) - expected).max() <= 1
+    spacing = (1.0, 1.0, 2.0)
+    from_scan = write_qc_montage(tmp_path / "a.png", volume, labels, spacing, {"liver": 1})
+    from_grey = write_qc_montage(tmp_path / "b.png", grey, labels, spacing, {"liver": 1})
+    a = np.asarray(Image.open(from_scan)).astype(int)
+    b = np.asarray(Image.open(from_grey)).astype(int)
+    assert np.abs(a - b).max() <= 2
