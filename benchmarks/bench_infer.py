@@ -12,10 +12,12 @@ slowest.
   the network). Both numbers are those of the run with the median ratio: one busy moment on
   a shared machine does not decide the verdict;
 - memory: the step's peak resident memory above the process's footprint after a tiny warm-up
-  run (which loads every lazily imported library), vs
-  4 float32 copies of the scan plus the model (goal ≤ 1). "The model" is its parameters plus
-  its working memory for one window's forward pass (activations), measured in another fresh
-  process: no step can run the network in less.
+  run (which loads every lazily imported library; its freed memory is then handed back to the
+  system, so the step cannot reuse it unseen), the largest of the runs, vs 4 float32 copies of
+  the scan plus the model (goal ≤ 1). "The model" is its parameters plus the network's working
+  memory over as many window passes as the step makes (the allocator's footprint grows over
+  the first passes), measured alone in fresh processes (median of three): no step can run the
+  network in less.
 """
 
 from __future__ import annotations

@@ -14,21 +14,23 @@ import datetime as dt
 import logging
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from containers.common.bundle import Bundle, load_bundle
+from containers.common.bundle_spec import BundleSpec
 from containers.common.dicom_series import Series, read_series
 from containers.common.nifti_io import write_nifti
 from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
 from containers.common.qc_picture import grey_levels, write_qc_montage
 from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
-from containers.common.seg_writer import SegAlgorithm, write_seg
+from containers.common.seg_writer import SegAlgorithm, WrittenSeg, write_seg
 from containers.infer.cleanup import keep_largest_component
 from containers.infer.predict import choose_device, choose_sw_batch_size, predict
-from containers.infer.report import InferenceReport, Timings, label_volumes
+from containers.infer.report import InferenceReport, LabelVolume, Timings, label_volumes
 from containers.infer.staging import require_empty_output, staged_output
 from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
@@ -127,9 +129,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
     inference_seconds = time.perf_counter() - start
     del image, models
 
-    # Helpers for the rest of the step: the provenance checksums (hashing releases the GIL)
-    # run while the single-threaded clean-up does, and the output files are written side by
-    # side.
+    # Helpers for the rest of the step: the checksums and the output files.
     with ThreadPoolExecutor(max_workers=3) as pool:
         start = time.perf_counter()
         label_map = labels_to_original_grid(prediction.margins, mapping, mode=args.resample)
@@ -153,43 +153,9 @@ def run(args: argparse.Namespace) -> InferenceReport:
             )
         name = assessor_label or f"monai_{spec.model_name}_{stamp}"
         with staged_output(args.output) as staging:
-            seg_job = pool.submit(
-                write_seg,
-                staging / "SEG" / f"{name}.dcm",
-                label_map,
-                series,
-                spec.labels,
-                algorithm=SegAlgorithm(
-                    kind="AUTOMATIC", name=spec.model_name, version=spec.version
-                ),
-                segment_codes=spec.segment_codes,
-                series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
+            written, volumes = _write_files(
+                pool, staging, name, label_map, series, spec, waiting_for=[provenance_job]
             )
-            nifti_job = pool.submit(
-                write_nifti,
-                staging / "NIFTI" / f"{name}.nii.gz",
-                label_map,
-                series.affine,
-                dtype=np.uint8,
-            )
-            qc_job = pool.submit(
-                write_qc_montage,
-                staging / "REPORT" / "qc.png",
-                series.volume,
-                label_map,
-                series.spacing,
-                spec.labels,
-                title=f"{name}",
-            )
-            try:
-                volumes = label_volumes(label_map, spec.labels, series.spacing)
-            finally:
-                # Every writer has finished before an error surfaces, so none writes into the
-                # staging folder after it is removed.
-                wait([seg_job, nifti_job, qc_job, provenance_job])
-            written = seg_job.result()
-            nifti_job.result()
-            qc_job.result()
             input_checksums, model_provenance = provenance_job.result()
             write_seconds = time.perf_counter() - start
             report = InferenceReport(
@@ -248,6 +214,56 @@ def run(args: argparse.Namespace) -> InferenceReport:
         ", ".join(f"{k} {v.volume_ml:.1f} mL" for k, v in report.labels.items()),
     )
     return report
+
+
+def _write_files(
+    pool: ThreadPoolExecutor,
+    staging: Path,
+    name: str,
+    label_map: np.ndarray,
+    series: Series,
+    spec: BundleSpec,
+    *,
+    waiting_for: list[Future[Any]],
+) -> tuple[WrittenSeg, dict[str, LabelVolume]]:
+    """SEG, NIfTI and QC picture into `staging`, side by side (gzip, PNG encoding and the
+    SEG's bit packing release the GIL), with the label volumes counted meanwhile."""
+    jobs: list[Future[Any]] = [
+        pool.submit(
+            write_seg,
+            staging / "SEG" / f"{name}.dcm",
+            label_map,
+            series,
+            spec.labels,
+            algorithm=SegAlgorithm(kind="AUTOMATIC", name=spec.model_name, version=spec.version),
+            segment_codes=spec.segment_codes,
+            series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
+        ),
+        pool.submit(
+            write_nifti,
+            staging / "NIFTI" / f"{name}.nii.gz",
+            label_map,
+            series.affine,
+            dtype=np.uint8,
+        ),
+        pool.submit(
+            write_qc_montage,
+            staging / "REPORT" / "qc.png",
+            series.volume,
+            label_map,
+            series.spacing,
+            spec.labels,
+            title=name,
+        ),
+    ]
+    try:
+        volumes = label_volumes(label_map, spec.labels, series.spacing)
+    finally:
+        # Every job has finished before an error surfaces, so none writes into the staging
+        # folder after it is removed.
+        wait([*jobs, *waiting_for])
+    results = [job.result() for job in jobs]
+    return results[0], volumes
 
 
 def _xnat_arguments(args: argparse.Namespace) -> dict[str, str] | None:

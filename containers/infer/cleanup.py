@@ -4,6 +4,7 @@ the training references (one for most organs, two for paired ones sharing a labe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import cc3d
 import numpy as np
@@ -29,12 +30,12 @@ def keep_largest_component(
     )
     # Both arrays share one memory order (cc3d keeps its input's), so the flat views line
     # up voxel for voxel without a copy.
-    order = "C" if label_map.flags.c_contiguous else "F"
-    flat = components.ravel(order=order)
+    layout: Literal["C", "F"] = "C" if label_map.flags.c_contiguous else "F"
+    flat = components.ravel(order=layout)
     # torch counts int32 in place; numpy's bincount would first copy every voxel to int64.
     sizes = torch.bincount(torch.from_numpy(flat.view(np.int32)), minlength=count + 1).numpy()
     owner = np.zeros(count + 1, dtype=label_map.dtype)
-    owner[flat] = label_map.ravel(order=order)
+    owner[flat] = label_map.ravel(order=layout)
     owner[0] = 0
     drop = np.zeros(count + 1, dtype=bool)
     for value in values:
@@ -44,8 +45,8 @@ def keep_largest_component(
             continue
         # Largest first; among equal sizes the first found (lowest index) wins, as a stable
         # sort keeps them in scan order.
-        order = np.argsort(-sizes[mine], kind="stable")
-        drop[mine[order[wanted:]]] = True
+        ranked = np.argsort(-sizes[mine], kind="stable")
+        drop[mine[ranked[wanted:]]] = True
     if drop.any():
         label_map[drop[components]] = 0
     return label_map
