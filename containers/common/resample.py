@@ -120,7 +120,7 @@ def labels_to_original_grid(
         return _undo_orientation(labels[0, 0].numpy(), mapping)
     upsampled = (
         F.interpolate(
-            margins[c][None, None].float(),
+            margins[c][None, None],  # in the margins' own precision (float16 from the step)
             size=mapping.reoriented_shape,
             mode="trilinear",
             align_corners=True,
