@@ -104,7 +104,7 @@ print(json.dumps({"forward_kib": rss_kib("VmHWM:") - before}))
 """
 
 
-def _run_child(code: str, argv: list[str]) -> dict[str, object]:
+def _run_child(code: str, argv: list[str]) -> dict[str, Any]:
     child = subprocess.run(
         [sys.executable, "-c", code, *argv],
         capture_output=True,
@@ -114,7 +114,7 @@ def _run_child(code: str, argv: list[str]) -> dict[str, object]:
     )
     if child.returncode != 0:
         raise RuntimeError(f"benchmark child failed: {child.stderr[-2000:]}")
-    result: dict[str, object] = json.loads(child.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -147,10 +147,10 @@ def run(quick: bool) -> list[BenchResult]:
         # run to run: the median of three.
         windows = str(runs[0]["timings"]["windows"])
         forwards = sorted(
-            int(_run_child(_FORWARD_ALONE, [str(work / "model"), windows])["forward_kib"])  # type: ignore[call-overload]
+            int(_run_child(_FORWARD_ALONE, [str(work / "model"), windows])["forward_kib"])
             for _ in range(3)
         )
-        forward_alone = {"forward_kib": forwards[1]}
+        forward_bytes = forwards[1] * 1024
     finally:
         shutil.rmtree(work, ignore_errors=True)
     size = "×".join(str(n) for n in shape)
@@ -159,7 +159,6 @@ def run(quick: bool) -> list[BenchResult]:
     rest = result["wall"] - result["forward"]
     # Memory: the largest of the runs.
     step_memory = max((run["peak_kib"] - run["baseline_kib"]) * 1024 for run in runs)
-    forward_bytes = int(forward_alone["forward_kib"]) * 1024  # type: ignore[call-overload]
     budget = 4 * 4 * shape[0] * shape[1] * shape[2] + model_bytes + forward_bytes
     return [
         BenchResult(

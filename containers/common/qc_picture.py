@@ -58,14 +58,24 @@ def write_qc_montage(
     `grey_levels` made of it.
     """
     ci, cj, ck = _centre(label_map)
+
+    def grey(plane: np.ndarray) -> np.ndarray:  # windows the three planes, not the scan
+        return plane if plane.dtype == np.uint8 else grey_levels(plane, window)
+
     # (name, grey plane, label plane, row spacing, column spacing); rows run top-down, and
     # for coronal and sagittal planes the superior end (high k) is at the top.
     planes = [
-        ("axial", volume[:, :, ck].T, label_map[:, :, ck].T, spacing[1], spacing[0]),
-        ("coronal", volume[:, cj, :].T[::-1], label_map[:, cj, :].T[::-1], spacing[2], spacing[0]),
+        ("axial", grey(volume[:, :, ck].T), label_map[:, :, ck].T, spacing[1], spacing[0]),
+        (
+            "coronal",
+            grey(volume[:, cj, :].T)[::-1],
+            label_map[:, cj, :].T[::-1],
+            spacing[2],
+            spacing[0],
+        ),
         (
             "sagittal",
-            volume[ci, :, :].T[::-1],
+            grey(volume[ci, :, :].T)[::-1],
             label_map[ci, :, :].T[::-1],
             spacing[2],
             spacing[1],
@@ -80,9 +90,9 @@ def write_qc_montage(
     if title:
         draw.text((width / 2, _TITLE_HEIGHT / 2), title, fill="black", font=font, anchor="mm")
     lut = _colour_table()
-    for index, (name, grey, overlay, row_mm, column_mm) in enumerate(planes):
-        panel = _blend(grey, overlay, window, lut)
-        size = _fit(grey.shape, row_mm, column_mm)
+    for index, (name, plane, overlay, row_mm, column_mm) in enumerate(planes):
+        panel = _blend(plane, overlay, lut)
+        size = _fit(plane.shape, row_mm, column_mm)
         image = Image.fromarray(panel).resize(size, Image.Resampling.BILINEAR)
         left = _MARGIN + index * (_PANEL + _MARGIN)
         top = _TITLE_HEIGHT + _CAPTION_HEIGHT
@@ -102,16 +112,9 @@ def _colour_table() -> np.ndarray:
     return table
 
 
-def _blend(
-    grey: np.ndarray, overlay: np.ndarray, window: tuple[float, float], lut: np.ndarray
-) -> np.ndarray:
-    """uint8 RGB: the windowed plane with each labelled pixel tinted in its label's colour."""
-    if grey.dtype == np.uint8:
-        level = grey.astype(np.float32)
-    else:
-        low, high = window
-        level = np.clip((grey.astype(np.float32) - low) * (255.0 / (high - low)), 0.0, 255.0)
-    rgb = np.repeat(level[:, :, None], 3, axis=2)
+def _blend(grey: np.ndarray, overlay: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """uint8 RGB: the grey plane with each labelled pixel tinted in its label's colour."""
+    rgb = np.repeat(grey.astype(np.float32)[:, :, None], 3, axis=2)
     labelled = overlay > 0
     rgb[labelled] = (1 - _ALPHA) * rgb[labelled] + _ALPHA * lut[overlay[labelled]]
     return np.rint(rgb).astype(np.uint8)

@@ -109,17 +109,30 @@ class WindowPlan:
             weights=gaussian_weights(patch_size),
         )
 
+    def window(self, corner: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+        """The window starting at `corner` of the padded volume."""
+        return (
+            slice(corner[0], corner[0] + self.patch_size[0]),
+            slice(corner[1], corner[1] + self.patch_size[1]),
+            slice(corner[2], corner[2] + self.patch_size[2]),
+        )
+
+    def unpadded(self) -> tuple[slice, slice, slice]:
+        """Where the volume itself lies in the padded one."""
+        low = [self.padding[2 * (2 - axis)] for axis in range(3)]
+        return (
+            slice(low[0], low[0] + self.shape[0]),
+            slice(low[1], low[1] + self.shape[1]),
+            slice(low[2], low[2] + self.shape[2]),
+        )
+
     def weight_sum(self) -> torch.Tensor:
         """(*padded_shape) float32, > 0 everywhere: every window's weights added up. Built
         when needed, after the network has run, so it never adds to the peak memory."""
         total = torch.zeros(self.padded_shape)
-        for x, y, z in self.corners:
-            total[_window(x, y, z, self.patch_size)] += self.weights
+        for corner in self.corners:
+            total[self.window(corner)] += self.weights
         return total
-
-
-def _window(x: int, y: int, z: int, patch_size: Sequence[int]) -> tuple[slice, slice, slice]:
-    return (slice(x, x + patch_size[0]), slice(y, y + patch_size[1]), slice(z, z + patch_size[2]))
 
 
 def sliding_window_margins(
@@ -127,7 +140,6 @@ def sliding_window_margins(
     predictor: Callable[[torch.Tensor], torch.Tensor],
     plan: WindowPlan,
     *,
-    patch_size: Sequence[int],
     sw_batch_size: int,
     device: torch.device,
     dtype: torch.dtype = torch.float16,
@@ -141,15 +153,12 @@ def sliding_window_margins(
     blending and trilinear resampling are linear, so they commute with the subtraction. The
     background channel is then never stored: a quarter less memory for four classes.
     """
-    shape = image.shape[2:]
     source = F.pad(image, list(plan.padding)) if any(plan.padding) else image
     weights_on_device = plan.weights.to(device)
     blended: torch.Tensor | None = None
     for first in range(0, len(plan.corners), sw_batch_size):
         corners = plan.corners[first : first + sw_batch_size]
-        batch = torch.cat(
-            [source[(0, slice(None), *_window(*c, patch_size))][None] for c in corners]
-        )
+        batch = torch.cat([source[(0, slice(None), *plan.window(c))][None] for c in corners])
         # The network always gets float32 (the volume may be held in half precision); AMP
         # gives float16 logits on CUDA.
         logits = predictor(batch.to(device, torch.float32)).float()
@@ -162,17 +171,14 @@ def sliding_window_margins(
         if blended is None:
             blended = torch.zeros((margins.shape[1], *plan.padded_shape), dtype=dtype)
         for corner, window_margins in zip(corners, margins, strict=True):
-            blended[(slice(None), *_window(*corner, patch_size))] += window_margins
+            blended[(slice(None), *plan.window(corner))] += window_margins
         del logits, margins
     assert blended is not None
     # In the blend's own precision: mixing in a float32 operand would make torch build a
     # float32 copy of the whole blend for the result.
     blended.mul_(plan.weight_sum().reciprocal_().to(dtype))
     if any(plan.padding):
-        low = [plan.padding[2 * (2 - axis)] for axis in range(3)]
-        blended = blended[
-            (slice(None), *(slice(lo, lo + n) for lo, n in zip(low, shape, strict=True)))
-        ].contiguous()
+        blended = blended[(slice(None), *plan.unpadded())].contiguous()
     return blended
 
 
@@ -226,7 +232,6 @@ def predict(
                     source,
                     timer.wrap(model),
                     plan,
-                    patch_size=patch_size,
                     sw_batch_size=sw_batch_size,
                     device=device,
                 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from tests.bundles import tiny_bundle
 from tests.container_service.sandbox_data import wait_until
 from xnat_plugin.admin import (
     Xapi,
@@ -28,19 +28,6 @@ from xnat_plugin.sandbox.seed.importing import import_session
 from xnat_plugin.sandbox.server import running_sandbox
 
 PROJECT = "AUTO"
-
-
-def _tiny_bundle(folder: Path) -> Path:
-    """A 2-level UNet with random weights: the chain's plumbing, not its accuracy."""
-    spec = BundleSpec(
-        model_name="tiny",
-        version="0.0.1",
-        network=NetworkSpec(name="UNet", kwargs={"channels": [4, 8], "strides": [2]}),
-        labels={"liver": 1, "spleen": 2, "kidney": 3},
-        patch_size=(32, 32, 16),
-        spacing=(4.0, 4.0, 5.0),
-    )
-    return save_bundle(folder / "tiny", spec, [spec.build_network().state_dict()])
 
 
 def _records_by_wrapper(xapi: Xapi, container_ids: list[str]) -> dict[str, dict]:
@@ -62,7 +49,7 @@ def test_an_imported_session_is_segmented_then_evaluated_with_no_launch(tmp_path
         xapi = Xapi(sandbox.url, sandbox.user, sandbox.password)
         with connect(sandbox.url, sandbox.user, sandbox.password) as client:
             ensure_project(client, PROJECT)
-            bundle = _tiny_bundle(tmp_path / "models")
+            bundle = tiny_bundle(tmp_path / "models")
             upload_folder(
                 client, f"/data/projects/{PROJECT}", "MONAI_MODELS", bundle.parent,
                 show_progress=False,

@@ -15,7 +15,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from tests.bundles import tiny_bundle
 from xnat_plugin.cli import main
 from xnat_plugin.client import connect
 from xnat_plugin.client.browse import list_assessors
@@ -54,18 +54,6 @@ def docker_engine() -> object:
     return client
 
 
-def _tiny_bundle(folder: Path) -> Path:
-    spec = BundleSpec(
-        model_name="tiny",
-        version="0.0.1",
-        network=NetworkSpec(name="UNet", kwargs={"channels": [4, 8], "strides": [2]}),
-        labels={"liver": 1, "spleen": 2, "kidney": 3},
-        patch_size=(32, 32, 16),
-        spacing=(4.0, 4.0, 5.0),
-    )
-    return save_bundle(folder / "tiny", spec, [spec.build_network().state_dict()])
-
-
 def _run(url: str, session_id: str, backend: str, workdir: Path) -> int:
     return main(
         [
@@ -91,7 +79,7 @@ def test_docker_backend_segments_a_session_like_the_process_backend(
         (seeded,) = seed_project(
             client, "DOCK", 1, sites=1, seed=3, matrix=64, slices=24, show_progress=False
         )
-        bundle = _tiny_bundle(tmp_path / "models")
+        bundle = tiny_bundle(tmp_path / "models")
         upload_folder(client, "/data/projects/DOCK", "MONAI_MODELS", bundle.parent)
 
         assert _run(sandbox.url, seeded.session_id, "process", tmp_path / "process") == 0

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from tests.bundles import tiny_bundle as make_tiny_bundle
 from tests.imaging.dicom_factory import oblique_geometry, phantom_volume, write_ct_series
-
-LABELS = {"liver": 1, "spleen": 2, "kidney": 3}
 
 
 @pytest.fixture
@@ -22,16 +20,13 @@ def series_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_bundle(tmp_path: Path) -> Path:
     """Two folds of a 2-level UNet, random weights: plumbing, not accuracy."""
-    spec = BundleSpec(
-        model_name="tiny_unet",
-        version="0.0.1",
-        network=NetworkSpec(name="UNet", kwargs={"channels": [4, 8], "strides": [2]}),
-        labels=LABELS,
+    return make_tiny_bundle(
+        tmp_path / "models",
+        name="tiny_unet",
+        folds=2,
         patch_size=(16, 16, 16),
         spacing=(2.0, 2.0, 2.0),
     )
-    states = [spec.build_network().state_dict() for _ in range(2)]
-    return save_bundle(tmp_path / "models" / "tiny_unet", spec, states)
 
 
 def xnat_arguments(label: str = "S1") -> list[str]:

@@ -15,7 +15,8 @@ import pytest
 from containers.common.dicom_series import read_series
 from containers.common.seg_reader import read_seg
 from containers.infer.__main__ import main
-from tests.infer.conftest import LABELS, xnat_arguments
+from tests.bundles import LABELS
+from tests.infer.conftest import xnat_arguments
 from xnat_plugin.assessors.roi_collection import RoiCollection
 from xnat_plugin.assessors.xsd import load_reference_schemas, validate
 

@@ -41,7 +41,6 @@ def test_margins_match_monai(shape, patch, overlap, batch):
             image,
             network,
             WindowPlan.build(shape, patch, overlap),
-            patch_size=patch,
             sw_batch_size=batch,
             device=torch.device("cpu"),
             dtype=torch.float32,
@@ -87,7 +86,7 @@ def test_half_precision_margins_give_the_same_labels():
     network = _position_dependent_network()
     image = torch.randn(1, 1, 40, 35, 30)
     plan = WindowPlan.build((40, 35, 30), (16, 16, 16), 0.25)
-    kwargs = {"patch_size": (16, 16, 16), "sw_batch_size": 2, "device": torch.device("cpu")}
+    kwargs = {"sw_batch_size": 2, "device": torch.device("cpu")}
     with torch.no_grad():
         full = sliding_window_margins(image, network, plan, dtype=torch.float32, **kwargs)
         half = sliding_window_margins(image, network, plan, **kwargs)

@@ -16,16 +16,13 @@ from pathlib import Path
 from xnat_plugin.client.connection import XnatClient
 from xnat_plugin.client.objects import create_session
 from xnat_plugin.errors import UserError
-from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity, write_ct_series
-from xnat_plugin.sandbox.seed.phantom import make_phantom
+from xnat_plugin.sandbox.seed.ct_series import write_ct_series
 from xnat_plugin.sandbox.seed.seeding import (
+    PlannedSession,
     SeededSession,
-    session_label_for,
-    subject_label_for,
-    subject_seed,
     upload_manual_reference,
 )
-from xnat_plugin.sandbox.seed.sites import Site, site_named
+from xnat_plugin.sandbox.seed.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +91,9 @@ def import_session(
 ) -> SeededSession:
     """Session number `index` of `project` (which must exist), through the import service;
     the same phantom, labels and reference as `seed_session` would make."""
-    site = site_named(site) if isinstance(site, str) else site
-    subject_label, session_label = subject_label_for(index), session_label_for(index)
-    own_seed = subject_seed(seed, index)
-    phantom = make_phantom(own_seed, site, matrix=matrix, slices=slices)
-    identity = SeriesIdentity.for_subject(own_seed, subject_label, session_label)
+    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices)
+    site, phantom, identity = planned.site, planned.phantom, planned.identity
+    subject_label, session_label = planned.subject_label, planned.session_label
     reference_label = reference_id = None
     with tempfile.TemporaryDirectory(prefix="xnat-monai-import-") as scratch:
         ct_dir = Path(scratch) / "DICOM"

@@ -58,6 +58,39 @@ def subject_seed(seed: int, index: int) -> int:
     return seed * 1000 + index
 
 
+@dataclass(frozen=True)
+class PlannedSession:
+    """What session number `index` of a project is: its labels, site, phantom and DICOM
+    identity. Every way of seeding a session starts here, so all make the same one."""
+
+    site: Site
+    subject_label: str
+    session_label: str
+    phantom: Phantom
+    identity: SeriesIdentity
+
+    @classmethod
+    def of(
+        cls,
+        index: int,
+        seed: int,
+        site: Site | str,
+        *,
+        matrix: int | None = None,
+        slices: int | None = None,
+    ) -> PlannedSession:
+        site = site_named(site) if isinstance(site, str) else site
+        subject_label, session_label = subject_label_for(index), session_label_for(index)
+        own_seed = subject_seed(seed, index)
+        return cls(
+            site=site,
+            subject_label=subject_label,
+            session_label=session_label,
+            phantom=make_phantom(own_seed, site, matrix=matrix, slices=slices),
+            identity=SeriesIdentity.for_subject(own_seed, subject_label, session_label),
+        )
+
+
 def seed_session(
     client: XnatClient,
     project: str,
@@ -70,11 +103,9 @@ def seed_session(
     slices: int | None = None,
 ) -> SeededSession:
     """Create session number `index` (1-based) of `project`; the project must exist."""
-    site = site_named(site) if isinstance(site, str) else site
-    subject_label, session_label = subject_label_for(index), session_label_for(index)
-    own_seed = subject_seed(seed, index)
-    phantom = make_phantom(own_seed, site, matrix=matrix, slices=slices)
-    identity = SeriesIdentity.for_subject(own_seed, subject_label, session_label)
+    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices)
+    site, phantom, identity = planned.site, planned.phantom, planned.identity
+    subject_label, session_label = planned.subject_label, planned.session_label
     subject_id = ensure_subject(client, project, subject_label)
     session_id = create_session(
         client,
