@@ -77,9 +77,13 @@ def to_model_grid(volume: np.ndarray, mapping: GridMapping) -> torch.Tensor:
     scan is resampled in its own axis order (read in place, whatever its memory layout) and
     only the smaller result is reoriented.
     """
-    if not mapping.needs_resampling:
-        reoriented = nio.apply_orientation(volume, mapping.ornt)
-        return torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+    on_model_grid = _resample_on_scan_axes(volume, mapping) if mapping.needs_resampling else volume
+    reoriented = nio.apply_orientation(on_model_grid, mapping.ornt)
+    return torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+
+
+def _resample_on_scan_axes(volume: np.ndarray, mapping: GridMapping) -> np.ndarray:
+    """`volume` trilinearly resampled to the model grid's size, still on the scan's axes."""
     # The model grid's size along each of the scan's own axes.
     size = tuple(mapping.model_shape[int(new_axis)] for new_axis, _flip in mapping.ornt)
     source = volume.astype(np.float32, copy=False)
@@ -95,9 +99,7 @@ def to_model_grid(volume: np.ndarray, mapping: GridMapping) -> torch.Tensor:
         mode="trilinear",
         align_corners=True,
     )[0, 0].numpy()
-    in_scan_order = resampled.transpose(order)  # (2, 1, 0) is its own inverse
-    reoriented = nio.apply_orientation(in_scan_order, mapping.ornt)
-    return torch.from_numpy(np.ascontiguousarray(reoriented, dtype=np.float32))[None, None]
+    return resampled.transpose(order)  # (2, 1, 0) is its own inverse
 
 
 def labels_to_original_grid(
