@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import reference_or_skip
 from xnat_plugin.commands.model import Command, load_commands
 from xnat_plugin.commands.validation import validate_command
 
-EXAMPLES = (
-    Path(__file__).resolve().parents[2].parent / "shared/reference/container-service-commands"
-)
+EXAMPLES = reference_or_skip() / "container-service-commands"
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json"))
 
 # Upstream: bad-command.json fails Command.validate() with 8 errors (CommandEntityTest);

@@ -14,7 +14,6 @@ from xnat_plugin.commands.model import load_commands
 from xnat_plugin.commands.render import render_command_json, rendered_files, stale_command_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT.parent / "shared/reference/container-service-commands"
 
 
 def test_render_writes_one_json_array_per_image_that_loads_back(tmp_path: Path) -> None:
@@ -49,13 +48,14 @@ def test_the_committed_command_json_is_what_the_catalogue_renders() -> None:
 
 
 def test_validate_verb_fails_on_bad_command_and_passes_a_good_one(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, reference_dir: Path
 ) -> None:
+    examples = reference_dir / "container-service-commands"
     caplog.set_level(logging.INFO)
-    assert main(["commands", "validate", str(EXAMPLES / "bad-command.json")]) == 1
+    assert main(["commands", "validate", str(examples / "bad-command.json")]) == 1
     assert "hello-world1: INVALID (8 errors" in caplog.text
-    assert main(["commands", "validate", str(EXAMPLES / "cmdTmp.json")]) == 0
-    assert main(["commands", "validate", "--strict", str(EXAMPLES / "params-command.json")]) == 1
+    assert main(["commands", "validate", str(examples / "cmdTmp.json")]) == 0
+    assert main(["commands", "validate", "--strict", str(examples / "params-command.json")]) == 1
 
 
 def test_validate_verb_reports_unreadable_json_in_one_line(
