@@ -12,6 +12,7 @@ from containers.evaluate.session_mode import SessionRequest, run_session
 from tests.evaluate.sandbox_project import seed_session
 from tests.evaluate.seg_pairs import LABELS, SHAPE, perturbed
 from tests.imaging.dicom_factory import phantom_labels
+from xnat_plugin.assessors.assessor_id import assessor_id
 from xnat_plugin.assessors.qc_assessment import QcAssessment
 from xnat_plugin.assessors.xsd import load_reference_schemas, validate
 from xnat_plugin.client import connect
@@ -32,7 +33,10 @@ def test_session_evaluation_assessor_validates_against_xnats_schemas(
     out = tmp_path / "out"
     run_session(SessionRequest(seeded.id, "EVAL", out), client=client)
     xml = (out / "assessor.xml").read_text()
-    assert validate(xml, load_reference_schemas(reference_dir), require_id=False) == []
+    # As written, ID included (XMLValidator in DefaultCatalogService.insertXmlObject).
+    assert validate(xml, load_reference_schemas(reference_dir)) == []
+    assessor = QcAssessment.from_xml(xml)
+    assert assessor.id == assessor_id(seeded.id, assessor.label)
 
 
 def test_session_evaluation_writes_an_assessor_with_every_metric(client, tmp_path):

@@ -17,6 +17,7 @@ from containers.common.seg_reader import read_seg
 from containers.infer.__main__ import main
 from tests.bundles import LABELS
 from tests.infer.conftest import xnat_arguments
+from xnat_plugin.assessors.assessor_id import assessor_id
 from xnat_plugin.assessors.roi_collection import RoiCollection
 from xnat_plugin.assessors.xsd import load_reference_schemas, validate
 
@@ -35,7 +36,10 @@ def test_infer_assessor_validates_against_xnats_schemas(
     output = tmp_path / "out"
     assert run_infer(series_dir, tiny_bundle, output, *xnat_arguments()) == 0
     assessor_xml = (output / "assessor.xml").read_text()
-    assert validate(assessor_xml, load_reference_schemas(reference_dir), require_id=False) == []
+    # As written, ID included: XNAT validates the document before it would generate anything.
+    assert validate(assessor_xml, load_reference_schemas(reference_dir)) == []
+    assessor = RoiCollection.from_xml(assessor_xml)
+    assert assessor.id == assessor_id("XNAT_E00001", assessor.label)
 
 
 def test_infer_writes_seg_nifti_report_and_assessor(

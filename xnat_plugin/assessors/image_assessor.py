@@ -13,9 +13,11 @@ import datetime as dt
 import math
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from xnat_plugin.assessors.assessor_id import assessor_id, check_xnat_id
 from xnat_plugin.assessors.xsd import XNAT_NAMESPACE, XSI_NAMESPACE
 
 XNAT = "xnat"
@@ -30,7 +32,11 @@ class ImageAssessor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(default=None, description="XNAT ID; None lets XNAT generate one")
+    id: str = Field(
+        default="",
+        description="XNAT ID; when not given, derived from the session ID and the label "
+        "(`assessor_id.assessor_id`), so a document sent twice updates one assessor",
+    )
     label: str
     project: str
     session_id: str = Field(description="the image session's XNAT ID (xnat:imageSession_ID)")
@@ -38,6 +44,20 @@ class ImageAssessor(BaseModel):
     time: dt.time | None = None
     note: str | None = Field(default=None, max_length=NOTE_MAX_LENGTH)
     fields: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            session_id, label = data.get("session_id"), data.get("label")
+            if isinstance(session_id, str) and isinstance(label, str) and session_id.strip():
+                return {**data, "id": assessor_id(session_id, label)}
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _xnat_id(cls, value: str) -> str:
+        return check_xnat_id(value, "assessor ID")
 
     @field_validator("label", "project")
     @classmethod
@@ -54,7 +74,7 @@ class ImageAssessor(BaseModel):
     def _session_id_present(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("session_id (the image session's XNAT ID) must not be empty")
-        return value
+        return check_xnat_id(value, "session_id (the image session's XNAT ID)")
 
     @field_validator("time")
     @classmethod
@@ -74,8 +94,7 @@ def new_root(tag: str, assessor: ImageAssessor, extra_namespaces: dict[str, str]
     root.set("xmlns:xsi", XSI_NAMESPACE)
     for prefix, uri in extra_namespaces.items():
         root.set(f"xmlns:{prefix}", uri)
-    if assessor.id is not None:
-        root.set("ID", assessor.id)
+    root.set("ID", assessor.id)
     root.set("project", assessor.project)
     root.set("label", assessor.label)
     return root

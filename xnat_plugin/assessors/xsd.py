@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 XNAT_NAMESPACE = "http://nrg.wustl.edu/xnat"
 XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
-# An ID that XNAT would accept, used only to check the rest of an ID-less document.
-PLACEHOLDER_ID = "XNAT_E99999"
 
 
 @dataclass(frozen=True)
@@ -116,11 +114,12 @@ def _load_schema_dir_cached(path_text: str) -> Schemas:
     return Schemas(schema=schema, files_by_namespace=files_by_namespace)
 
 
-def validate(xml: str | bytes, schemas: Schemas, *, require_id: bool = True) -> list[str]:
+def validate(xml: str | bytes, schemas: Schemas) -> list[str]:
     """Reasons `xml` would be refused by an XNAT with these schemas; empty when it is valid.
 
-    With `require_id=False` a root without `ID` is checked as if it had one, which is what XNAT
-    does when a new assessor arrives without an ID (it generates one).
+    The document is checked as sent, as XNAT does (`XMLValidator` in
+    `DefaultCatalogService.insertXmlObject`) before it generates anything: a root without the
+    required `ID` is refused.
     """
     try:
         root = ET.fromstring(xml)
@@ -131,8 +130,6 @@ def validate(xml: str | bytes, schemas: Schemas, *, require_id: bool = True) -> 
             f"root element {root.tag} is not declared by any installed schema "
             f"(namespaces: {', '.join(schemas.namespaces)})"
         ]
-    if not require_id and "ID" not in root.attrib:
-        root.set("ID", PLACEHOLDER_ID)
     # xsi:type values are QNames: their prefixes resolve through the document's declarations.
     namespaces = _declared_namespaces(xml)
     return [_describe(error) for error in schemas.schema.iter_errors(root, namespaces=namespaces)]

@@ -1,8 +1,10 @@
 """Assessors on XNAT: create or replace one from its XML, read its XML back, put files in it.
 
 XNAT takes an assessor document as the body of
-`PUT /data/experiments/<session>/assessors/<label>?inbody=true`, validates it against its
-installed schemas, generates `ID` when the document has none, and answers with the ID.
+`PUT /data/experiments/<session>/assessors/<label>?inbody=true`, validates it as sent against its
+installed schemas (`ID` is required), creates the assessor or updates the one with that ID, and
+answers with the ID. The builders of `xnat_plugin.assessors` always write one
+(`assessor_id.assessor_id`).
 """
 
 from __future__ import annotations
