@@ -136,11 +136,12 @@ def test_house_rules_for_our_commands(command: Command) -> None:
 
 
 def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> None:
-    for step in STEPS:
+    for step in ("train", "infer"):
         for command in step_commands(step, GPU):
             assert command.runtime == "nvidia"
             assert command.generic_resources == {"gpu": "1"}
             assert command.image is not None and not command.image.endswith("-cpu")
+    for step in STEPS:
         for command in step_commands(step, CPU):
             assert command.runtime is None and command.generic_resources is None
             assert command.name.endswith("-cpu") and str(command.image).endswith("-cpu")
@@ -241,3 +242,13 @@ def test_evaluate_commands_write_a_qc_assessment_and_a_project_report() -> None:
     assert project_wrapper.contexts == ["xnat:projectData"]
     assert project_wrapper.external_inputs[0].load_children is False
     assert project_wrapper.output_handlers[0].label == "MONAI_EVALUATION"
+
+
+def test_evaluate_commands_ask_for_no_gpu_in_either_build() -> None:
+    """The metrics run on the CPU; a GPU request would hold a GPU slot on Swarm/Kubernetes
+    (`generic-resources`) and need the nvidia runtime on standalone Docker (`runtime`)."""
+    for variant in (GPU, CPU):
+        for command in step_commands("evaluate", variant):
+            document = command.to_dict()
+            assert "runtime" not in document and "generic-resources" not in document
+            assert command.reserve_memory == 2048 and command.shm_size == 2 * 1024**3

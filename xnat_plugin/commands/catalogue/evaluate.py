@@ -23,8 +23,10 @@ from xnat_plugin.commands.model import (
     OutputHandler,
 )
 
+# The metrics run on the CPU (numpy, scipy): no GPU request, which on Swarm and Kubernetes would
+# hold a GPU for the whole evaluation while a train or infer job waits for it.
 EVALUATE_RESOURCES = Resources(
-    reserve_memory_mib=2048, limit_memory_mib=8192, shm_size_bytes=2 * GIB
+    reserve_memory_mib=2048, limit_memory_mib=8192, shm_size_bytes=2 * GIB, gpu=False
 )
 REGEX_NOTE = "XNAT refuses values containing ( ; && || or a backtick."
 

@@ -1,9 +1,11 @@
 """Building blocks shared by our commands: images, resources, GPU settings, input shapes.
 
-Our commands run on a GPU by default (`runtime: nvidia` for standalone Docker,
-`generic-resources: {"gpu": "1"}` for Swarm and Kubernetes). Each image also has a CPU build
-(`--cpu`) whose commands carry a `-cpu` suffix on the command, wrapper and image tag and ask for
-no GPU; both can be installed side by side because wrapper names stay unique.
+The commands that run a network (train, infer) ask for a GPU in their default build
+(`runtime: nvidia` for standalone Docker, `generic-resources: {"gpu": "1"}` for Swarm and
+Kubernetes); the evaluate commands compute their metrics on the CPU and ask for none, so they
+never hold a GPU slot. Each image also has a CPU build (`--cpu`) whose commands carry a `-cpu`
+suffix on the command, wrapper and image tag and ask for no GPU; both can be installed side by
+side because wrapper names stay unique.
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ VARIANTS = (GPU, CPU)
 
 @dataclass(frozen=True)
 class Resources:
-    """Memory in MiB, /dev/shm in bytes (MONAI data loaders share batches through /dev/shm)."""
+    """Memory in MiB, /dev/shm in bytes (MONAI data loaders share batches through /dev/shm);
+    `gpu`: whether the step runs a network, so its GPU build asks for one GPU."""
 
     reserve_memory_mib: int
     limit_memory_mib: int
     shm_size_bytes: int
+    gpu: bool = True
 
 
 def image_name(step: str, variant: Variant) -> str:
@@ -57,13 +61,13 @@ def image_name(step: str, variant: Variant) -> str:
 
 
 def with_hardware(command: Command, variant: Variant, resources: Resources) -> Command:
-    """`command` with memory, shared memory and (GPU build) the GPU request set."""
+    """`command` with memory, shared memory and (GPU build of a GPU step) the GPU request."""
     fields: dict[str, object] = {
         "reserve_memory": resources.reserve_memory_mib,
         "limit_memory": resources.limit_memory_mib,
         "shm_size": resources.shm_size_bytes,
     }
-    if not variant.cpu:
+    if resources.gpu and not variant.cpu:
         # Standalone Docker reads only `runtime`; Swarm and Kubernetes only generic-resources.
         fields["runtime"] = "nvidia"
         fields["generic_resources"] = {"gpu": "1"}
