@@ -25,6 +25,7 @@ from xnat_plugin.sandbox import (
 )
 from xnat_plugin.sandbox.archive import DB_FILE, SPOOL_DIR, archive_root
 from xnat_plugin.sandbox.db import Database
+from xnat_plugin.sandbox.safe_paths import Refused
 
 log = logging.getLogger(__name__)
 CONTAINER_SERVICE_MODULE = "xnat_plugin.sandbox.container_service.routes"
@@ -105,6 +106,11 @@ def create_app(
         return PlainTextResponse(
             str(exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> PlainTextResponse:
+        # A hostile or invalid name or path, refused before anything changed.
+        return PlainTextResponse(str(exc), status_code=exc.status)
 
     @app.exception_handler(sqlite3.IntegrityError)
     async def conflicts(request: Request, exc: sqlite3.IntegrityError) -> PlainTextResponse:

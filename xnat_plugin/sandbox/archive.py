@@ -9,10 +9,15 @@
 ```
 `archive_directory(data_dir, uri)` gives the folder of any object, which is what XNAT's
 Container Service mounts into a container.
+
+Every path into the archive is made by `archive_path`, which refuses one that would leave it
+(`safe_paths.inside`): labels and IDs are checked when objects are made, and this is the second
+wall for anything that got past (an old catalogue, a planted link).
 """
 
 from __future__ import annotations
 
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from xnat_plugin.errors import UserError
 from xnat_plugin.sandbox.data_path import BadPath, parse_data_path
 from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.resolve import Resolved, resolve
+from xnat_plugin.sandbox.safe_paths import Refused, inside
 
 DB_FILE = "sandbox.db"
 # Request bodies are written here first, then renamed into the archive when complete.
@@ -30,11 +36,23 @@ def archive_root(data_dir: Path) -> Path:
     return Path(data_dir) / "archive"
 
 
+def archive_path(data_dir: Path, *parts: str | Path) -> Path:
+    """The path of `parts` (relative folders and file names) in the archive, or `Refused` (400)
+    when it would leave the archive, be the archive itself, or pass through a symbolic link.
+    Every write, read and delete in the archive takes its path from here."""
+    return inside(archive_root(data_dir), *parts)
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove a folder that `archive_path` gave (missing is fine: nothing to remove)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def object_directory(data_dir: Path, found: Resolved) -> Path:
     """The folder of the deepest object in `found` (resources: their own folder)."""
     if found.resource is not None:
-        return archive_root(data_dir) / found.resource["directory"]
-    return archive_root(data_dir) / relative_object_directory(found)
+        return archive_path(data_dir, found.resource["directory"])
+    return archive_path(data_dir, relative_object_directory(found))
 
 
 def relative_object_directory(found: Resolved) -> Path:
@@ -106,4 +124,7 @@ def archive_directory(data_dir: Path, uri: str) -> Path:
         if detail is None:
             raise
         raise UserError(f"{uri}: {detail} in the sandbox at {data_dir}") from exc
-    return object_directory(Path(data_dir).resolve(), found)
+    try:
+        return object_directory(Path(data_dir).resolve(), found)
+    except Refused as exc:
+        raise UserError(f"{uri}: {exc}") from exc

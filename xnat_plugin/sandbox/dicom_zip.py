@@ -101,9 +101,24 @@ def _header_fields(first: pydicom.Dataset) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
+# DicomUtils.isValidUID (XNAT's dicomtools): 1 to 64 characters, dot-separated numbers without
+# leading zeros. A header value that names a file must be one, never a path.
+_VALID_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+UID_MAX_LENGTH = 64
+
+
 def _archive_name(dataset: pydicom.Dataset, member: str) -> str:
+    """`<SOPInstanceUID>.dcm`; refused when the header holds no UID (XNAT's GradualDicomImporter:
+    "object … contains no SOP Instance UID") or something that is not a UID (`../../x`)."""
     sop_uid = _text(dataset, "SOPInstanceUID")
-    return f"{sop_uid}.dcm" if sop_uid else Path(member).name
+    if not sop_uid:
+        raise DicomZipRefused(f"object {member} contains no SOP Instance UID")
+    if len(sop_uid) > UID_MAX_LENGTH or not _VALID_UID.fullmatch(sop_uid):
+        raise DicomZipRefused(
+            f"object {member}: SOPInstanceUID {sop_uid!r} is not a DICOM UID (digits and dots, "
+            f"at most {UID_MAX_LENGTH} characters); correct the file or leave it out of the zip"
+        )
+    return f"{sop_uid}.dcm"
 
 
 def read_dicom_zip(

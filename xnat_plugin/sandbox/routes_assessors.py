@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -20,6 +19,7 @@ from xnat_plugin.sandbox import archive, catalog, events, object_xml
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.safe_paths import check_xnat_id
 from xnat_plugin.sandbox.xml_validation import (
     PREFIXES,
     XSI,
@@ -124,6 +124,9 @@ def _insert(
     root: ET.Element | None = None,
 ) -> Response:
     assert found.experiment is not None and found.project is not None
+    check_xnat_id("assessor", label)
+    if assessor_id is not None:
+        check_xnat_id("assessor", assessor_id)
     with call.db.write() as conn:
         clash = conn.execute(
             "SELECT id FROM experiments WHERE project = ? AND label = ?",
@@ -211,6 +214,7 @@ def _put_assessor_xml(call: Call, found: Resolved, body: bytes) -> Response:
     except InvalidXml as exc:
         raise HTTPException(400, str(exc)) from exc
     fields, _ = _fields_from_xml(root)
+    check_xnat_id("assessor", label)
     if existing is not None:
         with call.db.write() as conn:
             conn.execute(
@@ -257,7 +261,7 @@ def delete_assessor(call: Call, found: Resolved) -> Response:
             (owner,),
         )
         conn.execute("DELETE FROM resources WHERE owner = ?", (owner,))
-    shutil.rmtree(folder, ignore_errors=True)
+    archive.remove_tree(folder)
     return Response(status_code=200)
 
 

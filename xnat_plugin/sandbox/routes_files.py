@@ -26,6 +26,7 @@ from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.safe_paths import check_xnat_id
 from xnat_plugin.sandbox.zip_download import zip_response
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,7 @@ def _resource_row(call: Call, conn: sqlite3.Connection, found: Resolved, label: 
         "SELECT * FROM resources WHERE owner = ? AND label = ?", (owner, label)
     ).fetchone()
     if row is None:
-        try:
-            check_file_path(label)
-        except BadPath as exc:
-            raise HTTPException(400, f"resource label: {exc}") from exc
+        check_xnat_id("resource", label)
         conn.execute(
             "INSERT INTO resources (owner, label, format, content, directory) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -116,7 +114,8 @@ def put_resource(call: Call, found: Resolved) -> Response:
     new = found.resource is None
     with call.db.write() as conn:
         row = _resource_row(call, conn, found, label)
-    (archive.archive_root(call.data_dir) / row["directory"]).mkdir(parents=True, exist_ok=True)
+        folder = archive.archive_path(call.data_dir, row["directory"])
+    folder.mkdir(parents=True, exist_ok=True)
     return Response(str(row["id"]), status_code=201 if new else 200, media_type="text/plain")
 
 
@@ -128,12 +127,11 @@ def get_resource(call: Call, found: Resolved) -> Response:
 
 def delete_resource(call: Call, found: Resolved) -> Response:
     assert found.resource is not None
+    folder = archive.archive_path(call.data_dir, found.resource["directory"])
     with call.db.write() as conn:
         conn.execute("DELETE FROM files WHERE resource_id = ?", (found.resource["id"],))
         conn.execute("DELETE FROM resources WHERE id = ?", (found.resource["id"],))
-    shutil.rmtree(
-        archive.archive_root(call.data_dir) / found.resource["directory"], ignore_errors=True
-    )
+    archive.remove_tree(folder)
     return Response(status_code=200)
 
 
@@ -221,7 +219,7 @@ class _FileInLargeChunks(FileResponse):
 def get_file(call: Call, found: Resolved) -> Response:
     row = _file_row(call, found)
     assert found.resource is not None
-    path = archive.archive_root(call.data_dir) / found.resource["directory"] / row["path"]
+    path = archive.archive_path(call.data_dir, found.resource["directory"], row["path"])
     return _FileInLargeChunks(
         path,
         filename=path.name,
@@ -233,14 +231,13 @@ def get_file(call: Call, found: Resolved) -> Response:
 def delete_file(call: Call, found: Resolved) -> Response:
     row = _file_row(call, found)
     assert found.resource is not None
+    path = archive.archive_path(call.data_dir, found.resource["directory"], row["path"])
     with call.db.write() as conn:
         conn.execute(
             "DELETE FROM files WHERE resource_id = ? AND path = ?",
             (found.resource["id"], row["path"]),
         )
-    (archive.archive_root(call.data_dir) / found.resource["directory"] / row["path"]).unlink(
-        missing_ok=True
-    )
+    path.unlink(missing_ok=True)
     return Response(status_code=200)
 
 
@@ -280,6 +277,10 @@ def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Respon
     overwrite = call.flag("overwrite")
     with call.db.write() as conn:
         resource = found.resource or _resource_row(call, conn, found, label)
+        targets = [
+            archive.archive_path(call.data_dir, resource["directory"], upload.relative)
+            for upload in uploads
+        ]
         for upload in uploads:
             exists = conn.execute(
                 "SELECT 1 FROM files WHERE resource_id = ? AND path = ?",
@@ -291,7 +292,6 @@ def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Respon
                     f"file {upload.relative} already exists in resource "
                     f"{resource['label']}; add overwrite=true to replace it",
                 )
-        folder = archive.archive_root(call.data_dir) / resource["directory"]
         for upload in uploads:
             conn.execute(
                 "INSERT OR REPLACE INTO files (resource_id, path, size, digest, format, content,"
@@ -306,8 +306,7 @@ def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Respon
                     call.query.get("tags", ""),
                 ),
             )
-        for upload in uploads:
-            target = folder / upload.relative
+        for upload, target in zip(uploads, targets, strict=True):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(upload.source, target)
     return Response(status_code=200)

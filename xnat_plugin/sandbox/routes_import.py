@@ -29,6 +29,7 @@ from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.dicom_zip import DicomZipRefused, ImportedStudy, read_dicom_zip
 from xnat_plugin.sandbox.routes_data import _spool_body
+from xnat_plugin.sandbox.safe_paths import check_xnat_id
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -136,7 +137,10 @@ def _store(
 ) -> tuple[str, str, bool]:
     """Rows for subject, session, scans, resources and files in one transaction, then the
     files renamed into the archive; returns (subject ID, session ID, whether it is new)."""
-    session_dir = Path(project) / "arc001" / study.session_label
+    check_xnat_id("subject", study.subject_label)
+    session_dir = Path(project) / "arc001" / check_xnat_id("experiment", study.session_label)
+    for scan in study.scans.values():
+        check_xnat_id("scan", scan.scan_id)
     moves: list[tuple[Path, Path]] = []
     with db.write() as conn:
         subject_id = _subject(db, conn, user, project, study.subject_label)
@@ -188,7 +192,7 @@ def _store(
                     "content, tags) VALUES (?, ?, ?, ?, 'DICOM', 'RAW', '')",
                     (resource_id, name, staged.stat().st_size, _md5(staged)),
                 )
-                moves.append((staged, archive.archive_root(data_dir) / folder / name))
+                moves.append((staged, archive.archive_path(data_dir, folder, name)))
         # The files go into place inside the transaction: if a rename fails, no rows remain.
         for source, target in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +239,7 @@ def _drop_scans(
     )
     conn.execute("DELETE FROM resources WHERE owner LIKE ?", (f"scan:{session_id}/%",))
     conn.execute("DELETE FROM scans WHERE experiment_id = ?", (session_id,))
-    shutil.rmtree(archive.archive_root(data_dir) / session_dir / "SCANS", ignore_errors=True)
+    archive.remove_tree(archive.archive_path(data_dir, session_dir, "SCANS"))
 
 
 def _md5(path: Path) -> str:

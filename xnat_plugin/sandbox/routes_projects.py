@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from typing import Any
 
 from fastapi import HTTPException, Response
@@ -13,6 +12,7 @@ from xnat_plugin.sandbox import archive, catalog, events, object_xml
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.safe_paths import check_xnat_id
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,10 @@ def put_project(call: Call, found: Resolved) -> Response:
     assert project_id is not None
     fields = call.fields_for("xnat:projectData")
     if found.project is None:
-        if not project_id.replace("_", "").replace("-", "").isalnum():
-            raise HTTPException(400, f"project ID {project_id!r}: use letters, digits, - and _")
+        folder = archive.archive_path(call.data_dir, check_xnat_id("project", project_id))
         with call.db.write() as conn:
             catalog.create_project(conn, project_id, dict(fields), call.user.login)
-        (archive.archive_root(call.data_dir) / project_id).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         log.info("created project %s", project_id)
         return created(project_id, True)
     if not call.user.can_manage(found.project["id"]):
@@ -81,6 +80,7 @@ def delete_project(call: Call, found: Resolved) -> Response:
     project_id = found.project["id"]
     if not call.user.can_manage(project_id):
         raise HTTPException(403, f"user {call.user.login} may not delete project {project_id}")
+    folder = archive.archive_path(call.data_dir, project_id)
     with call.db.write() as conn:
         for table, column in (
             ("experiments", "project"),
@@ -90,7 +90,7 @@ def delete_project(call: Call, found: Resolved) -> Response:
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (project_id,))
         conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
         _purge_orphans(conn)
-    shutil.rmtree(archive.archive_root(call.data_dir) / project_id, ignore_errors=True)
+    archive.remove_tree(folder)
     return Response(status_code=200)
 
 
@@ -130,6 +130,8 @@ def put_subject(call: Call, found: Resolved) -> Response:
     fields = call.fields_for("xnat:subjectData")
     label = fields.pop("label", None) if found.subject is not None else None
     if found.subject is not None:
+        if label:
+            check_xnat_id("subject", label)
         with call.db.write() as conn:
             if label and label != found.subject["label"]:
                 conn.execute(
@@ -137,7 +139,7 @@ def put_subject(call: Call, found: Resolved) -> Response:
                 )
             catalog.update_fields(conn, "subjects", {"id": found.subject["id"]}, fields)
         return created(found.subject["id"], False)
-    label = fields.pop("label", call.path.subject)
+    label = check_xnat_id("subject", fields.pop("label", call.path.subject or ""))
     with call.db.write() as conn:
         subject_id = catalog.new_subject_id(call.db, conn)
         conn.execute(
@@ -165,22 +167,28 @@ def get_subject(call: Call, found: Resolved) -> Response:
 
 def delete_subject(call: Call, found: Resolved) -> Response:
     assert found.subject is not None and found.project is not None
-    for row in call.db.query(
-        "SELECT id FROM experiments WHERE subject_id = ? AND session_id IS NULL",
-        (found.subject["id"],),
-    ):
-        session = catalog.get_experiment(call.db, None, row["id"])
-        delete_experiment(
-            call,
-            Resolved(
-                path=found.path, project=found.project, subject=found.subject, experiment=session
-            ),
+    sessions = [
+        Resolved(
+            path=found.path,
+            project=found.project,
+            subject=found.subject,
+            experiment=catalog.get_experiment(call.db, None, row["id"]),
         )
+        for row in call.db.query(
+            "SELECT id FROM experiments WHERE subject_id = ? AND session_id IS NULL",
+            (found.subject["id"],),
+        )
+    ]
+    # Every folder is checked before anything is deleted: one refused path changes nothing.
+    folder = archive.object_directory(call.data_dir, found)
+    for session in sessions:
+        archive.object_directory(call.data_dir, session)
+    for session in sessions:
+        delete_experiment(call, session)
     with call.db.write() as conn:
         conn.execute("DELETE FROM subjects WHERE id = ?", (found.subject["id"],))
         _purge_orphans(conn)
-    folder = archive.archive_root(call.data_dir) / found.project["id"] / "subjects"
-    shutil.rmtree(folder / found.subject["label"], ignore_errors=True)
+    archive.remove_tree(folder)
     return Response(status_code=200)
 
 
@@ -233,7 +241,7 @@ def put_experiment(call: Call, found: Resolved) -> Response:
         subject = catalog.get_subject(call.db, found.project["id"], subject_ref or "")
         if subject is None:
             raise HTTPException(404, f"subject {subject_ref!r} not found in {found.project['id']}")
-    label = fields.pop("label", call.path.experiment)
+    label = check_xnat_id("experiment", fields.pop("label", call.path.experiment or ""))
     fields.setdefault("modality", catalog.SESSION_TYPES[xsi_type])
     with call.db.write() as conn:
         experiment_id = catalog.new_experiment_id(call.db, conn)
@@ -271,13 +279,15 @@ def get_experiment(call: Call, found: Resolved) -> Response:
 def delete_experiment(call: Call, found: Resolved) -> Response:
     assert found.experiment is not None and found.project is not None
     session_id = found.experiment["id"]
+    folder = archive.object_directory(
+        call.data_dir, Resolved(path=found.path, project=found.project, experiment=found.experiment)
+    )
     with call.db.write() as conn:
         conn.execute(
             "DELETE FROM experiments WHERE id = ? OR session_id = ?", (session_id, session_id)
         )
         _purge_orphans(conn)
-    folder = archive.archive_root(call.data_dir) / found.project["id"] / "arc001"
-    shutil.rmtree(folder / found.experiment["label"], ignore_errors=True)
+    archive.remove_tree(folder)
     return Response(status_code=200)
 
 
@@ -315,8 +325,7 @@ def put_scan(call: Call, found: Resolved) -> Response:
             f"xsiType {xsi_type!r} is not a scan type this XNAT knows: "
             f"{', '.join(sorted(catalog.SCAN_TYPES))}",
         )
-    scan_id = call.path.scan
-    assert scan_id is not None
+    scan_id = check_xnat_id("scan", call.path.scan or "")
     with call.db.write() as conn:
         conn.execute(
             "INSERT INTO scans (experiment_id, id, xsi_type, fields) VALUES (?, ?, ?, ?)",
@@ -336,11 +345,12 @@ def get_scan(call: Call, found: Resolved) -> Response:
 
 def delete_scan(call: Call, found: Resolved) -> Response:
     assert found.scan is not None and found.experiment is not None
+    folder = archive.object_directory(call.data_dir, found)
     with call.db.write() as conn:
         conn.execute(
             "DELETE FROM scans WHERE experiment_id = ? AND id = ?",
             (found.experiment["id"], found.scan["id"]),
         )
         _purge_orphans(conn)
-    shutil.rmtree(archive.object_directory(call.data_dir, found), ignore_errors=True)
+    archive.remove_tree(folder)
     return Response(status_code=200)

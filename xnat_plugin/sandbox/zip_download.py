@@ -5,10 +5,12 @@ Entries are named like XNAT's: `<session>/scans/<scan>/resources/<label>/files/<
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Response
 from fastapi.responses import StreamingResponse
@@ -18,6 +20,7 @@ from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.resolve import Resolved
 
 CHUNK = 1024 * 1024
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._ -]+")
 
 
 def _zip_prefix(found: Resolved, resource: sqlite3.Row) -> str:
@@ -62,14 +65,14 @@ def zip_response(
     db: Database, data_dir: Path, found: Resolved, resources: list[sqlite3.Row]
 ) -> Response:
     """The files of `resources` as one zip, built while it is sent (stored, not deflated)."""
-    root = archive.archive_root(data_dir)
     entries: list[tuple[Path, str]] = []
     for resource in resources:
         prefix = _zip_prefix(found, resource)
         for f in db.query(
             "SELECT path FROM files WHERE resource_id = ? ORDER BY path", (resource["id"],)
         ):
-            entries.append((root / resource["directory"] / f["path"], f"{prefix}/{f['path']}"))
+            source = archive.archive_path(data_dir, resource["directory"], f["path"])
+            entries.append((source, f"{prefix}/{f['path']}"))
 
     def stream() -> Iterator[bytes]:
         pipe = _Pipe()
@@ -85,7 +88,15 @@ def zip_response(
 
     name = (found.experiment["label"] if found.experiment is not None else "files") + ".zip"
     return StreamingResponse(
-        stream(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        stream(), media_type="application/zip", headers={"Content-Disposition": attachment(name)}
     )
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition header for `name` that no name can break: a plain quoted name when
+    it is safe ASCII, else RFC 6266's `filename*` (percent-encoded UTF-8) beside an ASCII
+    fallback. A CR or LF in a header would end it early."""
+    if _PLAIN_NAME.fullmatch(name):
+        return f'attachment; filename="{name}"'
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
