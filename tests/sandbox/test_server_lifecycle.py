@@ -255,3 +255,27 @@ def test_listings_filter_by_column_values_like_xnat(sandbox) -> None:
     wildcard = requests.get(uri, params={"label": "S1*"}, auth=auth).json()
     assert [r["subject_label"] for r in wildcard["ResultSet"]["Result"]] == ["s1"]
     assert mr["ResultSet"]["Result"][0]["modality"] == "MR"
+
+
+def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once() -> None:
+    """A server killed with connections open leaves them in TIME_WAIT; without SO_REUSEADDR a
+    restart on the same port is refused for about a minute."""
+    import socket
+
+    from xnat_plugin.sandbox.server import listening_socket
+
+    first = listening_socket(0)
+    port = first.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = first.accept()
+    accepted.close()  # the server side closes first: its end lingers in TIME_WAIT
+    first.close()
+    client.close()
+    with pytest.raises(OSError):  # what a plain bind meets now
+        with socket.socket() as plain:
+            plain.bind(("127.0.0.1", port))
+    again = listening_socket(port)
+    assert again.getsockname()[1] == port
+    with pytest.raises(OSError):  # a port someone listens on is still refused
+        listening_socket(port)
+    again.close()

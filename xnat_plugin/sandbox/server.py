@@ -19,6 +19,7 @@ from xnat_plugin.sandbox.app import create_app
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+BACKLOG = 2048  # uvicorn's default
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,19 @@ class SandboxServer:
     data_dir: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def listening_socket(port: int) -> socket.socket:
+    """A socket listening on HOST:`port` (0: a free one). SO_REUSEADDR lets a server restarted
+    right after a crash bind while the dead one's connections linger in TIME_WAIT (otherwise
+    refused for about a minute); a port another server listens on is still refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _config(data_dir: Path, port: int, user: str, password: str, workers: int) -> uvicorn.Config:
@@ -70,9 +80,19 @@ def running_sandbox(
     ends. `data_dir` keeps everything; reopening it later gives the same content. `workers` is
     the size of the Container Service's worker pool (one HTTP server process either way)."""
     data_dir = Path(data_dir)
-    chosen = port or _free_port()
-    server = uvicorn.Server(_config(data_dir, chosen, user, password, workers))
-    thread = threading.Thread(target=server.run, name=f"sandbox-{chosen}", daemon=True)
+    try:
+        sock = listening_socket(port)
+    except OSError as exc:
+        raise UserError(f"the sandbox could not listen on {HOST}:{port} ({exc})") from exc
+    chosen = int(sock.getsockname()[1])
+    try:
+        server = uvicorn.Server(_config(data_dir, chosen, user, password, workers))
+    except BaseException:
+        sock.close()
+        raise
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{chosen}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -92,9 +112,13 @@ def running_sandbox(
 def serve(data_dir: Path, *, port: int, user: str, password: str) -> None:
     """Serve in the foreground until interrupted."""
     try:
-        with socket.socket() as sock:
-            sock.bind((HOST, port))
+        sock = listening_socket(port)
     except OSError as exc:
         raise UserError(f"port {port} on {HOST} is not free ({exc}); pick another --port") from exc
+    try:
+        server = uvicorn.Server(_config(data_dir, port, user, password, 1))
+    except BaseException:
+        sock.close()
+        raise
     log.info("sandbox XNAT at http://%s:%d (data in %s); Ctrl-C stops it", HOST, port, data_dir)
-    uvicorn.Server(_config(data_dir, port, user, password, 1)).run()
+    server.run(sockets=[sock])
