@@ -271,9 +271,8 @@ def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once
     accepted.close()  # the server side closes first: its end lingers in TIME_WAIT
     first.close()
     client.close()
-    with pytest.raises(OSError):  # what a plain bind meets now
-        with socket.socket() as plain:
-            plain.bind(("127.0.0.1", port))
+    with pytest.raises(OSError), socket.socket() as plain:  # what a plain bind meets now
+        plain.bind(("127.0.0.1", port))
     again = listening_socket(port)
     assert again.getsockname()[1] == port
     with pytest.raises(OSError):  # a port someone listens on is still refused
