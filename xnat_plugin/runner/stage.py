@@ -5,7 +5,15 @@ As in Container Service: an input mount is the archive directory of the object t
 fresh, empty, writable build directory. When the XNAT's archive is not on this machine, the
 object's files are downloaded over REST into a staging folder laid out like XNAT's archive
 (`SCANS/<id>/<resource>/…`, `RESOURCES/<label>/…`, `ASSESSORS/<label>/<resource>/…`) and
-made read-only.
+made read-only, as Container Service copies remote files into a build directory.
+
+A Project is mounted as its current archive directory, `<archive>/<project>/arc001`: one folder
+per session (`Project.populateProperties` sets `directory` to `getRootArchivePath() +
+getCurrentArc()`, which `CommandResolutionServiceImpl.resolveMountPathForModelObject` mounts).
+The project's own resources live beside it (`<archive>/<project>/resources`), not in it.
+Staged over REST, a Project mount therefore holds `<session label>/…` for every image session of
+the project, listed here whatever the input's `load-children` (that setting only shapes the
+JSON that matchers see).
 """
 
 from __future__ import annotations
@@ -17,17 +25,20 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rich.progress import Progress
 
 from xnat_plugin.errors import UserError
 from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount
-from xnat_plugin.runner.xnat_objects import XnatObject
+from xnat_plugin.runner.xnat_listing import listing_rows, row_value
+from xnat_plugin.runner.xnat_objects import XnatObject, XnatObjectLoader
 from xnat_plugin.runner.xnat_rest import XnatRest, data_path
 
 log = logging.getLogger(__name__)
 
-# Given an object URI, the folder holding its files when the archive is local (else None).
+# Given an object URI, the folder Container Service mounts for it when the archive is local (a
+# project: its current archive directory, e.g. `<project>/arc001`), else None.
 ArchiveLocator = Callable[[str], Path | None]
 
 
@@ -72,7 +83,10 @@ def _stage_one(
             f"mount {mount.name}: {mount.source.uri} is not in a local archive and no XNAT "
             "connection was given to download it"
         )
-    download_object(xnat, mount.source, build_dir)
+    if mount.source.kind == "Project":
+        download_project_sessions(xnat, mount.source, build_dir)
+    else:
+        download_object(xnat, mount.source, build_dir)
     if not mount.writable:
         make_read_only(build_dir)
     return build_dir
@@ -118,18 +132,51 @@ def _resource_files(prefix: str, resource: dict[str, Any]) -> Iterator[tuple[str
 
 def download_object(xnat: XnatRest, obj: XnatObject, destination: Path) -> int:
     """Download every file of `obj` into `destination`; returns the number of files."""
-    files = list(archive_layout(obj))
+    return _download_files(xnat, list(archive_layout(obj)), destination, obj.uri)
+
+
+def download_project_sessions(xnat: XnatRest, project: XnatObject, destination: Path) -> int:
+    """The project's archive directory: `<session label>/SCANS|RESOURCES|ASSESSORS/…` for
+    every image session of `project`; returns the number of files."""
+    loader = XnatObjectLoader(xnat)
+    files: list[tuple[str, dict[str, Any]]] = []
+    for session_id in project_session_ids(xnat, project.id):
+        session = loader.experiment(session_id)
+        files.extend(
+            (f"{session.label or session.id}/{relative}", file)
+            for relative, file in archive_layout(session)
+        )
+    return _download_files(xnat, files, destination, project.uri)
+
+
+def project_session_ids(xnat: XnatRest, project_id: str) -> list[str]:
+    """IDs of the project's image sessions (its other experiments are not session folders)."""
+    rows = listing_rows(
+        xnat.get_json(
+            f"/data/projects/{quote(project_id)}/experiments", {"columns": "ID,label,xsiType"}
+        )
+    )
+    return [
+        str(row_value(row, "ID", "id"))
+        for row in rows
+        if "sessiondata" in str(row_value(row, "xsiType", "xsi_type") or "").lower()
+    ]
+
+
+def _download_files(
+    xnat: XnatRest, files: list[tuple[str, dict[str, Any]]], destination: Path, what: str
+) -> int:
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     with Progress(transient=True) as progress:
-        task = progress.add_task(f"downloading {obj.uri}", total=len(files))
+        task = progress.add_task(f"downloading {what}", total=len(files))
         for relative, file in files:
             target = (destination / relative).resolve()
             if not target.is_relative_to(root):
-                raise UserError(f"refusing file {relative!r} of {obj.uri}: it leaves the mount")
+                raise UserError(f"refusing file {relative!r} of {what}: it leaves the mount")
             xnat.download(data_path(str(file["uri"])), target)
             progress.advance(task)
-    log.info("downloaded %d files of %s", len(files), obj.uri)
+    log.info("downloaded %d files of %s", len(files), what)
     return len(files)
 
 

@@ -20,7 +20,7 @@ from xnat_plugin.runner.engine import ContainerRecord, execute, new_record
 from xnat_plugin.runner.resolve import preresolve
 from xnat_plugin.runner.status import ContainerStatus
 from xnat_plugin.runner.xnat_rest import XnatRest
-from xnat_plugin.sandbox.archive import archive_directory
+from xnat_plugin.sandbox.archive import archive_directory, data_segments
 from xnat_plugin.sandbox.auth import issue_alias_token, revoke_alias_token
 from xnat_plugin.sandbox.container_service.catalog import WrapperRef
 from xnat_plugin.sandbox.container_service.store import ContainerRow, now_iso
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUED = str(ContainerStatus.QUEUED)
+# The sandbox's one archive directory per project (XNAT's default `arc001`).
+CURRENT_ARC = "arc001"
 
 
 def _archive_locator(data_dir: Path) -> Callable[[str], Path | None]:
@@ -38,9 +40,15 @@ def _archive_locator(data_dir: Path) -> Callable[[str], Path | None]:
 
     def locate(uri: str) -> Path | None:
         try:
-            return archive_directory(data_dir, uri)
+            folder = archive_directory(data_dir, uri)
         except UserError:
             return None
+        segments = data_segments(uri)
+        if len(segments) == 2 and segments[0] == "projects":
+            # A project mounts as its current archive directory, the session folders: CS's
+            # `Project.populateProperties` sets getRootArchivePath() + getCurrentArc().
+            return folder / CURRENT_ARC
+        return folder
 
     return locate
 
