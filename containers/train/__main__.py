@@ -16,14 +16,13 @@ import logging
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from containers.common.provenance import RunClock, collect_provenance
-from containers.train.archive_source import candidates_from_archive
+from containers.train import budget
 from containers.train.bundle_output import (
     bundle_spec,
     data_list,
@@ -33,7 +32,6 @@ from containers.train.bundle_output import (
 )
 from containers.train.cases import (
     DEFAULT_REFERENCE_PATTERN,
-    ReferenceCandidate,
     SkippedSession,
     load_cases,
     reference_matcher,
@@ -48,6 +46,7 @@ from containers.train.data_plan import plan_from_cases
 from containers.train.distributed import Workers, start_workers, stop_workers
 from containers.train.folds import split_by_subject
 from containers.train.settings import TrainSettings
+from containers.train.sources import PairSearch, find_training_pairs
 from containers.train.trainer import EpochRecord, FoldResult, SegmentationTrainer
 from xnat_plugin.client.connection import XnatClient, connect
 from xnat_plugin.errors import UserError
@@ -78,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", type=Path, help="also keep checkpoints here")
     p.add_argument("--batch-size", type=int, default=1, help="cases per step, all processes")
     p.add_argument("--steps-per-epoch", type=int, default=20)
-    p.add_argument("--max-minutes", type=float, help="stop after the epoch that reaches this")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="time budget: the learning-rate schedule is fitted to the epochs that fit in it "
+        "(measured after each epoch) when fewer than --epochs do",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -92,6 +96,11 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
         raise UserError(f"--patch-size {args.patch_size!r} must be three sizes ≥ 8 like 96,96,32")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise UserError(
+            f"--max-minutes must be more than 0, got {args.max_minutes}: leave it out for no "
+            "time budget"
+        )
     return TrainSettings(
         model_name=args.model_name,
         network=args.network,
@@ -139,25 +148,24 @@ def xnat_from_environment() -> Iterator[XnatClient | None]:
 def run(args: argparse.Namespace, workers: Workers) -> Path | None:
     clock = RunClock()
     settings = settings_from(args)
+    # The budget counts from here: reading the data is part of the run.
+    deadline = budget.deadline_after(settings.max_minutes)
     matcher = reference_matcher(args.reference_pattern)
     requested = [n for n in args.labels.split(",") if n.strip()] or None
     with (
         xnat_from_environment() as client,
         tempfile.TemporaryDirectory(prefix="xnat-monai-train-") as scratch,
     ):
-        if args.project_dir is not None:
-            candidates, skipped = candidates_from_archive(args.project_dir, args.project, matcher)
-        elif client is not None:
-            from containers.train.xnat_source import candidates_from_xnat
-
-            candidates, skipped = candidates_from_xnat(client, args.project, matcher, Path(scratch))
-        else:
-            raise UserError(
-                "no training data: give --project-dir (the mounted project archive) or set "
-                "XNAT_HOST, XNAT_USER and XNAT_PASS"
-            )
+        search = find_training_pairs(
+            args.project,
+            matcher,
+            project_dir=args.project_dir,
+            client=client,
+            scratch=Path(scratch),
+        )
+        candidates, skipped = search.candidates, search.skipped
         report_skipped(skipped)
-        require_pairs(candidates, skipped, args)
+        require_pairs(search, args)
         cases, labels = load_cases(candidates, requested)
         plan = plan_from_cases(cases, settings.seed)
         log.info(
@@ -171,9 +179,8 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         folds = split_by_subject([c.subject for c in cases], settings.folds, settings.seed)
         checkpoints = checkpoint_stores(client, args)
         trainer = SegmentationTrainer(settings, plan, labels, workers)
-        deadline = time.monotonic() + settings.max_minutes * 60 if settings.max_minutes else None
         results: list[FoldResult] = []
-        for fold in folds:
+        for number, fold in enumerate(folds):
             results.append(
                 trainer.train_fold(
                     fold.index,
@@ -181,7 +188,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
                     [cases[i] for i in fold.validation],
                     checkpoints,
                     on_epoch=EpochLogger(settings.epochs, len(folds)),
-                    deadline=deadline,
+                    deadline=budget.fold_deadline(deadline, len(folds) - number),
                 )
             )
         if not workers.is_main:
@@ -240,16 +247,31 @@ def report_skipped(skipped: list[SkippedSession]) -> None:
         log.warning("skipping session %s: %s", s.session_label, s.reason)
 
 
-def require_pairs(
-    candidates: list[ReferenceCandidate], skipped: list[SkippedSession], args: argparse.Namespace
-) -> None:
-    if candidates:
+def require_pairs(search: PairSearch, args: argparse.Namespace) -> None:
+    """Refuse a run without pairs, saying what was looked for, where, and what to do."""
+    if search.candidates:
         return
-    reasons = "; ".join(f"{s.session_label}: {s.reason}" for s in skipped[:5]) or "no sessions"
+    skipped = search.skipped
+    reasons = "; ".join(f"{s.session_label}: {s.reason}" for s in skipped[:5])
+    if len(skipped) > 5:
+        reasons += f"; and {len(skipped) - 5} more"
+    where = " and ".join(search.searched)
+    if not skipped:
+        advice = (
+            "the project has no image session there: check --project, or mount the project "
+            "archive / set XNAT_HOST so its sessions can be read"
+        )
+    else:
+        advice = (
+            "upload each session's reference segmentation as an icr:roiCollectionData assessor "
+            "with a SEG resource, or change --reference-pattern to match their labels"
+        )
     raise UserError(
-        f"project {args.project} has no session with a reference segmentation matching "
-        f"{args.reference_pattern!r} ({reasons}): upload manual SEG assessors or change "
-        "--reference-pattern"
+        f"project {args.project} has no training pair: looked for an icr:roiCollectionData "
+        f"assessor whose label matches {args.reference_pattern!r} with a DICOM SEG in its SEG "
+        f"resource, and the scan whose DICOM series it segments, in {where}"
+        + (f" ({reasons})" if reasons else "")
+        + f": {advice}"
     )
 
 
@@ -271,7 +293,8 @@ class EpochLogger:
 
     def __call__(self, fold: int, record: EpochRecord) -> None:
         self.seconds.append(record.seconds)
-        remaining = (self.folds - fold - 1) * self.epochs + (self.epochs - record.epoch)
+        planned = record.planned_epochs or self.epochs
+        remaining = (self.folds - fold - 1) * planned + (planned - record.epoch)
         recent = self.seconds[-5:]
         eta = remaining * sum(recent) / len(recent)
         per_label = " ".join(f"{k} {v:.3f}" for k, v in record.dice_per_label.items())
@@ -280,7 +303,7 @@ class EpochLogger:
             fold + 1,
             self.folds,
             record.epoch,
-            self.epochs,
+            planned,
             record.loss,
             record.dice,
             per_label,

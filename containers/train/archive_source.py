@@ -26,13 +26,17 @@ log = logging.getLogger(__name__)
 
 
 def session_folders(project_dir: Path) -> list[Path]:
-    """Session folders under `arc*/` (or directly under the folder given)."""
+    """Session folders directly in the folder given (what Container Service mounts: the
+    project's `arc001`) or in its `arc*/` folders (the project folder itself)."""
     if not project_dir.is_dir():
         raise UserError(f"--project-dir {project_dir} is not a folder: mount the project archive")
-    roots = sorted(p for p in project_dir.glob("arc*") if p.is_dir()) or [project_dir]
-    return sorted(
-        s for root in roots for s in root.iterdir() if s.is_dir() and (s / "SCANS").is_dir()
-    )
+
+    def is_session(folder: Path) -> bool:
+        return folder.is_dir() and (folder / "SCANS").is_dir()
+
+    children = sorted(p for p in project_dir.iterdir() if p.is_dir())
+    roots = [project_dir, *(p for p in children if p.name.startswith("arc") and not is_session(p))]
+    return sorted(s for root in roots for s in root.iterdir() if is_session(s))
 
 
 def candidates_from_archive(

@@ -32,7 +32,7 @@ class TrainSettings:
     warmup_fraction: float = 0.03
     seed: int = 0
     device: str = "auto"
-    max_minutes: float | None = None  # stop (after an epoch) when the budget would be exceeded
+    max_minutes: float | None = None  # time budget: the schedule is fitted to the epochs that fit
     val_overlap: float = 0.25
 
     def fingerprint(self) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A subclass changes one piece (`network`, `loss_function`, `optimizer`, `lr_scheduler`,
 `train_pre_transforms`, `val_pre_transforms`) without touching the loop. `train_fold` runs one
 fold: CacheDataset, patch sampling, Dice+CE, AdamW with warm-up + cosine, a sliding-window
-validation Dice every epoch, the best model kept, a checkpoint every epoch (resumable).
+validation Dice every epoch, the best model kept, a checkpoint every epoch (resumable). With a
+deadline, the cosine is re-fitted after each epoch to end on the last epoch that fits, and the
+fold stops there.
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler, RandomSampler
 
 from containers.common.networks import build_network
+from containers.train import budget
 from containers.train.cases import TrainingCase
 from containers.train.checkpoints import CheckpointStore
 from containers.train.data_plan import DataPlan
 from containers.train.distributed import Workers
+from containers.train.schedule import WarmupCosine
 from containers.train.settings import CPU_NETWORK_KWARGS, TrainSettings
 from containers.train.transforms import case_item, train_compose, val_compose
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
+
+# The learning rate's last value, as a fraction of the initial one.
+LR_FLOOR = 0.0
 
 
 @dataclass
@@ -49,6 +56,7 @@ class EpochRecord:
     seconds: float
     optimizer_steps: int
     learning_rate: float
+    planned_epochs: int = 0  # the fold's length as planned after this epoch (0: not recorded)
 
 
 @dataclass
@@ -127,16 +135,10 @@ class SegmentationTrainer:
 
     def lr_scheduler(
         self, optimizer: torch.optim.Optimizer, total_steps: int
-    ) -> torch.optim.lr_scheduler.LRScheduler:
-        warmup = max(1, int(total_steps * self.settings.warmup_fraction))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    ) -> torch.optim.lr_scheduler.LambdaLR:
+        """Warm-up then cosine to the floor; its `WarmupCosine` can be re-fitted mid-run."""
+        schedule = WarmupCosine(total_steps, self.settings.warmup_fraction, LR_FLOOR)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
     def train_pre_transforms(self) -> Compose:
         return train_compose(self.plan, self.settings.patch_size, self.settings.samples_per_case)
@@ -169,6 +171,7 @@ class SegmentationTrainer:
         optimizer = self.optimizer(network)
         repeats, steps = self.steps_per_epoch(len(train_cases))
         scheduler = self.lr_scheduler(optimizer, steps * settings.epochs)
+        schedule = _refittable(scheduler)
         loss_function = self.loss_function()
         use_amp = self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -214,8 +217,12 @@ class SegmentationTrainer:
             log.warning("fold %d: checkpoint is from other settings; starting afresh", fold_index)
 
         per_process_batch = settings.batch_size // workers.world_size
-        stopped_early = False
+        planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
+        epoch_seconds: list[float] = []
+        lap = budget.now()
         for epoch in range(start_epoch, settings.epochs):
+            if epoch >= planned:
+                break
             started = time.perf_counter()
             epoch_seed = settings.seed * 100_003 + fold_index * 1009 + epoch
             _seed_everything(epoch_seed)
@@ -267,6 +274,29 @@ class SegmentationTrainer:
                 optimizer_steps=optimizer_steps,
                 learning_rate=float(scheduler.get_last_lr()[0]),
             )
+            # The epoch's time from the end of the one before (so a checkpoint's upload counts).
+            ended = budget.now()
+            epoch_seconds.append(ended - lap)
+            lap = ended
+            if deadline is not None:
+                fits = budget.epochs_that_fit(
+                    epoch + 1, settings.epochs, epoch_seconds, deadline - ended
+                )
+                fits = int(workers.broadcast(fits))
+                if fits != planned:
+                    log.info(
+                        "fold %d: %d s per epoch, the time budget holds %d of %d epochs; "
+                        "the learning rate now comes down to its floor on epoch %d",
+                        fold_index,
+                        round(budget.pace(epoch_seconds)),
+                        fits,
+                        settings.epochs,
+                        fits,
+                    )
+                    if schedule is not None:
+                        schedule.refit(scheduler.last_epoch, fits * steps)
+                    planned = fits
+            record.planned_epochs = planned
             history.append(record)
             if checkpoints is not None and workers.is_main:
                 checkpoints.save(
@@ -286,21 +316,27 @@ class SegmentationTrainer:
             workers.barrier()
             if on_epoch is not None:
                 on_epoch(fold_index, record)
-            out_of_time = (
-                deadline is not None
-                and epoch + 1 < settings.epochs
-                and time.monotonic() + record.seconds > deadline
-            )
-            if workers.broadcast(out_of_time):
-                log.warning(
-                    "fold %d: time budget reached after epoch %d of %d; keeping the best model",
-                    fold_index,
-                    epoch + 1,
-                    settings.epochs,
-                )
-                stopped_early = True
+            if planned <= epoch + 1:
+                floor = (schedule.floor if schedule else 0.0) * settings.learning_rate
+                if planned < settings.epochs and record.learning_rate > floor + 1e-12:
+                    # An epoch far slower than those before it used up the time planned.
+                    log.warning(
+                        "fold %d: the time budget ran out after epoch %d, before the learning "
+                        "rate reached its floor; keeping the best model",
+                        fold_index,
+                        epoch + 1,
+                    )
+                elif planned < settings.epochs:
+                    log.info(
+                        "fold %d: time budget: %d of %d epochs, schedule finished",
+                        fold_index,
+                        epoch + 1,
+                        settings.epochs,
+                    )
                 break
 
+        # A resumed fold keeps the plan it was fitted to (a finished one runs no epoch more).
+        stopped_early = planned < settings.epochs
         return FoldResult(
             index=fold_index,
             train_sessions=[c.session_label for c in train_cases],
@@ -343,6 +379,17 @@ class SegmentationTrainer:
         names = sorted(self.labels, key=self.labels.__getitem__)
         per_label = {name: float(np.nan_to_num(per_class[i])) for i, name in enumerate(names)}
         return float(np.mean(list(per_label.values()))), per_label
+
+
+def _refittable(scheduler: Any) -> WarmupCosine | None:
+    """The schedule a time budget can re-fit (None when a subclass chose another kind)."""
+    factors = getattr(scheduler, "lr_lambdas", [])
+    return factors[0] if len(factors) == 1 and isinstance(factors[0], WarmupCosine) else None
+
+
+def _planned_epochs(schedule: WarmupCosine, steps_per_epoch: int, epochs: int) -> int:
+    """The epochs the schedule is fitted to (a resumed one may have been fitted to fewer)."""
+    return min(epochs, max(1, round(schedule.total_steps / max(1, steps_per_epoch))))
 
 
 def _copy_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:

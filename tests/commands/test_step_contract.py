@@ -41,3 +41,14 @@ def test_train_command_line_parses_with_the_train_steps_parser() -> None:
     assert (args.epochs, args.folds, args.seed) == (100, 5, 0)
     assert args.learning_rate == pytest.approx(0.002)
     assert args.reference_pattern == ".*manual.*"
+    assert args.max_minutes is None  # no time budget unless one is given
+
+
+@pytest.mark.slow  # imports torch and MONAI
+def test_the_train_wrappers_time_budget_reaches_the_step_as_minutes() -> None:
+    from containers.train.__main__ import build_parser
+
+    (train,) = step_commands("train")
+    values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "time-budget": "45"}
+    words = shlex.split(fill_command_line(train, values))
+    assert build_parser().parse_args(words[3:]).max_minutes == pytest.approx(45.0)

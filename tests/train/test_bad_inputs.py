@@ -69,8 +69,12 @@ def test_project_without_reference_segmentations_is_refused_with_the_reasons(
     project = write_project_archive(tmp_path / "P", 2, with_reference=False)
     assert _train(project, tmp_path / "out") == 2
     err = _assert_one_line_and_no_bundle(capsys, tmp_path / "out")
-    assert "no session with a reference segmentation" in err
-    assert "SUBJ001_CT1" in err
+    # What was looked for, where, why each session failed, and what to do.
+    assert "no training pair" in err
+    assert "icr:roiCollectionData" in err and "'.*manual.*'" in err
+    assert f"the mounted archive {project} (2 sessions)" in err
+    assert "SUBJ001_CT1: no reference SEG assessor matches the pattern" in err
+    assert "--reference-pattern" in err
 
 
 def test_a_pattern_matching_only_our_own_predictions_finds_no_reference(
@@ -80,7 +84,7 @@ def test_a_pattern_matching_only_our_own_predictions_finds_no_reference(
     for folder in (project / "arc001").glob("*/ASSESSORS/*"):
         folder.rename(folder.with_name(folder.name.replace("_manual_SEG", "_monai_m_20260101")))
     assert _train(project, tmp_path / "out", "--reference-pattern", ".*") == 2
-    assert "no session with a reference" in _assert_one_line_and_no_bundle(capsys, tmp_path / "out")
+    assert "no training pair" in _assert_one_line_and_no_bundle(capsys, tmp_path / "out")
 
 
 def test_references_naming_different_labels_are_refused_with_a_list(

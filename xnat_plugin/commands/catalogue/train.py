@@ -31,7 +31,8 @@ TRAIN_RESOURCES = Resources(reserve_memory_mib=8192, limit_memory_mib=32768, shm
 TRAIN_COMMAND_LINE = (
     "python -m containers.train #PROJECT_ID# --model-name '#model-name#' --output /output "
     "#network# #labels# #epochs# #folds# #patch-size# #learning-rate# "
-    "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device#"
+    "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device# "
+    "#time-budget#"
 )
 
 
@@ -131,6 +132,15 @@ def train_command(variant: Variant) -> Command:
                 flag="--seed",
             ),
             device_input(variant),
+            value_input(
+                "time-budget",
+                "Time budget (minutes)",
+                "Longest the training may run, in minutes; empty: no limit. When fewer epochs "
+                "than asked fit, the learning-rate schedule is fitted to those that do (measured "
+                "after each epoch), so the model still finishes its schedule.",
+                type="number",
+                flag="--max-minutes",
+            ),
         ],
         outputs=[
             CommandOutput(
