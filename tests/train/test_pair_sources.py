@@ -72,9 +72,7 @@ def test_a_mount_without_session_folders_falls_back_to_rest(
     (mount / "resources" / "MONAI_MODELS").mkdir(parents=True)
     server = sandbox
     with connect(server.url, server.user, server.password) as client:  # type: ignore[attr-defined]
-        seed_project(
-            client, "RESTP", 2, sites=1, seed=3, matrix=32, slices=12, show_progress=False
-        )
+        seed_project(client, "RESTP", 2, sites=1, seed=3, matrix=32, slices=12, show_progress=False)
         search = find_training_pairs(
             "RESTP", MANUAL, project_dir=mount, client=client, scratch=tmp_path / "scratch"
         )
