@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import ValidationError
 
 from containers.common.bundle_configs import SPEC_KEY, inference_config, monai_metadata
@@ -38,6 +37,9 @@ from containers.common.bundle_spec import (
 )
 from xnat_plugin.errors import UserError
 
+if TYPE_CHECKING:  # imported where weights are read or written: a spec needs no torch
+    import torch
+
 __all__ = [
     "Bundle",
     "BundleSpec",
@@ -49,6 +51,7 @@ __all__ = [
     "ZScore",
     "default_segment_codes",
     "load_bundle",
+    "read_bundle_spec",
     "save_bundle",
     "spec_from_metadata",
 ]
@@ -127,6 +130,8 @@ def save_bundle(
 
     `models/model.pt` always exists (the `primary` member), so `monai.bundle run` works.
     """
+    import torch
+
     root = Path(directory)
     if isinstance(state_dicts, Mapping):
         state_dicts = [state_dicts]
@@ -155,8 +160,8 @@ def _cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in state.items()}
 
 
-def load_bundle(directory: Path | str) -> Bundle:
-    """Read a bundle folder; refuses a missing or inconsistent one with the reason."""
+def read_bundle_spec(directory: Path | str) -> BundleSpec:
+    """A bundle's spec from its configs/metadata.json alone (no weights read, no torch)."""
     root = Path(directory)
     metadata_path = root / "configs" / "metadata.json"
     if not metadata_path.is_file():
@@ -168,7 +173,15 @@ def load_bundle(directory: Path | str) -> Bundle:
         metadata = json.loads(metadata_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{metadata_path} is not valid JSON: {exc}") from exc
-    spec = spec_from_metadata(metadata, metadata_path)
+    return spec_from_metadata(metadata, metadata_path)
+
+
+def load_bundle(directory: Path | str) -> Bundle:
+    """Read a bundle folder; refuses a missing or inconsistent one with the reason."""
+    import torch
+
+    root = Path(directory)
+    spec = read_bundle_spec(root)
     members = sorted(
         (root / "models").glob("fold_*/model.pt"), key=lambda p: int(p.parent.name[5:])
     )

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import monai
 import numpy as np
-import torch
 
 from containers.common.bundle_spec import BundleSpec, CTWindow
 
@@ -20,6 +18,10 @@ SPEC_KEY = "xnat_monai"
 
 def monai_metadata(spec: BundleSpec) -> dict[str, Any]:
     """configs/metadata.json in MONAI's convention, with our full spec under "xnat_monai"."""
+    # Only a bundle's writer needs these (train has them loaded already): see bundle.py.
+    import monai
+    import torch
+
     value_range = [0, 1] if isinstance(spec.normalization, CTWindow) else []
     return {
         "schema": METADATA_SCHEMA,

@@ -7,14 +7,16 @@ steps need to rebuild, feed and describe a model.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from containers.common.networks import build_network, check_network_name, default_kwargs
 from xnat_plugin.errors import UserError
+
+if TYPE_CHECKING:  # a spec is read and checked without torch; only build_network needs it
+    import torch
 
 
 class CodedConcept(BaseModel):

@@ -8,12 +8,12 @@ the step uses when a user names only the network; the stored kwargs are always t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import torch
-from monai.networks.nets import DynUNet, SegResNet, SwinUNETR, UNet
+from typing import TYPE_CHECKING, Any
 
 from xnat_plugin.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 NETWORK_NAMES = ("UNet", "SegResNet", "SwinUNETR", "DynUNet")
 
@@ -119,6 +119,10 @@ def build_network(
     """Build network `name` (3-D); missing kwargs take this project's defaults."""
     merged = {**default_kwargs(name, patch_size), **kwargs}
     check_patch_size(name, merged, patch_size)
+    # Here, not at the top: any MONAI import loads most of MONAI (seconds), and reading or
+    # checking a bundle's spec needs none of it.
+    from monai.networks.nets import DynUNet, SegResNet, SwinUNETR, UNet
+
     if name == "UNet":
         return UNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)
     if name == "SegResNet":

@@ -5,6 +5,10 @@ sliding-window ensemble, maps the labels back onto the scan's grid, and writes i
 `SEG/` (DICOM SEG), `NIFTI/` (the label map), `REPORT/` (report.json + QC picture) and, when
 the XNAT arguments are given, `assessor.xml` (an icr:roiCollectionData pointing at the SEG).
 All outputs appear together or not at all.
+
+Start-up: this module imports neither torch nor MONAI. `run` starts them in the background
+(torch, then the model's weights and MONAI network, then the writers' libraries) and reads the
+series meanwhile; the report records how long the step then waited for them.
 """
 
 from __future__ import annotations
@@ -16,25 +20,25 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from containers.common.bundle import Bundle, load_bundle
+from containers.common.background import BackgroundStages
+from containers.common.bundle import Bundle, load_bundle, read_bundle_spec
 from containers.common.bundle_spec import BundleSpec
 from containers.common.dicom_series import Series, read_series
-from containers.common.nifti_io import write_nifti
 from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
-from containers.common.qc_picture import grey_levels, write_qc_montage
-from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
-from containers.common.seg_writer import SegAlgorithm, WrittenSeg, write_seg
-from containers.infer.cleanup import keep_largest_component
-from containers.infer.predict import choose_device, choose_sw_batch_size, predict
-from containers.infer.report import InferenceReport, LabelVolume, Timings, label_volumes
+from containers.infer.report import InferenceReport, LabelVolume, Timings
 from containers.infer.staging import require_empty_output, staged_output
 from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
+
+if TYPE_CHECKING:
+    import torch
+
+    from containers.common.seg_writer import WrittenSeg
 
 log = logging.getLogger("containers.infer")
 
@@ -90,16 +94,59 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> InferenceReport:
     clock = RunClock()
     xnat = _xnat_arguments(args)
-    bundle = load_bundle(_bundle_folder(args.model))
-    bundle.check_fits(in_channels=1)
-    spec = bundle.spec
-    log.info("model %s %s (%d member(s))", spec.model_name, spec.version, len(bundle.state_dicts))
-
+    folder = _bundle_folder(args.model)
+    spec = read_bundle_spec(folder)
     require_empty_output(args.output)
+    with BackgroundStages(
+        [
+            ("torch", _import_numerics),
+            ("models", lambda: _load_models(folder, args.device)),
+            ("writers", _import_writers),
+        ]
+    ) as background:
+        return _run(args, clock, xnat, spec, background)
+
+
+def _import_numerics() -> None:
+    """torch and the step's own modules built on it (the main thread imports them after)."""
+    import containers.common.qc_picture
+    import containers.common.resample
+    import containers.infer.predict  # noqa: F401
+
+
+def _load_models(folder: Path, device_name: str) -> tuple[Bundle, list[torch.nn.Module], Any]:
+    """The bundle's weights in their networks (MONAI's import comes with the first network)."""
+    from containers.infer.predict import choose_device
+
+    bundle = load_bundle(folder)
+    bundle.check_fits(in_channels=1)
+    device = choose_device(device_name)
+    return bundle, bundle.build_models(device, release=True), device
+
+
+def _import_writers() -> None:
+    """What the clean-up and the writers use (highdicom, nibabel, Pillow, cc3d)."""
+    import containers.common.nifti_io
+    import containers.common.seg_writer
+    import containers.infer.cleanup  # noqa: F401
+
+
+def _run(
+    args: argparse.Namespace,
+    clock: RunClock,
+    xnat: dict[str, str] | None,
+    spec: BundleSpec,
+    background: BackgroundStages,
+) -> InferenceReport:
     start = time.perf_counter()
     series = read_series(args.input)
     read_seconds = time.perf_counter() - start
     log.info("read series %s %s in %.2f s", series.series_instance_uid, series.shape, read_seconds)
+
+    background.result("torch")
+    from containers.common.qc_picture import grey_levels
+    from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
+    from containers.infer.predict import choose_sw_batch_size, predict
 
     start = time.perf_counter()
     mapping = plan_grid(series.shape, series.affine, spec.spacing, spec.orientation)
@@ -114,8 +161,8 @@ def run(args: argparse.Namespace) -> InferenceReport:
     preprocess_seconds = time.perf_counter() - start
     log.info("model grid %s at %s mm", mapping.model_shape, spec.spacing)
 
-    device = choose_device(args.device)
-    models = bundle.build_models(device, release=True)
+    bundle, models, device = background.result("models")
+    log.info("model %s %s (%d member(s))", spec.model_name, spec.version, len(models))
     sw_batch_size = choose_sw_batch_size(device, spec.patch_size, args.sw_batch_size)
     start = time.perf_counter()
     prediction = predict(
@@ -128,6 +175,8 @@ def run(args: argparse.Namespace) -> InferenceReport:
     )
     inference_seconds = time.perf_counter() - start
     del image, models
+    background.result("writers")
+    from containers.infer.cleanup import keep_largest_component
 
     # Helpers for the rest of the step: the checksums and the output files.
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -180,6 +229,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
                     cleanup_seconds=round(postprocess_seconds - resample_seconds, 3),
                     write_seconds=round(write_seconds, 3),
                     total_seconds=round(clock.elapsed(), 3),
+                    startup_wait_seconds=round(background.waited_seconds, 3),
                     forward_passes=prediction.passes,
                     windows=prediction.windows,
                 ),
@@ -228,6 +278,11 @@ def _write_files(
 ) -> tuple[WrittenSeg, dict[str, LabelVolume]]:
     """SEG, NIfTI and QC picture into `staging`, side by side (gzip, PNG encoding and the
     SEG's bit packing release the GIL), with the label volumes counted meanwhile."""
+    from containers.common.nifti_io import write_nifti
+    from containers.common.qc_picture import write_qc_montage
+    from containers.common.seg_writer import SegAlgorithm, write_seg
+    from containers.infer.report import label_volumes
+
     jobs: list[Future[Any]] = [
         pool.submit(
             write_seg,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 from pydantic import BaseModel
 
 from containers.common.provenance import Provenance
@@ -27,6 +26,9 @@ class Timings(BaseModel):
     cleanup_seconds: float  # largest-component clean-up
     write_seconds: float
     total_seconds: float
+    # Of the total, how long the step waited for libraries and the model being loaded in the
+    # background (torch, MONAI, weights) once its own work had run out: not the step's work.
+    startup_wait_seconds: float = 0.0
     forward_passes: int  # passes over the volume: models × flips
     windows: int  # sliding windows the network evaluated, over all passes
 
@@ -51,6 +53,8 @@ def label_volumes(
     label_map: np.ndarray, labels: Mapping[str, int], spacing: tuple[float, float, float]
 ) -> dict[str, LabelVolume]:
     """Voxel count and mL per label (1 mL = 1000 mm³)."""
+    import torch  # loaded by the time labels are counted; the report model needs none
+
     flat = label_map.ravel(order="K")
     if flat.dtype == np.uint8:  # torch counts uint8 as is; numpy first copies it to int64
         counts = torch.bincount(torch.from_numpy(flat), minlength=256).numpy()

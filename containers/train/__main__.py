@@ -6,6 +6,10 @@ model per subject-level fold, and writes a MONAI bundle with its report to
 `--output/<model-name>/` (which the command uploads to project resource MONAI_MODELS).
 Checkpoints go to project resource MONAI_CHECKPOINTS (and `--checkpoint-dir`) every epoch, so a
 relaunch with the same model name resumes.
+
+Start-up: this module imports neither torch nor MONAI; `main` imports torch (the device and the
+process group need it) and `run` imports MONAI and the trainer in the background while the
+training pairs are found and read.
 """
 
 from __future__ import annotations
@@ -18,39 +22,28 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from containers.common.background import BackgroundStages
 from containers.common.provenance import RunClock, collect_provenance
 from containers.train import budget
-from containers.train.bundle_output import (
-    bundle_spec,
-    data_list,
-    label_components,
-    staged_bundle_folder,
-    write_bundle,
-)
 from containers.train.cases import (
     DEFAULT_REFERENCE_PATTERN,
     SkippedSession,
     load_cases,
     reference_matcher,
 )
-from containers.train.checkpoints import (
-    CheckpointStore,
-    CheckpointStores,
-    LocalCheckpoints,
-    XnatCheckpoints,
-)
-from containers.train.data_plan import plan_from_cases
-from containers.train.distributed import Workers, start_workers, stop_workers
 from containers.train.folds import split_by_subject
 from containers.train.settings import TrainSettings
 from containers.train.sources import PairSearch, find_training_pairs
-from containers.train.trainer import EpochRecord, FoldResult, SegmentationTrainer
 from xnat_plugin.client.connection import XnatClient, connect
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
+
+if TYPE_CHECKING:
+    from containers.train.checkpoints import CheckpointStore
+    from containers.train.distributed import Workers
+    from containers.train.trainer import EpochRecord, FoldResult
 
 log = logging.getLogger("containers.train")
 
@@ -119,6 +112,8 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    from containers.train.distributed import start_workers, stop_workers
+
     workers: Workers | None = None
     try:
         workers = start_workers(args.device)
@@ -153,6 +148,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
     matcher = reference_matcher(args.reference_pattern)
     requested = [n for n in args.labels.split(",") if n.strip()] or None
     with (
+        BackgroundStages([("training", _import_training)]) as background,
         xnat_from_environment() as client,
         tempfile.TemporaryDirectory(prefix="xnat-monai-train-") as scratch,
     ):
@@ -167,6 +163,19 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         report_skipped(skipped)
         require_pairs(search, args)
         cases, labels = load_cases(candidates, requested)
+        background.result("training")
+        import torch
+
+        from containers.train.bundle_output import (
+            bundle_spec,
+            data_list,
+            label_components,
+            staged_bundle_folder,
+            write_bundle,
+        )
+        from containers.train.data_plan import plan_from_cases
+        from containers.train.trainer import SegmentationTrainer
+
         plan = plan_from_cases(cases, settings.seed)
         log.info(
             "%d cases, labels %s, spacing %s mm, window %.0f..%.0f",
@@ -242,6 +251,14 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         return final
 
 
+def _import_training() -> None:
+    """MONAI (through the trainer and its transforms), the planner and the bundle writer."""
+    import containers.train.bundle_output
+    import containers.train.checkpoints
+    import containers.train.data_plan
+    import containers.train.trainer  # noqa: F401
+
+
 def report_skipped(skipped: list[SkippedSession]) -> None:
     for s in skipped:
         log.warning("skipping session %s: %s", s.session_label, s.reason)
@@ -276,6 +293,8 @@ def require_pairs(search: PairSearch, args: argparse.Namespace) -> None:
 
 
 def checkpoint_stores(client: XnatClient | None, args: argparse.Namespace) -> CheckpointStore:
+    from containers.train.checkpoints import CheckpointStores, LocalCheckpoints, XnatCheckpoints
+
     stores: list[CheckpointStore] = []
     if args.checkpoint_dir is not None:
         stores.append(LocalCheckpoints(args.checkpoint_dir / args.model_name))

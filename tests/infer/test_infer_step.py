@@ -139,7 +139,8 @@ def test_failure_while_writing_leaves_output_empty(
     def broken_montage(*args, **kwargs):
         raise UserError("disk full")
 
-    monkeypatch.setattr("containers.infer.__main__.write_qc_montage", broken_montage)
+    # The step imports its writers when it writes: patch the writer where it lives.
+    monkeypatch.setattr("containers.common.qc_picture.write_qc_montage", broken_montage)
     output = tmp_path / "out"
     assert run_infer(series_dir, tiny_bundle, output) == 2
     assert list(output.iterdir()) == []
