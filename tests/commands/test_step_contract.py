@@ -10,7 +10,6 @@ from tests.commands.test_catalogue import SAMPLE_XNAT_VALUES, fill_command_line
 from xnat_plugin.commands.catalogue import CPU, GPU, Variant, step_commands
 
 
-@pytest.mark.slow  # imports torch and MONAI
 @pytest.mark.parametrize("variant", [GPU, CPU], ids=["gpu", "cpu"])
 def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant) -> None:
     from containers.infer.__main__ import build_parser
@@ -27,7 +26,6 @@ def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant)
     assert args.sw_batch_size == 4
 
 
-@pytest.mark.slow  # imports torch and MONAI
 def test_train_command_line_parses_with_the_train_steps_parser() -> None:
     from containers.train.__main__ import build_parser
 
@@ -44,7 +42,6 @@ def test_train_command_line_parses_with_the_train_steps_parser() -> None:
     assert args.max_minutes is None  # no time budget unless one is given
 
 
-@pytest.mark.slow  # imports torch and MONAI
 def test_the_train_wrappers_time_budget_reaches_the_step_as_minutes() -> None:
     from containers.train.__main__ import build_parser
 
