@@ -159,3 +159,60 @@ def test_hostile_labels_in_the_request_stay_inside_the_importers_project(
     assert new_files_outside_archive(stage, before) == []
     assert victim_files_intact(stage)
     assert sessions_in(stage, "VICTIM") == ["v1_CT"]
+
+
+def _scan_files(stage: Stage, session: str) -> dict[str, tuple[int, bytes]]:
+    """The session's scan files as the archive holds them: name → (mode, content)."""
+    scans = stage.server.data_dir / "archive" / ATTACKER / "arc001" / session / "SCANS"
+    return {
+        p.relative_to(scans).as_posix(): (p.stat().st_mode & 0o777, p.read_bytes())
+        for p in sorted(scans.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _catalogued(stage: Stage, session: str) -> list[str]:
+    with sqlite3.connect(stage.server.data_dir / "sandbox.db") as conn:
+        rows = conn.execute(
+            "SELECT r.owner, f.path FROM files f JOIN resources r ON r.id = f.resource_id "
+            "JOIN experiments e ON r.owner LIKE 'scan:' || e.id || '/%' WHERE e.label = ?",
+            (session,),
+        )
+        return sorted(f"{owner.rsplit('/', 1)[1]}/DICOM/{path}" for owner, path in rows)
+
+
+def test_a_failed_overwrite_delete_import_keeps_the_old_scans(
+    stage: Stage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """overwrite=delete replaces the session's scans only when the whole import succeeds: a
+    failure half way (here the disk failing on the third new file) keeps the old ones, on disk
+    and in the catalogue, and leaves none of the new."""
+    from xnat_plugin.sandbox import routes_import
+
+    old = zip_of(series_files(tmp_path / "old", "PAT07", number=1))
+    assert post_import(stage, old, EXPT_LABEL="S07").status_code == 200
+    before = _scan_files(stage, "S07")
+    assert sorted(before) == _catalogued(stage, "S07") and len(before) == 4
+    assert {mode for mode, _ in before.values()} == {0o644}  # the archive's one file mode
+
+    real_md5, calls = routes_import._md5, []
+
+    def failing_md5(path: Path) -> str:
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_md5(path)
+
+    monkeypatch.setattr(routes_import, "_md5", failing_md5)
+    new = zip_of(series_files(tmp_path / "new", "PAT07", number=2))
+    answer = post_import(stage, new, EXPT_LABEL="S07", overwrite="delete")
+    assert answer.status_code == 500
+    assert _scan_files(stage, "S07") == before
+    assert _catalogued(stage, "S07") == sorted(before)
+    monkeypatch.undo()
+    replaced = post_import(stage, new, EXPT_LABEL="S07", overwrite="delete")
+    assert replaced.status_code == 200, replaced.text
+    after = _scan_files(stage, "S07")
+    assert sorted(after) == _catalogued(stage, "S07")
+    assert {name.split("/")[0] for name in after} == {"2"}
+    assert list((stage.server.data_dir / "spool").glob("**/*")) == []

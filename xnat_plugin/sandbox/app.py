@@ -24,6 +24,7 @@ from xnat_plugin.sandbox import (
     routes_users,
 )
 from xnat_plugin.sandbox.archive import DB_FILE, SPOOL_DIR, archive_root
+from xnat_plugin.sandbox.archive_changes import finish_pending_changes
 from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.safe_paths import Refused
 
@@ -71,9 +72,11 @@ def create_app(
     will be reachable (containers get it as XNAT_HOST)."""
     data_dir = Path(data_dir).resolve()
     archive_root(data_dir).mkdir(parents=True, exist_ok=True)
+    db = open_database(data_dir)
+    # A stop between a commit and its file moves: finish them (they come from the spool).
+    finish_pending_changes(db, data_dir)
     # Uploads interrupted by a stop are spooled here; they never reached the archive.
     shutil.rmtree(data_dir / SPOOL_DIR, ignore_errors=True)
-    db = open_database(data_dir)
     ensure_admin(db, user, password)
     auth.bind_database(db)
     container_service = _container_service()
@@ -111,6 +114,17 @@ def create_app(
     async def refused(request: Request, exc: Refused) -> PlainTextResponse:
         # A hostile or invalid name or path, refused before anything changed.
         return PlainTextResponse(str(exc), status_code=exc.status)
+
+    @app.exception_handler(OSError)
+    async def storage_failed(request: Request, exc: OSError) -> PlainTextResponse:
+        # A disk that fails (full, read-only) is the server's fault, answered as such; handled
+        # here rather than left to escape, which would also cut the client's connection.
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        reason = exc.strerror or exc.__class__.__name__
+        return PlainTextResponse(
+            f"the server could not complete the request ({reason})",
+            status_code=500,
+        )
 
     @app.exception_handler(sqlite3.IntegrityError)
     async def conflicts(request: Request, exc: sqlite3.IntegrityError) -> PlainTextResponse:

@@ -17,7 +17,6 @@ wall for anything that got past (an old catalogue, a planted link).
 
 from __future__ import annotations
 
-import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,11 +40,6 @@ def archive_path(data_dir: Path, *parts: str | Path) -> Path:
     when it would leave the archive, be the archive itself, or pass through a symbolic link.
     Every write, read and delete in the archive takes its path from here."""
     return inside(archive_root(data_dir), *parts)
-
-
-def remove_tree(folder: Path) -> None:
-    """Remove a folder that `archive_path` gave (missing is fine: nothing to remove)."""
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def object_directory(data_dir: Path, found: Resolved) -> Path:

@@ -2,14 +2,15 @@
 
 SQLite allows one writer at a time; every write runs inside `Database.write()`, which takes a
 process-wide lock, so concurrent requests never see "database is locked" and a failed request
-rolls back as a whole (nothing half-written).
+rolls back as a whole (nothing half-written). Work that must follow a commit and only a commit
+(moving files into the archive) is registered with `on_commit` inside the block.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS files (
     resource_id INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
     format TEXT DEFAULT '', content TEXT DEFAULT '', tags TEXT DEFAULT '',
     PRIMARY KEY (resource_id, path));
+CREATE TABLE IF NOT EXISTS archive_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, source TEXT NOT NULL,
+    target TEXT NOT NULL);
 """
 
 
@@ -80,19 +84,40 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
+        """One transaction: committed when the block ends, rolled back when it raises. Hooks
+        given to `on_commit` inside the block run right after the commit, still holding the
+        write lock (so no other write comes between); what they return runs once it is
+        released."""
+        afterwards: list[Callable[[], None]] = []
         with self._write_lock:
             conn = self.connection()
             if conn.in_transaction:  # nested: the outer block owns the transaction
                 yield conn
                 return
+            self._local.on_commit = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._local.on_commit = []
                 raise
             conn.execute("COMMIT")
+            hooks, self._local.on_commit = self._local.on_commit, []
+            for hook in hooks:
+                later = hook()
+                if later is not None:
+                    afterwards.append(later)
+        for later in afterwards:
+            later()
+
+    def on_commit(self, hook: Callable[[], Callable[[], None] | None]) -> None:
+        """Run `hook` when the transaction of the enclosing `write()` block commits (never when
+        it rolls back)."""
+        conn = self.connection()
+        if not conn.in_transaction:
+            raise RuntimeError("on_commit is only meaningful inside Database.write()")
+        self._local.on_commit.append(hook)
 
     def next_number(self, conn: sqlite3.Connection, name: str) -> int:
         """The next value of a named counter (XNAT's subject and experiment numbering)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, catalog, events, object_xml
+from xnat_plugin.sandbox import archive, archive_changes, catalog, events, object_xml
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
@@ -261,7 +261,7 @@ def delete_assessor(call: Call, found: Resolved) -> Response:
             (owner,),
         )
         conn.execute("DELETE FROM resources WHERE owner = ?", (owner,))
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
 
 

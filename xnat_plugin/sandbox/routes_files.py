@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 from fastapi import HTTPException, Response
 from fastapi.responses import FileResponse
 
-from xnat_plugin.sandbox import archive
+from xnat_plugin.sandbox import archive, archive_changes
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
 from xnat_plugin.sandbox.listing import item_response, result_set
@@ -131,7 +130,7 @@ def delete_resource(call: Call, found: Resolved) -> Response:
     with call.db.write() as conn:
         conn.execute("DELETE FROM files WHERE resource_id = ?", (found.resource["id"],))
         conn.execute("DELETE FROM resources WHERE id = ?", (found.resource["id"],))
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
 
 
@@ -237,7 +236,7 @@ def delete_file(call: Call, found: Resolved) -> Response:
             "DELETE FROM files WHERE resource_id = ? AND path = ?",
             (found.resource["id"], row["path"]),
         )
-    path.unlink(missing_ok=True)
+        archive_changes.discard_from_archive(call.db, call.data_dir, path)
     return Response(status_code=200)
 
 
@@ -271,7 +270,8 @@ class StagedFile:
 def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Response:
     """Move staged files into the resource as one transaction: the resource row is created if
     missing, every name is checked for a clash first (409 unless `overwrite=true`), and the
-    renames come last, so a refused request leaves neither rows nor files."""
+    files are renamed into place when the rows commit (`archive_changes`), so a refused request
+    leaves neither rows nor files."""
     label = call.path.resource
     assert label is not None
     overwrite = call.flag("overwrite")
@@ -306,9 +306,9 @@ def _store_all(call: Call, found: Resolved, uploads: list[StagedFile]) -> Respon
                     call.query.get("tags", ""),
                 ),
             )
-        for upload, target in zip(uploads, targets, strict=True):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(upload.source, target)
+        archive_changes.move_into_archive(
+            call.db, call.data_dir, zip((u.source for u in uploads), targets, strict=True)
+        )
     return Response(status_code=200)
 
 

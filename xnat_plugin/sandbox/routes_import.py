@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from xnat_plugin.sandbox import archive, catalog, events
+from xnat_plugin.sandbox import archive, archive_changes, catalog, events
 from xnat_plugin.sandbox.archive import SPOOL_DIR
 from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.db import Database
@@ -161,7 +160,7 @@ def _store(
                 )
             session_id = existing["id"]
             if overwrite == "delete":
-                _drop_scans(conn, data_dir, session_id, session_dir)
+                _drop_scans(db, conn, data_dir, session_id, session_dir)
         else:
             session_id = catalog.new_experiment_id(db, conn)
             conn.execute(
@@ -193,10 +192,8 @@ def _store(
                     (resource_id, name, staged.stat().st_size, _md5(staged)),
                 )
                 moves.append((staged, archive.archive_path(data_dir, folder, name)))
-        # The files go into place inside the transaction: if a rename fails, no rows remain.
-        for source, target in moves:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+        # The files go into place when the rows commit: a refused import touches no file.
+        archive_changes.move_into_archive(db, data_dir, moves)
     return subject_id, session_id, existing is None
 
 
@@ -230,16 +227,20 @@ def _dicom_resource(conn: sqlite3.Connection, session_id: str, scan_id: str, fol
 
 
 def _drop_scans(
-    conn: sqlite3.Connection, data_dir: Path, session_id: str, session_dir: Path
+    db: Database, conn: sqlite3.Connection, data_dir: Path, session_id: str, session_dir: Path
 ) -> None:
-    """overwrite=delete: the session's scans, their resources and files go (assessors stay)."""
+    """overwrite=delete: the session's scans, their resources and files go (assessors stay),
+    on disk only if the import commits."""
     conn.execute(
         "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE owner LIKE ?)",
         (f"scan:{session_id}/%",),
     )
     conn.execute("DELETE FROM resources WHERE owner LIKE ?", (f"scan:{session_id}/%",))
     conn.execute("DELETE FROM scans WHERE experiment_id = ?", (session_id,))
-    archive.remove_tree(archive.archive_path(data_dir, session_dir, "SCANS"))
+    # Registered before the new files' moves: when the import commits, the old scans go first.
+    archive_changes.discard_from_archive(
+        db, data_dir, archive.archive_path(data_dir, session_dir, "SCANS")
+    )
 
 
 def _md5(path: Path) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, catalog, events, object_xml
+from xnat_plugin.sandbox import archive, archive_changes, catalog, events, object_xml
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
@@ -90,7 +90,7 @@ def delete_project(call: Call, found: Resolved) -> Response:
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (project_id,))
         conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
         _purge_orphans(conn)
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
 
 
@@ -188,7 +188,7 @@ def delete_subject(call: Call, found: Resolved) -> Response:
     with call.db.write() as conn:
         conn.execute("DELETE FROM subjects WHERE id = ?", (found.subject["id"],))
         _purge_orphans(conn)
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
 
 
@@ -287,7 +287,7 @@ def delete_experiment(call: Call, found: Resolved) -> Response:
             "DELETE FROM experiments WHERE id = ? OR session_id = ?", (session_id, session_id)
         )
         _purge_orphans(conn)
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
 
 
@@ -352,5 +352,5 @@ def delete_scan(call: Call, found: Resolved) -> Response:
             (found.experiment["id"], found.scan["id"]),
         )
         _purge_orphans(conn)
-    archive.remove_tree(folder)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
