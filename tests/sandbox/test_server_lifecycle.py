@@ -262,9 +262,10 @@ def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once
     restart on the same port is refused for about a minute."""
     import socket
 
-    from xnat_plugin.sandbox.server import listening_socket
+    from xnat_plugin.sandbox.server import bound_socket
 
-    first = listening_socket(0)
+    first = bound_socket(0)
+    first.listen()
     port = first.getsockname()[1]
     client = socket.create_connection(("127.0.0.1", port))
     accepted, _ = first.accept()
@@ -273,8 +274,9 @@ def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once
     client.close()
     with pytest.raises(OSError), socket.socket() as plain:  # what a plain bind meets now
         plain.bind(("127.0.0.1", port))
-    again = listening_socket(port)
+    again = bound_socket(port)
+    again.listen()
     assert again.getsockname()[1] == port
     with pytest.raises(OSError):  # a port someone listens on is still refused
-        listening_socket(port)
+        bound_socket(port)
     again.close()

@@ -19,7 +19,6 @@ from xnat_plugin.sandbox.app import create_app
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
-BACKLOG = 2048  # uvicorn's default
 
 
 @dataclass(frozen=True)
@@ -30,15 +29,15 @@ class SandboxServer:
     data_dir: Path
 
 
-def listening_socket(port: int) -> socket.socket:
-    """A socket listening on HOST:`port` (0: a free one). SO_REUSEADDR lets a server restarted
-    right after a crash bind while the dead one's connections linger in TIME_WAIT (otherwise
-    refused for about a minute); a port another server listens on is still refused."""
+def bound_socket(port: int) -> socket.socket:
+    """A socket bound to HOST:`port` (0: a free one) for uvicorn to listen on once the app has
+    started (until then a client is refused, not left waiting). SO_REUSEADDR lets a server
+    restarted right after a crash bind while the dead one's connections linger in TIME_WAIT
+    (otherwise refused for about a minute); a port another server listens on is still refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, port))
-        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -81,7 +80,7 @@ def running_sandbox(
     the size of the Container Service's worker pool (one HTTP server process either way)."""
     data_dir = Path(data_dir)
     try:
-        sock = listening_socket(port)
+        sock = bound_socket(port)
     except OSError as exc:
         raise UserError(f"the sandbox could not listen on {HOST}:{port} ({exc})") from exc
     chosen = int(sock.getsockname()[1])
@@ -112,7 +111,7 @@ def running_sandbox(
 def serve(data_dir: Path, *, port: int, user: str, password: str) -> None:
     """Serve in the foreground until interrupted."""
     try:
-        sock = listening_socket(port)
+        sock = bound_socket(port)
     except OSError as exc:
         raise UserError(f"port {port} on {HOST} is not free ({exc}); pick another --port") from exc
     try:
