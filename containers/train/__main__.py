@@ -227,7 +227,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             "settings": settings.fingerprint(),
             "processes": workers.world_size,
             "mkldnn": bool(torch.backends.mkldnn.enabled),
-            "image_digest": os.environ.get("XNAT_MONAI_IMAGE_DIGEST", "unknown"),
+            "image": provenance.image.model_dump(),
             "provenance": provenance.model_dump(),
         }
         spec = bundle_spec(
