@@ -229,13 +229,13 @@ def first_page(summary: Mapping[str, Any]) -> list[Block]:
     blocks: list[Block] = []
     for model in summary["models"]:
         record = summary["model_records"][model]
-        version = record["version"] or "version unknown"
+        version = record["version"]
         group = summary["headline"][model]
         per_label = (
             summary["by_role"][model][UNSEEN] if group == UNSEEN else summary["labels"][model]
         )
         blocks += [
-            Heading(f"How good is {model} {version}?", 2),
+            Heading(f"How good is {model}{' ' + version if version else ''}?", 2),
             Paragraph(_roles_sentence(summary, model)),
             headline_table(summary, model, per_label, _group_caption(summary, model, group)),
         ]

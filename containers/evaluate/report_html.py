@@ -49,12 +49,12 @@ a { color: #1a5fb4; }
 _NUMBER = re.compile(r"^[-+−]?[\d.∞–]")
 
 
-def _cell(cell: Cell, tag: str) -> str:
+def _cell(cell: Cell, tag: str, numbers_right: bool = True) -> str:
     if isinstance(cell, Link):
         inner = f"<a href='{html.escape(cell.href)}'>{html.escape(cell.text)}</a>"
         return f"<{tag}>{inner}</{tag}>"
     inner = "<br>".join(html.escape(line) for line in cell.split("\n"))
-    css = " class='num'" if tag == "td" and _NUMBER.match(cell) else ""
+    css = " class='num'" if numbers_right and tag == "td" and _NUMBER.match(cell) else ""
     return f"<{tag}{css}>{inner}</{tag}>"
 
 
@@ -65,9 +65,12 @@ def _table(table: Table) -> str:
     head = ""
     if any(table.columns):
         head = "<thead><tr>" + "".join(_cell(c, "th") for c in table.columns) + "</tr></thead>"
-    body = "".join("<tr>" + "".join(_cell(c, "td") for c in row) + "</tr>" for row in table.rows)
+    key_value = not any(table.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell(c, "td", not key_value) for c in row) + "</tr>" for row in table.rows
+    )
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    css = " class='key-value'" if not any(table.columns) else ""
+    css = " class='key-value'" if key_value else ""
     return f"<table{css}>{caption}<colgroup>{cols}</colgroup>{head}<tbody>{body}</tbody></table>"
 
 
