@@ -23,11 +23,7 @@ from containers.evaluate.disagreement_png import write_disagreement_png
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
 from containers.evaluate.output_folder import staged_output
 from containers.evaluate.session_assessor import build_evaluation_assessor, evaluation_label
-from containers.evaluate.session_sources import (
-    DownloadedSession,
-    MountedSession,
-    referenced_series_uid,
-)
+from containers.evaluate.session_sources import SessionFiles, referenced_series_uid
 from containers.evaluate.step_provenance import step_provenance
 from xnat_plugin.client import XnatClient, connect
 from xnat_plugin.client.browse import get_session, list_assessors
@@ -86,11 +82,7 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
             session.label or request.session_id,
         )
         log.info("AI %s vs reference %s", ai.label, reference.label)
-        sources = (
-            MountedSession(request.session_dir)
-            if request.session_dir
-            else DownloadedSession(client, request.session_id, Path(work))
-        )
+        sources = SessionFiles(client, request.session_id, Path(work), request.session_dir)
         ai_seg, reference_seg = sources.seg_file(ai), sources.seg_file(reference)
         ai_series, reference_series = (
             referenced_series_uid(ai_seg),

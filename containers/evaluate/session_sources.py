@@ -1,9 +1,11 @@
-"""Where the session's files come from: the mounted archive (`--session-dir`) or XNAT's REST.
+"""Where the session's files come from: the mounted session archive (`--session-dir`), found
+where XNAT's catalog says they are, or XNAT's REST.
 
-Mounted layout (XNAT's archive, as the container service mounts it):
-`<session-dir>/ASSESSORS/<assessor label>/SEG/<file>` and `<session-dir>/SCANS/<scan>/DICOM/`.
-Without a mount, the SEG resources are downloaded, and the scan whose series UID the SEGs
-reference is found through the scans' `UID` (or the header of their first DICOM file).
+A SEG resource sits in `ASSESSORS/<label>/` when Container Service uploaded it and in
+`ASSESSORS/<assessor ID>/` when it came over REST: the catalog's answer
+(`containers.common.resource_files`) is found in the mount whichever it is, and a resource the
+mount does not hold is downloaded. The scan whose series UID the SEGs reference is found through
+the scans' `UID` (or the header of their first DICOM file).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from pathlib import Path
 
 import pydicom
 
+from containers.common.resource_files import resource_folder
 from containers.common.seg_reader import find_seg_file
 from xnat_plugin.client import XnatClient, paths
 from xnat_plugin.client.browse import AssessorInfo, list_files, list_scans
 from xnat_plugin.client.connection import XnatNotFoundError
-from xnat_plugin.client.transfer import download_resource
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -47,46 +49,33 @@ def _series_uid_of_folder(folder: Path) -> str:
     return ""
 
 
-class MountedSession:
-    """Files of a session archive mounted at `root`."""
+class SessionFiles:
+    """The SEG of an assessor and the DICOM of a scan of one session: in `mount` (the session's
+    archive folder) where the catalog puts them, else downloaded into `workdir`."""
 
-    def __init__(self, root: Path) -> None:
-        if not root.is_dir():
-            raise UserError(f"--session-dir {root} is not a folder: mount the session archive")
-        self.root = root
-
-    def seg_file(self, assessor: AssessorInfo) -> Path:
-        folder = self.root / "ASSESSORS" / assessor.label / SEG_RESOURCE
-        if not folder.is_dir():
-            raise UserError(
-                f"{folder} is missing: assessor {assessor.label} has no SEG resource in the "
-                "mounted session"
-            )
-        return find_seg_file(folder)
-
-    def scan_dicom_dir(self, series_uid: str) -> tuple[str, Path]:
-        scans = sorted(p for p in (self.root / "SCANS").glob("*") if p.is_dir())
-        for scan in scans:
-            folder = scan / DICOM_RESOURCE
-            if folder.is_dir() and _series_uid_of_folder(folder) == series_uid:
-                return scan.name, folder
-        raise UserError(
-            f"no scan in {self.root / 'SCANS'} holds series {series_uid}, the series the "
-            "segmentations reference: is the scan's DICOM resource present?"
-        )
-
-
-class DownloadedSession:
-    """Files of a session fetched over REST into `workdir`."""
-
-    def __init__(self, client: XnatClient, session_id: str, workdir: Path) -> None:
-        self.client, self.session_id, self.workdir = client, session_id, workdir
+    def __init__(
+        self, client: XnatClient, session_id: str, workdir: Path, mount: Path | None = None
+    ) -> None:
+        if mount is not None and not mount.is_dir():
+            raise UserError(f"--session-dir {mount} is not a folder: mount the session archive")
+        self.client, self.session_id, self.workdir, self.mount = client, session_id, workdir, mount
 
     def seg_file(self, assessor: AssessorInfo) -> Path:
-        target = self.workdir / "assessors" / assessor.label
         owner = paths.assessor(self.session_id, assessor.id)
-        download_resource(self.client, owner, SEG_RESOURCE, target, show_progress=False)
-        return find_seg_file(target)
+        try:
+            folder = resource_folder(
+                self.client,
+                owner,
+                SEG_RESOURCE,
+                self.mount,
+                self.workdir / "assessors" / assessor.id,
+            )
+        except XnatNotFoundError as exc:
+            raise UserError(
+                f"assessor {assessor.label} ({assessor.id}) has no {SEG_RESOURCE} resource: "
+                "upload its DICOM SEG there or choose another assessor"
+            ) from exc
+        return find_seg_file(folder)
 
     def scan_dicom_dir(self, series_uid: str) -> tuple[str, Path]:
         scans = list_scans(self.client, self.session_id)
@@ -94,7 +83,7 @@ class DownloadedSession:
         for scan in scans:
             uid = str(self.client.item(owners[scan.id]).get("data_fields", {}).get("UID", ""))
             if uid == series_uid:
-                return scan.id, self._download_scan(scan.id, owners[scan.id])
+                return scan.id, self._scan_folder(scan.id, owners[scan.id])
         # XNATs that did not record the UID: look at one DICOM header per scan.
         for scan in scans:
             try:
@@ -103,16 +92,16 @@ class DownloadedSession:
                 continue
             if not listing:
                 continue
-            folder = self._download_scan(scan.id, owners[scan.id])
+            folder = self._scan_folder(scan.id, owners[scan.id])
             if _series_uid_of_folder(folder) == series_uid:
                 return scan.id, folder
         raise UserError(
             f"no scan of session {self.session_id} holds series {series_uid}, the series the "
-            "segmentations reference"
+            "segmentations reference: is the scan's DICOM resource present?"
         )
 
-    def _download_scan(self, scan_id: str, owner: str) -> Path:
+    def _scan_folder(self, scan_id: str, owner: str) -> Path:
         target = self.workdir / "scans" / scan_id
-        if not target.is_dir():
-            download_resource(self.client, owner, DICOM_RESOURCE, target, show_progress=False)
-        return target
+        if target.is_dir():
+            return target
+        return resource_folder(self.client, owner, DICOM_RESOURCE, self.mount, target)

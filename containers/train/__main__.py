@@ -1,7 +1,9 @@
 """`python -m containers.train`: train a segmentation model on an XNAT project.
 
-Reads the project's image/reference pairs (mounted archive `--project-dir`, else REST through
-XNAT_HOST/XNAT_USER/XNAT_PASS), derives spacing and intensity window from the data, trains one
+Reads the project's image/reference pairs (through XNAT_HOST/XNAT_USER/XNAT_PASS: REST and the
+catalog, reading files in the mounted archive `--project-dir` where the catalog puts them; without
+XNAT, the `--project-dir` folder alone), each session's scan chosen by the scan rule as infer's,
+derives spacing and intensity window from the data, trains one
 model per subject-level fold, and writes a MONAI bundle with its report to
 `--output/<model-name>/` (which the command uploads to project resource MONAI_MODELS).
 Checkpoints go to project resource MONAI_CHECKPOINTS (and `--checkpoint-dir`) every epoch, so a
@@ -25,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from containers.common.background import BackgroundStages
-from containers.common.data_split import record_split
 from containers.common.provenance import RunClock, collect_provenance
 from containers.train import budget
 from containers.train.cases import (
@@ -35,6 +36,7 @@ from containers.train.cases import (
     reference_matcher,
 )
 from containers.train.folds import split_by_subject
+from containers.train.scan_choice import add_scan_rule_arguments, scan_rule_from
 from containers.train.settings import TrainSettings
 from containers.train.sources import PairSearch, find_training_pairs
 from xnat_plugin.client.connection import XnatClient, connect
@@ -66,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--reference-pattern", default=DEFAULT_REFERENCE_PATTERN)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--project-dir", type=Path, help="mounted project archive (else REST)")
+    p.add_argument(
+        "--project-dir",
+        type=Path,
+        help="mounted project archive (read through XNAT's catalog when XNAT_HOST is set)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--checkpoint-dir", type=Path, help="also keep checkpoints here")
     p.add_argument("--batch-size", type=int, default=1, help="cases per step, all processes")
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time budget: the learning-rate schedule is fitted to the epochs that fit in it "
         "(measured after each epoch) when fewer than --epochs do",
     )
+    add_scan_rule_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -156,6 +163,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         search = find_training_pairs(
             args.project,
             matcher,
+            scan_rule_from(args),
             project_dir=args.project_dir,
             client=client,
             scratch=Path(scratch),
@@ -210,12 +218,9 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             device=device,
             inputs={c.session_uri: c.checksum for c in cases},
         )
-        data = data_list(cases)
         training = {
             "project": args.project,
-            "data": data,
-            # What the model saw, for the evaluation's training / validation / unseen marks.
-            "split": record_split(data, [(f.train, f.validation) for f in folds]),
+            "data": data_list(cases),
             "skipped": [{"session": s.session_label, "reason": s.reason} for s in skipped],
             "folds": [
                 {
@@ -228,13 +233,10 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
                 for r in results
             ],
             "preprocessing": plan.as_dict(),
-            "reference_pattern": args.reference_pattern,
-            "epochs_run": max(len(r.history) for r in results),
-            "parameters": sum(int(v.numel()) for v in results[0].best_state.values()),
             "settings": settings.fingerprint(),
             "processes": workers.world_size,
             "mkldnn": bool(torch.backends.mkldnn.enabled),
-            "image": provenance.image.model_dump(),
+            "image_digest": os.environ.get("XNAT_MONAI_IMAGE_DIGEST", "unknown"),
             "provenance": provenance.model_dump(),
         }
         spec = bundle_spec(
@@ -293,7 +295,8 @@ def require_pairs(search: PairSearch, args: argparse.Namespace) -> None:
     raise UserError(
         f"project {args.project} has no training pair: looked for an icr:roiCollectionData "
         f"assessor whose label matches {args.reference_pattern!r} with a DICOM SEG in its SEG "
-        f"resource, and the scan whose DICOM series it segments, in {where}"
+        f"resource, and the scan the scan rule picks ({scan_rule_from(args).describe()}) "
+        f"with the DICOM series it segments, in {where}"
         + (f" ({reasons})" if reasons else "")
         + f": {advice}"
     )

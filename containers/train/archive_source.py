@@ -1,8 +1,13 @@
-"""Finding training pairs in a mounted project archive (XNAT layout).
+"""Finding training pairs in a project archive folder read without XNAT (XNAT's layout).
 
 `<project>/arc001/<session>/SCANS/<scan>/DICOM/…` holds the images and
-`<project>/arc001/<session>/ASSESSORS/<label>/SEG/…` the segmentations. The archive carries no
-subject, so the subject is the series' PatientID (one subject = one patient).
+`<project>/arc001/<session>/ASSESSORS/<folder>/SEG/…` the segmentations. Without XNAT there is
+no catalog to say which assessor a folder holds, so the folder name is taken as the assessor's
+label: Container Service's layout (`ASSESSORS/<label>/`). Files that arrived over REST sit in
+`ASSESSORS/<assessor ID>/`: with XNAT at hand (`XNAT_HOST`), `xnat_source` reads the same mounted
+archive through the catalog and finds both. The scan is the one the scan rule picks, its JSON
+built from the DICOM headers as XNAT's import fills it in. The archive carries no subject, so
+the subject is the series' PatientID (one subject = one patient).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from containers.train.cases import (
     is_reference_label,
     referenced_series_uid,
 )
+from containers.train.scan_choice import (
+    choose_scan,
+    reference_on_other_series,
+    scan_json_from_dicom,
+)
+from xnat_plugin.commands.scan_rule import IMAGE_RESOURCE, ScanRule
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -40,7 +51,7 @@ def session_folders(project_dir: Path) -> list[Path]:
 
 
 def candidates_from_archive(
-    project_dir: Path, project: str, matcher: re.Pattern[str]
+    project_dir: Path, project: str, matcher: re.Pattern[str], rule: ScanRule
 ) -> tuple[list[ReferenceCandidate], list[SkippedSession]]:
     found: list[ReferenceCandidate] = []
     skipped: list[SkippedSession] = []
@@ -62,18 +73,30 @@ def candidates_from_archive(
                 references[-1].name,
             )
         reference = references[-1]
-        scans = sorted(p for p in (session / "SCANS").glob("*/DICOM") if p.is_dir())
-        scan = _scan_for_reference(scans, referenced_series_uid(reference / "SEG"))
-        if scan is None:
-            skipped.append(SkippedSession(label, "no scan with a DICOM resource holds the series"))
+        scans = [
+            scan_json_from_dicom(folder.name, folder / IMAGE_RESOURCE)
+            for folder in sorted((session / "SCANS").iterdir())
+            if (folder / IMAGE_RESOURCE).is_dir()
+        ]
+        choice = choose_scan(scans, rule)
+        if choice.scan is None:
+            skipped.append(SkippedSession(label, choice.reason))
             continue
+        scan_id = str(choice.scan["id"])
+        mismatch = reference_on_other_series(
+            reference.name, referenced_series_uid(reference / "SEG"), choice.scan
+        )
+        if mismatch:
+            skipped.append(SkippedSession(label, mismatch))
+            continue
+        dicom_dir = session / "SCANS" / scan_id / IMAGE_RESOURCE
         found.append(
             ReferenceCandidate(
                 session_label=label,
                 session_uri=f"/data/projects/{project}/experiments/{label}",
-                subject=_patient_id(scan) or label,
-                site=_institution(scan),
-                dicom_dir=scan,
+                subject=_patient_id(dicom_dir) or label,
+                site=_institution(dicom_dir),
+                dicom_dir=dicom_dir,
                 seg_dir=reference / "SEG",
                 reference_label=reference.name,
             )
@@ -87,16 +110,6 @@ def _first_header(dicom_dir: Path) -> pydicom.Dataset | None:
             return pydicom.dcmread(path, stop_before_pixels=True)
         except Exception:
             continue
-    return None
-
-
-def _scan_for_reference(scans: list[Path], series_uid: str) -> Path | None:
-    if not series_uid:
-        return scans[0] if len(scans) == 1 else None
-    for scan in scans:
-        header = _first_header(scan)
-        if header is not None and str(header.get("SeriesInstanceUID", "")) == series_uid:
-            return scan
     return None
 
 

@@ -1,10 +1,13 @@
-"""Where the training pairs come from: the mounted project archive, else XNAT's REST API.
+"""Where the training pairs come from: XNAT's REST API and catalog, reading the files in the
+mounted project archive where the catalog puts them; without XNAT, the mounted archive alone.
 
-Container Service mounts a project as its archive directory (one folder per session). When that
-mount holds no session folder (an XNAT whose archive the container host cannot see, a staging
-that brought none) or no usable pair, and XNAT is reachable (XNAT_HOST), the pairs are read
-over REST instead. Every place searched is remembered, so "no pairs" says what was looked for
-and where.
+Container Service mounts a project as its archive directory (one folder per session). With
+XNAT reachable (XNAT_HOST), the sessions, their reference assessors and scans are listed over
+REST, and each resource's files are read where XNAT's catalog says they are in the mount
+(`ASSESSORS/<label>/` for Container Service uploads, `ASSESSORS/<assessor ID>/` for REST
+ones), or downloaded when the mount lacks them (an XNAT whose archive the container host
+cannot see). Without XNAT, the mount is read on its own, assessor folders taken by label. Every
+place searched is remembered, so "no pairs" says what was looked for and where.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from containers.train.archive_source import candidates_from_archive, session_folders
 from containers.train.cases import ReferenceCandidate, SkippedSession
 from xnat_plugin.client.connection import XnatClient
+from xnat_plugin.commands.scan_rule import ScanRule
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -34,45 +38,38 @@ class PairSearch:
 def find_training_pairs(
     project: str,
     matcher: re.Pattern[str],
+    rule: ScanRule,
     *,
     project_dir: Path | None,
     client: XnatClient | None,
     scratch: Path,
 ) -> PairSearch:
-    """The mounted archive first; XNAT over REST when the archive gave no pair."""
+    """Through XNAT (files from the mount where it holds them); else the mount alone."""
     search = PairSearch()
-    if project_dir is not None:
-        sessions = session_folders(project_dir)
-        if sessions:
-            candidates, skipped = candidates_from_archive(project_dir, project, matcher)
-            search.searched.append(f"the mounted archive {project_dir} ({len(sessions)} sessions)")
-            if candidates or client is None:
-                search.candidates, search.skipped = candidates, skipped
-                return search
-            log.warning(
-                "the mounted archive %s holds no usable pair; reading project %s over REST",
-                project_dir,
-                project,
-            )
-        else:
-            search.searched.append(f"the mounted archive {project_dir} (no session folders)")
-            if client is not None:
-                log.info(
-                    "the mounted archive %s holds no session folder; reading project %s over REST",
-                    project_dir,
-                    project,
-                )
-    if client is None:
-        if project_dir is None:
-            raise UserError(
-                "no training data: give --project-dir (the mounted project archive) or set "
-                "XNAT_HOST, XNAT_USER and XNAT_PASS"
-            )
-        return search
-    from containers.train.xnat_source import candidates_from_xnat
+    if client is not None:
+        from containers.train.xnat_source import candidates_from_xnat
 
-    candidates, skipped = candidates_from_xnat(client, project, matcher, scratch)
-    sessions = len(candidates) + len(skipped)
-    search.searched.append(f"project {project} at {client.url} over REST ({sessions} sessions)")
-    search.candidates, search.skipped = candidates, skipped
+        candidates, skipped = candidates_from_xnat(
+            client, project, matcher, scratch, rule, project_dir
+        )
+        sessions = len(candidates) + len(skipped)
+        mount = f", files read in the mounted archive {project_dir}" if project_dir else ""
+        search.searched.append(
+            f"project {project} at {client.url} over REST ({sessions} sessions{mount})"
+        )
+        search.candidates, search.skipped = candidates, skipped
+        return search
+    if project_dir is None:
+        raise UserError(
+            "no training data: give --project-dir (the mounted project archive) or set "
+            "XNAT_HOST, XNAT_USER and XNAT_PASS"
+        )
+    sessions = session_folders(project_dir)
+    if sessions:
+        search.candidates, search.skipped = candidates_from_archive(
+            project_dir, project, matcher, rule
+        )
+        search.searched.append(f"the mounted archive {project_dir} ({len(sessions)} sessions)")
+    else:
+        search.searched.append(f"the mounted archive {project_dir} (no session folders)")
     return search

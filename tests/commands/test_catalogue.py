@@ -25,7 +25,7 @@ CONTRACT_OPTIONS = {
     "containers.train": {
         "--project", "--model-name", "--output", "--network", "--labels", "--epochs", "--folds",
         "--patch-size", "--learning-rate", "--reference-pattern", "--seed", "--project-dir",
-        "--device",
+        "--device", "--scan-description", "--scan-type", "--min-frames", "--max-frames",
     },
     "containers.infer": {
         "--input", "--model", "--output", "--session-id", "--project", "--subject",

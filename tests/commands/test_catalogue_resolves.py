@@ -33,7 +33,7 @@ def ct_and_pet_session() -> FakeSession:
         "CT_001",
         scans=[
             FakeScan("7", "PET", {"DICOM": ["p.dcm"]}, modality="PT"),
-            FakeScan("3", "CT", {"DICOM": ["a.dcm", "b.dcm"]}),
+            FakeScan("3", "CT", {"DICOM": ["a.dcm", "b.dcm"]}, frames=40),
         ],
         assessors=[("XNAT_E00002", "CT_001_manual_SEG", "icr:roiCollectionData")],
     )

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from containers.common.metrics import compute_label_metrics
 from containers.evaluate.session_mode import SessionRequest, run_session
+from tests.archive_layout import LAYOUTS, place_assessor_files
 from tests.evaluate.sandbox_project import seed_session
 from tests.evaluate.seg_pairs import LABELS, SHAPE, perturbed
 from tests.imaging.dicom_factory import phantom_labels
 from xnat_plugin.assessors.assessor_id import assessor_id
 from xnat_plugin.assessors.qc_assessment import QcAssessment
 from xnat_plugin.assessors.xsd import load_reference_schemas, validate
-from xnat_plugin.client import connect
+from xnat_plugin.client import connect, paths
 from xnat_plugin.client.assessor_store import create_assessor
-from xnat_plugin.client.browse import list_assessors
+from xnat_plugin.client.browse import list_assessors, list_files
+from xnat_plugin.client.transfer import upload_folder
+from xnat_plugin.sandbox.archive import archive_directory
 
 
 @pytest.fixture
@@ -72,18 +74,35 @@ def test_session_evaluation_writes_an_assessor_with_every_metric(client, tmp_pat
     assert any(a.label == assessor.label for a in list_assessors(client, seeded.id))
 
 
-def test_mounted_session_archive_gives_the_same_figures_as_rest_downloads(client, tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_mounted_session_archive_is_read_where_the_catalog_puts_the_segs(
+    client, sandbox, tmp_path, layout, monkeypatch
+):
+    """XNAT keeps a Container-Service-uploaded assessor's files in `ASSESSORS/<label>/` and a
+    REST-uploaded one's in `ASSESSORS/<ID>/`; the catalog's `projectPath`
+    (`CatalogUtils.getEntryDetails`) says which, and the step reads the files in the mount."""
     seeded = seed_session(client, "EVAL", 2, tmp_path / "seed")
-    mount = tmp_path / "mount"
-    source = tmp_path / "seed" / seeded.label
-    shutil.copytree(source / "DICOM", mount / "SCANS" / "1" / "DICOM")
-    shutil.copytree(source / "manual", mount / "ASSESSORS" / seeded.reference_label / "SEG")
-    shutil.copytree(source / "organs", mount / "ASSESSORS" / seeded.ai_label / "SEG")
-    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "a", session_dir=mount), client=client)
+    for assessor in list_assessors(client, seeded.id):
+        place_assessor_files(sandbox.data_dir, assessor.id, layout)
+    mount = archive_directory(sandbox.data_dir, f"/experiments/{seeded.id}")
     run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "b"), client=client)
-    mounted = json.loads((tmp_path / "a" / "REPORT" / "metrics.json").read_text())["labels"]
-    fetched = json.loads((tmp_path / "b" / "REPORT" / "metrics.json").read_text())["labels"]
-    assert mounted == fetched
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"downloaded {args[1:3]} although the mount holds it")
+
+    monkeypatch.setattr("containers.common.resource_files.download_resource", no_download)
+    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "a", session_dir=mount), client=client)
+    mounted = json.loads((tmp_path / "a" / "REPORT" / "metrics.json").read_text())
+    fetched = json.loads((tmp_path / "b" / "REPORT" / "metrics.json").read_text())
+    assert mounted["labels"] == fetched["labels"]
+
+
+def test_a_mount_without_the_files_falls_back_to_rest(client, tmp_path):
+    seeded = seed_session(client, "EVAL", 2, tmp_path / "seed")
+    empty = tmp_path / "empty-mount"
+    empty.mkdir()
+    run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "a", session_dir=empty), client=client)
+    assert (tmp_path / "a" / "assessor.xml").is_file()
 
 
 def test_newest_ai_assessor_is_chosen_by_default(client, tmp_path):
@@ -117,15 +136,13 @@ def test_ai_seg_of_another_series_is_refused_with_both_series_named(client, tmp_
 
     seeded = seed_session(client, "EVAL", 5, tmp_path / "seed")
     other = write_seg_case(tmp_path / "other", seed=5)
-    mount = tmp_path / "mount"
-    source = tmp_path / "seed" / seeded.label
-    shutil.copytree(source / "DICOM", mount / "SCANS" / "1" / "DICOM")
-    shutil.copytree(source / "manual", mount / "ASSESSORS" / seeded.reference_label / "SEG")
-    shutil.copytree(other.prediction_seg.parent, mount / "ASSESSORS" / seeded.ai_label / "SEG")
+    ai_id = next(a.id for a in list_assessors(client, seeded.id) if a.label == seeded.ai_label)
+    owner = paths.assessor(seeded.id, ai_id)
+    (remote,) = list_files(client, owner, "SEG")
+    client.delete(paths.resource_file(owner, "SEG", remote.path))
+    upload_folder(client, owner, "SEG", other.prediction_seg.parent, show_progress=False)
     with pytest.raises(UserError, match="not of the same scan"):
-        run_session(
-            SessionRequest(seeded.id, "EVAL", tmp_path / "out", session_dir=mount), client=client
-        )
+        run_session(SessionRequest(seeded.id, "EVAL", tmp_path / "out"), client=client)
 
 
 def test_session_cli_reads_xnat_from_the_environment_like_the_container_service(

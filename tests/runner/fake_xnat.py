@@ -18,6 +18,7 @@ class FakeScan:
     resources: dict[str, list[str]] = field(default_factory=dict)
     modality: str = "CT"
     frames: int = 3
+    description: str | None = None  # the series description; default "<type> series"
 
 
 @dataclass
@@ -89,7 +90,7 @@ class FakeXnat:
                         "ID": s.id,
                         "type": s.type,
                         "xsiType": "xnat:ctScanData",
-                        "series_description": f"{s.type} series",
+                        "series_description": s.description or f"{s.type} series",
                     }
                     for s in session.scans
                 ]

@@ -113,7 +113,9 @@ def seed_session(rest: XnatRest, tmp_path: Path) -> str:
     ).text.strip()
     rest.put(
         "/data/projects/P1/subjects/S1/experiments/CT_001/scans/1",
-        {"xsiType": "xnat:ctScanData", "type": "ABD CT", "modality": "CT"},
+        # The frame count XNAT's import records: infer's scan rule passes over scans with
+        # fewer than 10 (localizers); the two files below stand in for the series.
+        {"xsiType": "xnat:ctScanData", "type": "ABD CT", "modality": "CT", "frames": "40"},
     )
     scan_uri = f"/archive/experiments/{session_id}/scans/1"
     rest.create_resource(scan_uri, "DICOM", {})

@@ -40,7 +40,9 @@ def add_session_over_rest(client: XnatClient, index: int) -> str:
     identity = SeriesIdentity.for_subject(500 + index, subject, session)
     subject_id = ensure_subject(client, PROJECT, subject)
     session_id = create_session(client, PROJECT, subject, session)
-    create_scan(client, session_id, "3", scan_type="CT", modality="CT")
+    # With its frame count, as XNAT's DICOM import records it: the scan rule passes over scans
+    # with fewer than 10 frames (localizers), and over scans that say none.
+    create_scan(client, session_id, "3", scan_type="CT", modality="CT", frames=24)
     with tempfile.TemporaryDirectory() as scratch:
         ct_files = write_ct_series(phantom, Path(scratch) / "DICOM", identity)
         upload_folder(

@@ -47,7 +47,7 @@ def test_seeding_three_sessions_gives_dicom_and_seg_that_read_back(
             phantom = make_phantom(subject_seed(7, number), info.site)
             ct_dir = tmp_path / session.label / "ct"
             files = download_resource(
-                client, paths.scan(session.id, "1"), "DICOM", ct_dir, show_progress=False
+                client, paths.scan(session.id, info.scan_id), "DICOM", ct_dir, show_progress=False
             )
             datasets = sorted(
                 (pydicom.dcmread(f) for f in files),
@@ -92,10 +92,10 @@ def test_seeding_three_sessions_gives_dicom_and_seg_that_read_back(
 def test_seeding_again_keeps_one_reference_per_session(sandbox: Any) -> None:
     with connect(sandbox.url, sandbox.user, sandbox.password) as client:
         seed_project(client, "AGAIN", 1, sites=1, show_progress=False)
-        seed_project(client, "AGAIN", 1, sites=1, show_progress=False)
+        (seeded,) = seed_project(client, "AGAIN", 1, sites=1, show_progress=False)
         (session,) = browse.list_sessions(client, "AGAIN")
         assert len(browse.list_assessors(client, session.id)) == 1
-        (dicom,) = browse.list_resources(client, paths.scan(session.id, "1"))
+        (dicom,) = browse.list_resources(client, paths.scan(session.id, seeded.scan_id))
         assert dicom.label == "DICOM" and dicom.file_count == 40
 
 

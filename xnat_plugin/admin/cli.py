@@ -48,10 +48,15 @@ def _parse_defaults(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 def run_install(args: argparse.Namespace) -> int:
     from xnat_plugin.admin.install import install_commands
+    from xnat_plugin.commands.scan_rule import ScanRule
 
     with _connect(args) as xapi:
         report = install_commands(
-            xapi, Path(args.commands_dir), args.project, _parse_defaults(args.default)
+            xapi,
+            Path(args.commands_dir),
+            args.project,
+            _parse_defaults(args.default),
+            ScanRule.parse(args.scan_rule) if args.scan_rule else None,
         )
     print(report.summary())
     return 0
@@ -123,6 +128,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="WRAPPER.INPUT=VALUE",
         help="project default for an input (repeat)",
+    )
+    install.add_argument(
+        "--scan-rule",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="which scan of a session infer segments and train learns from, for the projects "
+        "(repeat): scan-description=REGEX, scan-type=REGEX, min-frames=N, max-frames=N",
     )
     install.set_defaults(handler=run_install)
 

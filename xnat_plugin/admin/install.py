@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from xnat_plugin.admin.xapi import Xapi
+from xnat_plugin.commands.scan_rule import ScanRule
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
+
+# The derived input of a wrapper that the scan rule's matcher selects (infer's).
+SCAN_INPUT = "scan"
 
 
 @dataclass
@@ -117,19 +121,21 @@ def _enable(xapi: Xapi, path: str, label: str, report: InstallReport) -> None:
 
 
 def _configure(
-    xapi: Xapi, path: str, label: str, inputs: dict[str, str], report: InstallReport
+    xapi: Xapi, path: str, label: str, inputs: dict[str, dict[str, str]], report: InstallReport
 ) -> None:
-    """Set the project's default input values unless they are already those."""
+    """Set the project's configuration of inputs (`{input: {"default-value" or "matcher":
+    value}}`) unless it already says so."""
     current = xapi.get_json(f"{path}/config", what=f"read the defaults of {label}") or {}
     current_inputs = current.get("inputs") or {}
     if all(
-        str((current_inputs.get(name) or {}).get("default-value")) == value
-        for name, value in inputs.items()
+        str((current_inputs.get(name) or {}).get(key)) == value
+        for name, settings in inputs.items()
+        for key, value in settings.items()
     ):
         return
     merged = dict(current_inputs)
-    for name, value in inputs.items():
-        merged[name] = {**(merged.get(name) or {}), "default-value": value}
+    for name, settings in inputs.items():
+        merged[name] = {**(merged.get(name) or {}), **settings}
     xapi.post_json(
         f"{path}/config", {**current, "inputs": merged}, what=f"set the defaults of {label}"
     )
@@ -137,14 +143,32 @@ def _configure(
     report.configured.append(label)
 
 
+def _scan_rule_settings(
+    command: dict[str, Any], wrapper: dict[str, Any], rule: ScanRule
+) -> dict[str, dict[str, str]]:
+    """The project configuration that applies `rule` to one wrapper: the matcher of its derived
+    Scan input `scan` (infer), the default values of the rule's command inputs (train)."""
+    settings: dict[str, dict[str, str]] = {}
+    for derived in wrapper.get("derived-inputs") or []:
+        if derived.get("name") == SCAN_INPUT and derived.get("type") == "Scan":
+            settings[SCAN_INPUT] = {"matcher": rule.matcher()}
+    names = {str(i.get("name")) for i in command.get("inputs") or []}
+    for name, value in rule.input_values().items():
+        if name in names:
+            settings[name] = {"default-value": value}
+    return settings
+
+
 def install_commands(
     xapi: Xapi,
     commands_dir: Path,
     projects: list[str] | tuple[str, ...] = (),
     defaults: dict[str, dict[str, str]] | None = None,
+    scan_rule: ScanRule | None = None,
 ) -> InstallReport:
     """Register every command in `commands_dir`, enable each wrapper on the site and on each
-    project, and set `defaults[wrapper][input] = value` as project defaults."""
+    project, and set `defaults[wrapper][input] = value` as project defaults; with `scan_rule`,
+    also the projects' scan rule (infer's `scan` matcher and train's scan inputs alike)."""
     report = InstallReport()
     commands = read_command_files(commands_dir)
     listed: list[dict[str, Any]] = xapi.get_json("/xapi/commands", what="list commands")
@@ -161,7 +185,12 @@ def install_commands(
             for project in projects:
                 path = f"/xapi/projects/{project}/commands/{command_id}/wrappers/{name}"
                 _enable(xapi, path, f"{name} on project {project}", report)
-                wanted = (defaults or {}).get(name)
+                wanted = {
+                    input_name: {"default-value": value}
+                    for input_name, value in ((defaults or {}).get(name) or {}).items()
+                }
+                if scan_rule is not None:
+                    wanted.update(_scan_rule_settings(stored, wrapper, scan_rule))
                 if wanted:
                     _configure(xapi, path, f"{name} on project {project}", wanted, report)
     log.info("%s", report.summary())

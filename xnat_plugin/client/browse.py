@@ -204,6 +204,17 @@ def list_files(client: XnatClient, owner_path: str, label: str) -> list[FileInfo
     return files
 
 
+def list_archive_paths(client: XnatClient, owner_path: str, label: str) -> list[str]:
+    """Where XNAT keeps each file of resource `label`: its path inside the project's archive
+    folder (e.g. `arc001/S1/ASSESSORS/XNAT_E00002/SEG/seg.dcm`), as the catalog answers
+    `?locator=projectPath` (`CatalogUtils.getEntryDetails`). Where a file lives depends on how
+    it arrived (Container Service: `ASSESSORS/<label>/`, REST: `ASSESSORS/<ID>/`), so only this
+    answer says where to look. A row without the column (an XNAT that ignores the locator)
+    gives ''."""
+    rows = client.result_rows(paths.resource_files(owner_path, label), {"locator": "projectPath"})
+    return [str(row.get("projectPath") or "") for row in rows]
+
+
 def list_assessors(client: XnatClient, session_id: str) -> list[AssessorInfo]:
     return [
         AssessorInfo(

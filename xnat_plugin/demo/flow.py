@@ -36,6 +36,7 @@ from xnat_plugin.demo.settings import (
     INFER_WRAPPER,
     MODEL_NAME,
     PROJECT,
+    SCAN_RULE,
     TRAIN_WRAPPER,
     DemoSettings,
 )
@@ -123,9 +124,9 @@ def run_demo(settings: DemoSettings) -> DemoResult:
                 client, PROJECT, settings.sessions, sites=settings.sites, seed=settings.seed
             )
 
-        _stage(2, total, "installing the commands (CPU variants) and enabling them")
+        _stage(2, total, "installing the commands (CPU variants), enabling them, scan rule")
         commands_dir = write_cpu_commands(settings.workdir / "command_json")
-        install_commands(xapi, commands_dir, projects=[PROJECT])
+        install_commands(xapi, commands_dir, projects=[PROJECT], scan_rule=SCAN_RULE)
 
         _stage(3, total, f"training model '{MODEL_NAME}' on project {PROJECT}")
         trained = launch(

@@ -7,6 +7,7 @@ leaves nothing behind. Downloads stream from disk; zips are built while they are
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import sqlite3
@@ -22,7 +23,6 @@ from fastapi.responses import FileResponse
 from xnat_plugin.sandbox import archive, archive_changes
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
-from xnat_plugin.sandbox.limits import check_zip, inflate_member
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
@@ -169,10 +169,31 @@ def _owner_uri(call: Call, found: Resolved, resource: sqlite3.Row) -> str:
     return object_uri(found)
 
 
+# `?locator=` names the third column: the file's URI (default), its path on the server, or its
+# path inside the project's archive folder (`CatalogUtils.getEntryDetails`: `projectPath` is
+# relativised against the project's root archive path). Zips always carry URIs.
+LOCATORS = {"uri": "URI", "absolutepath": "absolutePath", "projectpath": "projectPath"}
+
+
+def _locator(call: Call) -> str:
+    return LOCATORS.get(call.query.get("locator", "URI").lower(), "URI")
+
+
+def _file_location(call: Call, resource: sqlite3.Row, path: str, base: str, locator: str) -> str:
+    if locator == "URI":
+        return f"{base}/{path}"
+    directory = Path(resource["directory"])
+    if locator == "absolutePath":
+        return str((archive.archive_root(call.data_dir) / directory / path).resolve())
+    # The first folder of a resource's directory is its project's archive folder.
+    return (Path(*directory.parts[1:]) / path).as_posix()
+
+
 def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -> Response:
     resources = _resources_below(call, found, scan_ids)
     if call.fmt == "zip":
         return zip_response(call.db, call.data_dir, found, resources)
+    locator = _locator(call)
     rows = []
     for resource in resources:
         base = f"{_owner_uri(call, found, resource)}/resources/{resource['id']}/files"
@@ -183,7 +204,7 @@ def list_files(call: Call, found: Resolved, scan_ids: list[str] | None = None) -
                 {
                     "Name": f["path"].rsplit("/", 1)[-1],
                     "Size": str(f["size"]),
-                    "URI": f"{base}/{f['path']}",
+                    locator: _file_location(call, resource, f["path"], base, locator),
                     "collection": resource["label"],
                     "file_tags": f["tags"] or "",
                     "file_format": f["format"] or "",
@@ -319,15 +340,20 @@ def _put_zip_members(call: Call, found: Resolved) -> Response:
     tmp_root = Path(tempfile.mkdtemp(dir=call.body_file.parent))
     try:
         with zipfile.ZipFile(call.body_file) as zf:
-            for info in check_zip(zf, call.body_file.stat().st_size, call.limits):
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
                 try:
                     name = check_file_path(info.filename)
                 except BadPath as exc:
                     raise HTTPException(400, f"zip member: {exc}") from exc
                 out = tmp_root / f"{len(staged)}.part"
-                with out.open("wb") as dst:
-                    md5 = inflate_member(zf, info, dst, digest=True)
-                staged.append(StagedFile(name, out, md5, info.file_size))
+                digest = hashlib.md5()
+                with zf.open(info) as src, out.open("wb") as dst:
+                    while chunk := src.read(CHUNK):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                staged.append(StagedFile(name, out, digest.hexdigest(), info.file_size))
         return _store_all(call, found, staged)
     except zipfile.BadZipFile as exc:
         raise HTTPException(400, f"extract=true but the body is not a zip file: {exc}") from exc

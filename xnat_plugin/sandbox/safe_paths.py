@@ -18,11 +18,11 @@ the same shape, since it names folders after them too.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-# XftStringUtils.REGEX_VALID_ID
-XNAT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+# XftStringUtils.REGEX_VALID_ID: one pattern for the product's IDs and the sandbox's checks.
+from xnat_plugin.assessors.assessor_id import XNAT_ID_PATTERN
+
 # XNAT's answer to an invalid ID or label (Restlet's CLIENT_ERROR_EXPECTATION_FAILED).
 INVALID_ID_STATUS = 417
 _INVALID_ID_MESSAGES = {

@@ -26,10 +26,13 @@ from xnat_plugin.commands.model import (
     ExternalInput,
     OutputHandler,
 )
+from xnat_plugin.commands.scan_rule import ScanRule
 
 INFER_RESOURCES = Resources(reserve_memory_mib=4096, limit_memory_mib=16384, shm_size_bytes=4 * GIB)
-# A scan is a candidate when it has DICOM files and is CT or MR; the user picks among several.
-SCAN_MATCHER = "'DICOM' in @.resources[*].label && @.modality in ['CT', 'MR']"
+# The default scan rule: a CT or MR scan with DICOM files and at least 10 frames (no
+# localizer). Sessions with several such series need the project's own rule (`xnat-monai
+# install --scan-rule`), or Container Service refuses to choose.
+SCAN_MATCHER = ScanRule().matcher()
 
 INFER_COMMAND_LINE = (
     "python -m containers.infer --input /input --model '/models/#model-name#' --output /output "
@@ -166,7 +169,10 @@ def infer_command(variant: Variant) -> Command:
                     DerivedInput(
                         name="scan",
                         label="Scan",
-                        description="The CT or MR scan to segment (one with DICOM files).",
+                        description=(
+                            "The CT or MR scan to segment: the one scan with DICOM files that "
+                            "the project's scan rule picks (default: at least 10 frames)."
+                        ),
                         type="Scan",
                         derived_from_wrapper_input="session",
                         matcher=SCAN_MATCHER,

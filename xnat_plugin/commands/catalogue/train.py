@@ -18,11 +18,13 @@ from xnat_plugin.commands.catalogue.parts import (
 )
 from xnat_plugin.commands.model import (
     Command,
+    CommandInput,
     CommandOutput,
     CommandWrapper,
     ExternalInput,
     OutputHandler,
 )
+from xnat_plugin.commands.scan_rule import ScanRule
 
 NETWORKS = ["UNet", "SegResNet", "SwinUNETR", "DynUNet"]
 TRAIN_RESOURCES = Resources(reserve_memory_mib=8192, limit_memory_mib=32768, shm_size_bytes=8 * GIB)
@@ -32,7 +34,8 @@ TRAIN_COMMAND_LINE = (
     "python -m containers.train #PROJECT_ID# --model-name '#model-name#' --output /output "
     "#network# #labels# #epochs# #folds# #patch-size# #learning-rate# "
     "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device# "
-    "#time-budget#"
+    "#time-budget# "
+    "--scan-description '#scan-description#' --scan-type '#scan-type#' #min-frames# #max-frames#"
 )
 
 
@@ -141,6 +144,7 @@ def train_command(variant: Variant) -> Command:
                 type="number",
                 flag="--max-minutes",
             ),
+            *scan_rule_inputs(),
         ],
         outputs=[
             CommandOutput(
@@ -189,3 +193,42 @@ def train_command(variant: Variant) -> Command:
         ],
     )
     return with_hardware(command, variant, TRAIN_RESOURCES)
+
+
+def scan_rule_inputs() -> list[CommandInput]:
+    """The scan rule as train inputs: set them as infer's `scan` matcher is set (`xnat-monai
+    install --scan-rule`), so train learns from the series infer segments."""
+    default = ScanRule()
+    return [
+        value_input(
+            "scan-description",
+            "Scan: series description",
+            "Regular expression the series description of the scan to train on matches "
+            "(whole text, any case); empty: any. As the segment command's scan rule.",
+            default=default.description,
+        ),
+        value_input(
+            "scan-type",
+            "Scan: scan type",
+            "Regular expression the scan type matches (whole text, any case); empty: any.",
+            default=default.scan_type,
+        ),
+        value_input(
+            "min-frames",
+            "Scan: fewest frames",
+            "Scans with fewer frames are passed over (localizers have one to three).",
+            type="number",
+            default=str(default.min_frames),
+            required=True,
+            flag="--min-frames",
+        ),
+        value_input(
+            "max-frames",
+            "Scan: most frames",
+            "Scans with more frames are passed over; 0: no limit.",
+            type="number",
+            default=str(default.max_frames),
+            required=True,
+            flag="--max-frames",
+        ),
+    ]

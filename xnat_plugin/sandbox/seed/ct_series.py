@@ -1,4 +1,5 @@
-"""A phantom as a real DICOM CT series: one file per slice with complete headers.
+"""A phantom as a real DICOM CT series: one file per slice with complete headers; or as the
+localizer a scanner takes first (two projection images).
 
 Headers carry what readers and XNAT's importer rely on: patient/study/series/SOP UIDs, a frame
 of reference, Modality CT, ImagePositionPatient/ImageOrientationPatient, PixelSpacing,
@@ -149,6 +150,42 @@ def ct_slice_dataset(
         stored = np.clip(hu.astype(np.int32) - site.rescale_intercept, 0, 4095).astype("<u2")
     ds.PixelData = np.ascontiguousarray(stored).tobytes()
     return ds
+
+
+def write_localizer(phantom: Phantom, out_dir: Path, identity: SeriesIdentity) -> list[Path]:
+    """The localizer (scout, topogram, surview) of the phantom: a front-to-back and a side
+    projection of its volume, ImageType LOCALIZER, rows running head to feet."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step_z, step_y, step_x = phantom.spacing_mm
+    x0, y0, z0 = phantom.origin_mm
+    top = z0 + (phantom.shape[0] - 1) * step_z
+    views = (
+        # (projection along, pixels (z, across), row direction, across spacing, position)
+        (1, [1, 0, 0, 0, 0, -1], step_x, [x0, y0 + phantom.shape[1] * step_y / 2, top]),
+        (2, [0, 1, 0, 0, 0, -1], step_y, [x0 + phantom.shape[2] * step_x / 2, y0, top]),
+    )
+    paths = []
+    for instance, (axis, orientation, across, position) in enumerate(views, start=1):
+        projection = phantom.hu.astype(np.float32).mean(axis=axis)[::-1]  # head row first
+        ds = ct_slice_dataset(phantom, 0, instance, identity)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+        ds.ImageOrientationPatient = [str(v) for v in orientation]
+        ds.ImagePositionPatient = [_ds(v) for v in position]
+        ds.Rows, ds.Columns = int(projection.shape[0]), int(projection.shape[1])
+        ds.PixelSpacing = [_ds(step_z), _ds(across)]
+        for keyword in ("SliceLocation", "SpacingBetweenSlices"):
+            delattr(ds, keyword)
+        hu = np.clip(np.rint(projection), -1024, 3071)
+        if phantom.site.signed_pixels:
+            stored: np.ndarray = hu.astype("<i2")
+        else:
+            stored = np.clip(hu - phantom.site.rescale_intercept, 0, 4095).astype("<u2")
+        ds.PixelData = np.ascontiguousarray(stored).tobytes()
+        path = out_dir / f"LOC_{instance:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
 
 
 def _ds(value: float) -> str:

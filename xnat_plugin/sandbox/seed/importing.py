@@ -1,7 +1,8 @@
 """A synthetic CT session arriving the way sessions reach a real site: the scanner's DICOM,
 zipped, through XNAT's import service (`POST /data/services/import`, DICOM-zip handler).
 
-XNAT archives the session with its scans (one per series, resource `DICOM`) and fires its
+XNAT archives the session with its scans (one per series, the series number its ID, resource
+`DICOM`; the localizer and reconstructions of `clinical_series` included) and fires its
 `SessionEvent` CREATED then; afterwards the site's field `site` is set and, as a person would
 after segmenting the scan, the manual reference SEG assessor is added.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from xnat_plugin.client.connection import XnatClient
 from xnat_plugin.client.objects import create_session
 from xnat_plugin.errors import UserError
-from xnat_plugin.sandbox.seed.ct_series import write_ct_series
 from xnat_plugin.sandbox.seed.seeding import (
     PlannedSession,
     SeededSession,
@@ -96,9 +96,9 @@ def import_session(
     subject_label, session_label = planned.subject_label, planned.session_label
     reference_label = reference_id = None
     with tempfile.TemporaryDirectory(prefix="xnat-monai-import-") as scratch:
-        ct_dir = Path(scratch) / "DICOM"
-        ct_files = write_ct_series(phantom, ct_dir, identity)
-        zip_path = zip_folder(ct_dir, Path(scratch) / f"{session_label}.zip")
+        written = planned.write_series(Path(scratch) / "DICOM")
+        ct_files = next(w.files for w in written if w.series.kind == "axial")
+        zip_path = zip_folder(Path(scratch) / "DICOM", Path(scratch) / f"{session_label}.zip")
         uri = upload_dicom_zip(
             client, project, zip_path, subject=subject_label, session=session_label
         )
@@ -126,4 +126,6 @@ def import_session(
         series_uid=identity.series_uid,
         reference_label=reference_label,
         reference_id=reference_id,
+        scan_id=str(planned.axial.number),
+        scan_ids=tuple(str(s.number) for s in planned.series),
     )

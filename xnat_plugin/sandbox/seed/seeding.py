@@ -1,9 +1,11 @@
 """Filling an XNAT project with synthetic CT sessions, over REST only (works on a real XNAT).
 
 Per session: subject `SUBJnnn`, `xnat:ctSessionData` `SUBJnnn_CT1` (site in field `site` and in
-`acquisition_site`, the scanner's manufacturer and model), CT scan `1` with resource `DICOM`,
-and the manual reference: an `icr:roiCollectionData` assessor `SUBJnnn_CT1_manual_SEG` whose
-resource `SEG` holds one DICOM SEG.
+`acquisition_site`, the scanner's manufacturer and model), its CT scans with resource `DICOM`
+(the axial series `2`; every second session also a localizer and a thin and a thick
+reconstruction, see `clinical_series`), and the manual reference on the axial series: an
+`icr:roiCollectionData` assessor `SUBJnnn_CT1_manual_SEG` whose resource `SEG` holds one DICOM
+SEG.
 """
 
 from __future__ import annotations
@@ -21,15 +23,20 @@ from xnat_plugin.client.assessor_store import create_assessor, upload_assessor_f
 from xnat_plugin.client.connection import XnatClient
 from xnat_plugin.client.objects import create_scan, create_session, ensure_project, ensure_subject
 from xnat_plugin.client.transfer import upload_folder
-from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity, write_ct_series
+from xnat_plugin.sandbox.seed.clinical_series import (
+    PlannedSeries,
+    WrittenSeries,
+    planned_series,
+    series_identity,
+    write_series,
+)
+from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity
 from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
 from xnat_plugin.sandbox.seed.phantom import Phantom, make_phantom
 from xnat_plugin.sandbox.seed.sites import Site, site_for_session, site_named
 
 log = logging.getLogger(__name__)
 
-SCAN_ID = "1"
-SCAN_TYPE = "CT ABDOMEN"
 REFERENCE_RESOURCE = "SEG"
 
 
@@ -40,9 +47,11 @@ class SeededSession:
     session_label: str
     session_id: str
     site: str
-    series_uid: str
+    series_uid: str  # the axial series, the one the reference segments
     reference_label: str | None  # the manual SEG assessor's label, when one was made
     reference_id: str | None
+    scan_id: str  # the axial series' scan
+    scan_ids: tuple[str, ...]  # every scan of the session
 
 
 def subject_label_for(index: int) -> str:
@@ -58,16 +67,32 @@ def subject_seed(seed: int, index: int) -> int:
     return seed * 1000 + index
 
 
+def has_reconstructions(index: int) -> bool:
+    """Every second session is a clinical exam: localizer and reconstructions beside the axial
+    series (`clinical_series`)."""
+    return index % 2 == 0
+
+
 @dataclass(frozen=True)
 class PlannedSession:
-    """What session number `index` of a project is: its labels, site, phantom and DICOM
-    identity. Every way of seeding a session starts here, so all make the same one."""
+    """What session number `index` of a project is: its labels, site, phantom, its series and
+    the axial series' DICOM identity. Every way of seeding a session starts here, so all make
+    the same one."""
 
     site: Site
     subject_label: str
     session_label: str
     phantom: Phantom
-    identity: SeriesIdentity
+    identity: SeriesIdentity  # the axial series, which the reference segments
+    series: tuple[PlannedSeries, ...]
+
+    @property
+    def axial(self) -> PlannedSeries:
+        return next(s for s in self.series if s.kind == "axial")
+
+    def write_series(self, folder: Path) -> list[WrittenSeries]:
+        """Every series as DICOM under `folder/<scan ID>/`."""
+        return write_series(self.phantom, self.identity, self.series, folder)
 
     @classmethod
     def of(
@@ -82,12 +107,17 @@ class PlannedSession:
         site = site_named(site) if isinstance(site, str) else site
         subject_label, session_label = subject_label_for(index), session_label_for(index)
         own_seed = subject_seed(seed, index)
+        phantom = make_phantom(own_seed, site, matrix=matrix, slices=slices)
+        plan = planned_series(phantom, has_reconstructions(index), site.localizer_name)
+        axial = next(s for s in plan if s.kind == "axial")
+        subject_identity = SeriesIdentity.for_subject(own_seed, subject_label, session_label)
         return cls(
             site=site,
             subject_label=subject_label,
             session_label=session_label,
-            phantom=make_phantom(own_seed, site, matrix=matrix, slices=slices),
-            identity=SeriesIdentity.for_subject(own_seed, subject_label, session_label),
+            phantom=phantom,
+            identity=series_identity(subject_identity, axial),
+            series=plan,
         )
 
 
@@ -118,32 +148,16 @@ def seed_session(
         scanner_model=site.model,
         fields={"site": site.name},
     )
-    create_scan(
-        client,
-        session_id,
-        SCAN_ID,
-        scan_type=SCAN_TYPE,
-        series_description=identity.series_description,
-        modality="CT",
-        series_uid=identity.series_uid,
-        frames=phantom.shape[0],
-    )
     reference_label = reference_id = None
     with tempfile.TemporaryDirectory(prefix="xnat-monai-seed-") as scratch:
-        ct_dir = Path(scratch) / "DICOM"
-        ct_files = write_ct_series(phantom, ct_dir, identity)
-        upload_folder(
-            client,
-            paths.scan(session_id, SCAN_ID),
-            "DICOM",
-            ct_dir,
-            show_progress=False,
-            resource_params={"format": "DICOM", "content": "RAW"},
-        )
+        written = planned.write_series(Path(scratch) / "SCANS")
+        for series in written:
+            _create_scan(client, session_id, series)
         if with_reference:
+            axial = next(w for w in written if w.series.kind == "axial")
             reference_label, reference_id = upload_manual_reference(
                 client, project, subject_id, session_id, session_label,
-                phantom, ct_files, identity, Path(scratch) / "SEG",
+                phantom, axial.files, identity, Path(scratch) / "SEG",
             )  # fmt: skip
     log.info("seeded %s (%s, %s) in %s", session_label, session_id, site.name, project)
     return SeededSession(
@@ -155,6 +169,31 @@ def seed_session(
         series_uid=identity.series_uid,
         reference_label=reference_label,
         reference_id=reference_id,
+        scan_id=str(planned.axial.number),
+        scan_ids=tuple(str(s.number) for s in planned.series),
+    )
+
+
+def _create_scan(client: XnatClient, session_id: str, series: WrittenSeries) -> None:
+    """The scan as XNAT's DICOM import makes it: ID the series number, type and description
+    the series description, the frame count, and the files in resource `DICOM`."""
+    create_scan(
+        client,
+        session_id,
+        series.scan_id,
+        scan_type=series.identity.series_description,
+        series_description=series.identity.series_description,
+        modality="CT",
+        series_uid=series.identity.series_uid,
+        frames=len(series.files),
+    )
+    upload_folder(
+        client,
+        paths.scan(session_id, series.scan_id),
+        "DICOM",
+        series.files[0].parent,
+        show_progress=False,
+        resource_params={"format": "DICOM", "content": "RAW"},
     )
 
 

@@ -35,6 +35,8 @@ class Site:
     kernel: str
     # Some scanners write instance 1 at the head end, some at the feet: readers must sort.
     head_first_instances: bool
+    # What the vendor calls the localizer series it takes first.
+    localizer_name: str = "LOCALIZER"
 
     @property
     def rescale_intercept(self) -> int:
@@ -66,6 +68,7 @@ SITES: tuple[Site, ...] = (
         kvp=120,
         kernel="B30f",
         head_first_instances=True,
+        localizer_name="Topogram 0.6 T20f",
     ),
     Site(
         name="SITE_B",
@@ -80,6 +83,7 @@ SITES: tuple[Site, ...] = (
         kvp=120,
         kernel="STANDARD",
         head_first_instances=False,
+        localizer_name="Scout",
     ),
     Site(
         name="SITE_C",
@@ -94,6 +98,7 @@ SITES: tuple[Site, ...] = (
         kvp=100,
         kernel="B",
         head_first_instances=True,
+        localizer_name="Surview",
     ),
 )
 
