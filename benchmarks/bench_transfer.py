@@ -71,16 +71,15 @@ def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         str(data_dir),
         "--user",
         "bench",
-        "--password",
-        "bench",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "XNAT_MONAI_SANDBOX_PASSWORD": "bench"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if requests.get(f"http://127.0.0.1:{port}/", timeout=1).ok:
                 return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("the sandbox did not start within 60 s")

@@ -5,6 +5,7 @@
     python -m containers.evaluate session --session-id ID --project P --output DIR
         [--session-dir DIR] [--ai-pattern RE] [--reference-pattern RE] [--tolerance-mm F]
     python -m containers.evaluate project --project P --output DIR [--models A,B] [--run NAME]
+        [--grid-intensity G]
 
 Exit 0 on success; an expected failure (bad input, missing assessor) prints one line on stderr
 and exits 2, leaving the output folder empty.
@@ -60,6 +61,11 @@ def _project_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", help="A or A,B (two models: paired tests)")
     parser.add_argument("--run", help="report folder name (default eval_<timestamp>)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument(
+        "--grid-intensity",
+        type=float,
+        help="g CO2e per kWh of the electricity used (default: the world average, 475)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -94,6 +100,7 @@ def _dispatch(argv: list[str]) -> int:
                 models=[m for m in (args.models or "").split(",") if m],
                 run=args.run,
                 seed=args.seed,
+                grid_intensity=args.grid_intensity,
             )
         )
         return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from rich.progress import Progress
 
+from containers.common.data_split import UNKNOWN
 from containers.evaluate.session_assessor import (
     EVALUATION_LABEL_INFIX,
     STORED_METRICS,
@@ -37,6 +38,9 @@ class CaseEvaluation:
     model: str
     assessor_label: str
     labels: dict[str, dict[str, float]] = field(default_factory=dict)  # label → metric → value
+    subject: str = ""
+    ai_assessor: str = ""  # the segmentation assessor that was evaluated
+    role: str = UNKNOWN  # training / validation / unseen with respect to the model
 
 
 def parse_case(session: SessionInfo, assessor: QcAssessment) -> CaseEvaluation:
@@ -54,6 +58,8 @@ def parse_case(session: SessionInfo, assessor: QcAssessment) -> CaseEvaluation:
         site=session.site or session.manufacturer or UNKNOWN_SITE,
         model=assessor.fields.get("model_name", "unknown"),
         assessor_label=assessor.label,
+        subject=session.subject_label or session.subject_id,
+        ai_assessor=assessor.fields.get("ai_assessor", ""),
         labels={
             name: {
                 metric: statistics[statistic_name(name, metric)]

@@ -168,3 +168,51 @@ def paired_tests(
         }
         for label in label_names(cases)
     }
+
+
+@dataclass(frozen=True)
+class SiteTest:
+    """Do the sites differ? Mann–Whitney U for two sites, Kruskal–Wallis H for more (rank tests:
+    no normality assumed), on the sessions with a finite value."""
+
+    label: str
+    metric: str
+    test: str
+    sites: dict[str, int]  # site → n
+    statistic: float
+    p_value: float
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MANN_WHITNEY = "Mann–Whitney U (two-sided)"
+KRUSKAL_WALLIS = "Kruskal–Wallis H"
+
+
+def site_test(cases: Sequence[CaseEvaluation], label: str, metric: str) -> SiteTest:
+    from scipy.stats import kruskal, mannwhitneyu
+
+    groups: dict[str, list[float]] = {}
+    for case in cases:
+        row = case.labels.get(label, {})
+        value = row.get(metric, math.nan)
+        if not row.get("reference_empty", 0.0) and math.isfinite(value):
+            groups.setdefault(case.site, []).append(value)
+    sizes = {site: len(values) for site, values in sorted(groups.items())}
+    name = MANN_WHITNEY if len(groups) == 2 else KRUSKAL_WALLIS if len(groups) > 2 else "none"
+    if len(groups) < 2 or min(sizes.values()) < 2:
+        note = "one site only" if len(groups) < 2 else "a site has fewer than two sessions"
+        return SiteTest(label, metric, name, sizes, math.nan, math.nan, note)
+    values = [groups[site] for site in sizes]
+    if len({v for group in values for v in group}) == 1:
+        return SiteTest(label, metric, name, sizes, math.nan, math.nan, "all values are equal")
+    result = (
+        mannwhitneyu(*values, alternative="two-sided") if len(values) == 2 else kruskal(*values)
+    )
+    return SiteTest(label, metric, name, sizes, float(result.statistic), float(result.pvalue))
+
+
+def site_tests(cases: Sequence[CaseEvaluation], metric: str = "dice") -> dict[str, dict[str, Any]]:
+    return {label: site_test(cases, label, metric).as_dict() for label in label_names(cases)}

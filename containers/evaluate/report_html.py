@@ -1,99 +1,106 @@
-"""`report.html`: the project report for people, one self-contained page beside its PNGs."""
+"""`report.html`: the report document as one self-contained page beside its PNGs.
+
+Laid out for a laptop window and for printing: the text column is at most 1100 px wide, tables
+take the column's width with fixed layout (long words wrap inside their cell instead of widening
+the page), figures sit two per row and shrink with the window.
+"""
 
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+import re
 
-TABLE_METRICS = (
-    "dice",
-    "hausdorff95_mm",
-    "assd_mm",
-    "surface_dice",
-    "absolute_volume_difference_ml",
+from containers.evaluate.report_document import (
+    Cell,
+    Document,
+    Heading,
+    Link,
+    PageBreak,
+    Paragraph,
+    Pictures,
+    Table,
 )
+
 _STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-caption { text-align: left; font-weight: bold; padding: 0.3em 0; }
-img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
-.note { color: #555; font-size: 0.9em; }
+* { box-sizing: border-box; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; color: #222; margin: 0; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5em 2em; }
+h1 { font-size: 1.5em; margin: 0 0 0.4em; }
+h2 { font-size: 1.2em; margin: 1.6em 0 0.5em; border-bottom: 1px solid #ccc; }
+p { line-height: 1.4; margin: 0.4em 0; }
+p.note { color: #555; font-size: 0.85em; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.85em; width: 100%;
+        table-layout: fixed; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.45em; text-align: left;
+         overflow-wrap: anywhere; vertical-align: top; }
+th { background: #f2f2f2; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
+.pictures { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1em;
+            margin: 0.6em 0 1.2em; }
+figure { margin: 0; }
+figure img { width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: 0.85em; color: #444; margin-top: 0.2em; }
+a { color: #1a5fb4; }
+@media print { .page-break { break-after: page; } main { max-width: none; } }
 """
 
 
-def number(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        if math.isinf(value):
-            return "∞"
-        return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
-    return str(value)
+_NUMBER = re.compile(r"^[-+−]?[\d.∞–]")
 
 
-def summary_table(caption: str, per_label: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    head = "".join(
-        f"<th>{html.escape(m)}<br>mean (SD)</th><th>median [IQR]</th><th>95 % CI</th>"
-        for m in TABLE_METRICS
+def _cell(cell: Cell, tag: str, numbers_right: bool = True) -> str:
+    if isinstance(cell, Link):
+        inner = f"<a href='{html.escape(cell.href)}'>{html.escape(cell.text)}</a>"
+        return f"<{tag}>{inner}</{tag}>"
+    inner = "<br>".join(html.escape(line) for line in cell.split("\n"))
+    css = " class='num'" if numbers_right and tag == "td" and _NUMBER.match(cell) else ""
+    return f"<{tag}{css}>{inner}</{tag}>"
+
+
+def _table(table: Table) -> str:
+    widths = table.widths or [1.0] * len(table.columns)
+    total = sum(widths)
+    cols = "".join(f"<col style='width:{100 * w / total:.1f}%'>" for w in widths)
+    head = ""
+    if any(table.columns):
+        head = "<thead><tr>" + "".join(_cell(c, "th") for c in table.columns) + "</tr></thead>"
+    key_value = not any(table.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell(c, "td", not key_value) for c in row) + "</tr>" for row in table.rows
     )
-    rows = []
-    for label, metrics in per_label.items():
-        cells = []
-        for metric in TABLE_METRICS:
-            s = metrics[metric]
-            cells.append(
-                f"<td>{number(s['mean'])} ({number(s['sd'])})</td>"
-                f"<td>{number(s['median'])} [{number(s['iqr'])}]</td>"
-                f"<td>{number(s['ci95_low'])}–{number(s['ci95_high'])}</td>"
-            )
-        n = metrics["dice"]["n"]
-        rows.append(f"<tr><td>{html.escape(label)} (n={n})</td>{''.join(cells)}</tr>")
-    return f"<table><caption>{html.escape(caption)}</caption><tr><th>label</th>{head}</tr>{''.join(rows)}</table>"
+    caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
+    css = " class='key-value'" if key_value else ""
+    return f"<table{css}>{caption}<colgroup>{cols}</colgroup>{head}<tbody>{body}</tbody></table>"
 
 
-def paired_table(caption: str, tests: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    rows = []
-    for label, metrics in tests.items():
-        for metric, t in metrics.items():
-            rows.append(
-                f"<tr><td>{html.escape(label)}</td><td>{html.escape(metric)}</td><td>{t['n']}</td>"
-                f"<td>{number(t['median_a'])}</td><td>{number(t['median_b'])}</td>"
-                f"<td>{number(t['statistic'])}</td><td>{number(t['p_value'], 4)}</td>"
-                f"<td>{html.escape(t['note'])}</td></tr>"
-            )
-    return (
-        f"<table><caption>{html.escape(caption)}</caption><tr><th>label</th><th>metric</th>"
-        "<th>n</th><th>median A</th><th>median B</th><th>W</th><th>p</th><th>note</th></tr>"
-        f"{''.join(rows)}</table>"
+def _pictures(block: Pictures) -> str:
+    items = "".join(
+        f"<figure><img src='{html.escape(p.file)}' alt='{html.escape(p.caption)}'>"
+        f"<figcaption>{html.escape(p.caption)}</figcaption></figure>"
+        for p in block.items
     )
+    return f"<div class='pictures'>{items}</div>"
 
 
-def render_report_html(summary: Mapping[str, Any], figures: Sequence[str]) -> str:
+def render_report_html(document: Document) -> str:
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(summary['project'])}: segmentation evaluation</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>Project {html.escape(summary['project'])}: segmentation evaluation</h1>",
-        f"<p>Run {html.escape(summary['run'])}, {summary['n_sessions']} sessions, models: "
-        f"{html.escape(', '.join(summary['models']))}.</p>",
-        "<p class='note'>Cases whose reference is empty for a label are left out of that "
-        "label's statistics; infinite distances (a missed organ) are left out of means and "
-        "CIs and kept in medians. CI: percentile bootstrap of the mean, seed "
-        f"{summary['seed']}.</p>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{html.escape(document.title)}</title>",
+        f"<style>{_STYLE}</style></head><body><main>",
     ]
-    for model, per_label in summary["labels"].items():
-        parts.append(summary_table(f"{model}: all sessions", per_label))
-        for site, per_site in summary["sites"][model].items():
-            parts.append(summary_table(f"{model}: site {site}", per_site))
-    for key, tests in summary.get("paired_tests", {}).items():
-        parts.append(paired_table(f"Paired Wilcoxon signed-rank tests, {key}", tests))
-    for figure in figures:
-        parts.append(f"<div><img src='{html.escape(figure)}' alt='{html.escape(figure)}'></div>")
-    parts.append("</body></html>")
+    for block in document.blocks:
+        if isinstance(block, Heading):
+            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+        elif isinstance(block, Paragraph):
+            css = " class='note'" if block.note else ""
+            parts.append(f"<p{css}>{html.escape(block.text)}</p>")
+        elif isinstance(block, Table):
+            parts.append(_table(block))
+        elif isinstance(block, Pictures):
+            parts.append(_pictures(block))
+        elif isinstance(block, PageBreak):
+            parts.append("<div class='page-break'></div>")
+    parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"

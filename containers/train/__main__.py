@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from containers.common.background import BackgroundStages
+from containers.common.data_split import record_split
 from containers.common.provenance import RunClock, collect_provenance
 from containers.train import budget
 from containers.train.cases import (
@@ -218,9 +219,12 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             device=device,
             inputs={c.session_uri: c.checksum for c in cases},
         )
+        data = data_list(cases)
         training = {
             "project": args.project,
-            "data": data_list(cases),
+            "data": data,
+            # What the model saw, for the evaluation's training / validation / unseen marks.
+            "split": record_split(data, [(f.train, f.validation) for f in folds]),
             "skipped": [{"session": s.session_label, "reason": s.reason} for s in skipped],
             "folds": [
                 {
@@ -233,10 +237,13 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
                 for r in results
             ],
             "preprocessing": plan.as_dict(),
+            "reference_pattern": args.reference_pattern,
+            "epochs_run": max(len(r.history) for r in results),
+            "parameters": sum(int(v.numel()) for v in results[0].best_state.values()),
             "settings": settings.fingerprint(),
             "processes": workers.world_size,
             "mkldnn": bool(torch.backends.mkldnn.enabled),
-            "image_digest": os.environ.get("XNAT_MONAI_IMAGE_DIGEST", "unknown"),
+            "image": provenance.image.model_dump(),
             "provenance": provenance.model_dump(),
         }
         spec = bundle_spec(

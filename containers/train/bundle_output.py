@@ -6,6 +6,7 @@ cannot itself be renamed) and moved to `--output/<model-name>/` only once every 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from containers.common.model_card import card_markdown
 from containers.train.cases import TrainingCase
 from containers.train.data_plan import DataPlan
 from containers.train.report import write_report
@@ -90,6 +92,10 @@ def write_bundle(
     best = max(range(len(results)), key=lambda k: results[k].best_dice)
     states = [r.best_state for r in results]
     save_bundle(folder, spec, states if len(states) > 1 else states[0], primary=best)
+    # The model card, where the model zoo keeps it; built from the metadata just written.
+    metadata = json.loads((folder / "configs" / "metadata.json").read_text())
+    (folder / "docs").mkdir(exist_ok=True)
+    (folder / "docs" / "README.md").write_text(card_markdown(metadata))
     write_report(folder / "report", results, report_extra)
     return folder
 

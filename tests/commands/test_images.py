@@ -51,6 +51,18 @@ def test_cpu_build_takes_torch_from_the_cpu_index_on_a_python_base() -> None:
     assert plan_image_build("infer", tag="site/infer:2").tag == "site/infer:2"
 
 
+def test_the_build_stamps_the_image_reference_and_source_commit_for_provenance() -> None:
+    plan = plan_image_build("evaluate", tag="site/evaluate:3", repo_root=REPO_ROOT)
+    assert plan.buildargs["XNAT_MONAI_IMAGE"] == "site/evaluate:3"
+    commit = plan.buildargs["XNAT_MONAI_SOURCE_COMMIT"]
+    assert commit == "" or len(commit.split("+")[0]) == 40  # a clone without git: ''
+    assert plan.buildargs["XNAT_MONAI_BUILT"][:2] == "20"
+    dockerfile = DOCKERFILE.read_text()
+    for name in ("XNAT_MONAI_IMAGE", "XNAT_MONAI_SOURCE_COMMIT", "XNAT_MONAI_BUILT"):
+        assert dockerfile.count(f"ARG {name}") == len(STEPS)  # each step image sets it
+        assert dockerfile.count(f"{name}=${{{name}}}") == len(STEPS)
+
+
 def test_stale_command_json_is_refused_before_any_build(tmp_path: Path) -> None:
     render_command_json(tmp_path)
     path = tmp_path / "xnat-monai-train.json"

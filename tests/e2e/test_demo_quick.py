@@ -27,6 +27,9 @@ from xnat_plugin.sandbox.server import running_sandbox
 pytestmark = pytest.mark.slow
 
 SESSIONS = 4
+# Well below what the quick demo reaches on sessions it never saw (liver/spleen/kidney ~0.9), far
+# above what a flipped axis or a shifted grid gives (Dice near 0).
+UNSEEN_DICE_FLOOR = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,54 @@ def test_the_project_report_equals_the_mean_of_the_session_evaluations(
         dice = [d for d in dice if not math.isnan(d)]
         assert metrics["dice"]["n"] == len(dice)
         assert metrics["dice"]["mean"] == pytest.approx(float(np.mean(dice)), abs=1e-6)
+
+
+def test_the_report_leads_with_the_unseen_sessions_and_they_clear_a_dice_floor(
+    demo: DemoResult,
+) -> None:
+    assert demo.report_dir is not None
+    summary = json.loads((demo.report_dir / "summary.json").read_text())
+    (model,) = summary["models"]
+    held_out = DemoSettings(workdir=demo.data_dir, sessions=SESSIONS).held_out
+    assert summary["headline"][model] == "unseen"
+    assert summary["roles"][model]["unseen"] == held_out
+    unseen = [row for row in summary["sessions"] if row["role"] == "unseen"]
+    # the held-out sessions are the last ones seeded, and only they are unseen
+    assert sorted(row["session"] for row in unseen) == [
+        f"SUBJ{i:03d}_CT1" for i in range(SESSIONS - held_out + 1, SESSIONS + 1)
+    ]
+    for label, metrics in summary["by_role"][model]["unseen"].items():
+        assert metrics["dice"]["n"] == held_out
+        assert metrics["dice"]["mean"] >= UNSEEN_DICE_FLOOR, (label, metrics["dice"])
+    page = (demo.report_dir / "report.html").read_text()
+    assert f"{held_out} unseen session" in page[page.index("<table") : page.index("</table>")]
+
+
+def test_no_session_the_model_was_trained_on_is_counted_as_unseen(demo: DemoResult) -> None:
+    assert demo.report_dir is not None
+    bundle = Path(archive_directory(demo.data_dir, f"/projects/{PROJECT}/resources/MONAI_MODELS"))
+    metadata = json.loads((bundle / "abdomen-ct" / "configs" / "metadata.json").read_text())
+    trained_on = {row["session"] for row in metadata["xnat_monai"]["training"]["data"]}
+    assert len(trained_on) == SESSIONS - DemoSettings(demo.data_dir, SESSIONS).held_out
+    summary = json.loads((demo.report_dir / "summary.json").read_text())
+    roles = {row["session"]: row["role"] for row in summary["sessions"]}
+    assert {roles[s] for s in trained_on} <= {"training", "validation"}
+    card = (bundle / "abdomen-ct" / "docs" / "README.md").read_text()
+    assert "| training data | project DEMO: 3 sessions" in card
+
+
+def test_every_steps_report_records_its_energy_and_the_project_report_sums_it(
+    demo: DemoResult,
+) -> None:
+    assert demo.report_dir is not None
+    reports = list(Path(demo.data_dir).glob("archive/*/arc001/*/ASSESSORS/*/REPORT/*.json"))
+    assert len(reports) >= 2 * SESSIONS  # infer's report.json, evaluate's metrics.json
+    for path in reports:
+        energy = json.loads(path.read_text())["provenance"]["energy"]
+        assert energy["source"] in ("rapl", "estimate", "rapl+nvml", "estimate+nvml"), path
+        assert energy["joules"] > 0, path
+    energy = json.loads((demo.report_dir / "summary.json").read_text())["energy"]
+    assert set(energy["by_job"]) == {"train", "infer", "evaluate-session", "evaluate-project"}
+    assert energy["by_job"]["infer"]["jobs"] == SESSIONS
+    assert energy["jobs_without_a_record"] == {}
+    assert energy["co2e_g"] > 0

@@ -48,6 +48,7 @@ def test_nifti_pair_gives_metrics_json_and_csv_with_units(tmp_path):
     assert document["units"]["volume_reference_ml"] == "mL"
     assert len(document["provenance"]["inputs"][str(reference)]) == 64  # sha256
     assert document["provenance"]["step"] == "evaluate-local"
+    assert document["provenance"]["energy"]["parts"][0]["source"] in ("rapl", "estimate")
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["label"] for r in rows] == ["liver", "spleen"]
     assert float(rows[0]["dice"]) == pytest.approx(0.8)

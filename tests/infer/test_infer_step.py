@@ -80,6 +80,8 @@ def test_infer_writes_seg_nifti_report_and_assessor(
     assert provenance["model"]["members"] == ["models/fold_0/model.pt", "models/fold_1/model.pt"]
     assert len(provenance["model"]["sha256"]) == 64
     assert provenance["software"]["monai"] and provenance["peak_memory_mb"] > 0
+    assert provenance["energy"]["source"] in ("rapl", "estimate", "rapl+nvml", "estimate+nvml")
+    assert provenance["energy"]["joules"] > 0
     assert report["timings"]["forward_passes"] == 2
 
 

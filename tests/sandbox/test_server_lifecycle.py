@@ -186,6 +186,7 @@ def test_cli_serve_refuses_a_busy_port(sandbox: SandboxServer, tmp_path: Path) -
 
 
 def test_cli_serve_runs_a_server_that_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    import os
     import socket
     import subprocess
     import sys
@@ -207,17 +208,20 @@ def test_cli_serve_runs_a_server_that_keeps_its_data_across_restarts(tmp_path: P
         str(tmp_path / "x"),
         "--user",
         "boss",
-        "--password",
-        "s3cret",
     ]
+    env = {**os.environ, "XNAT_MONAI_SANDBOX_PASSWORD": "s3cret"}
 
     def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
         for _ in range(300):
             try:
-                requests.get(url, timeout=1)
+                requests.get(url, timeout=5)
+                # the password is nowhere in what `ps` shows of the process
+                assert b"s3cret" not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
                 return process
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         process.kill()
         raise AssertionError("sandbox serve did not start")
@@ -280,3 +284,27 @@ def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once
     with pytest.raises(OSError):  # a port someone listens on is still refused
         bound_socket(port)
     again.close()
+
+
+def test_cli_add_user_reads_the_password_from_a_file_or_standard_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never from the command line, which `ps` shows to every user of the machine."""
+    import io
+
+    data_dir = tmp_path / "x"
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("from-a-file\n")
+    monkeypatch.setenv("XNAT_MONAI_SANDBOX_PASSWORD", "not-for-new-users")
+    with running_sandbox(data_dir) as server:
+        base = ["sandbox", "add-user", "--data-dir", str(data_dir)]
+        assert main([*base, "--user", "fay", "--password-file", str(secret_file)]) == 0
+        monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
+        assert main([*base, "--user", "gil", "--password-file", "-"]) == 0
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))
+        assert main([*base, "--user", "hal"]) == 2  # no password given, no terminal to ask
+        for login, password in (("fay", "from-a-file"), ("gil", "from-stdin")):
+            who = requests.get(f"{server.url}/data/auth", auth=(login, password))
+            assert who.text == f"User '{login}' is logged in"
+        refused = requests.get(f"{server.url}/data/auth", auth=("hal", "not-for-new-users"))
+        assert refused.status_code == 401

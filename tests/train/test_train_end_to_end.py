@@ -31,7 +31,7 @@ def test_two_epoch_run_over_rest_writes_a_bundle_that_monai_and_the_infer_step_u
     monkeypatch.setenv("XNAT_HOST", server.url)  # type: ignore[attr-defined]
     monkeypatch.setenv("XNAT_USER", server.user)  # type: ignore[attr-defined]
     monkeypatch.setenv("XNAT_PASS", server.password)  # type: ignore[attr-defined]
-    monkeypatch.setenv("XNAT_MONAI_IMAGE_DIGEST", "sha256:feedbeef")
+    monkeypatch.setenv("XNAT_MONAI_IMAGE", "site/train:1.0")
     output = tmp_path / "output"
 
     # Two of the four sessions also hold a localizer and two reconstructions: the project's
@@ -53,9 +53,25 @@ def test_two_epoch_run_over_rest_writes_a_bundle_that_monai_and_the_infer_step_u
     assert len(training["data"]) == 4
     assert all(len(row["sha256"]) == 64 for row in training["data"])
     assert all(row["uri"].startswith("/experiments/") for row in training["data"])
-    assert training["image_digest"] == "sha256:feedbeef"
+    assert training["image"]["reference"] == "site/train:1.0"
     assert training["provenance"]["wall_seconds"] > 0
+    assert training["provenance"]["energy"]["joules"] > 0
+    assert training["provenance"]["energy"]["parts"][0]["source"] in ("rapl", "estimate")
     assert training["folds"][0]["validation_sessions"]
+    # What the model saw: every session is in training or validation, by label, ID and subject.
+    split = training["split"]
+    seen = set(split["training"]["sessions"]) | set(split["validation"]["sessions"])
+    assert seen == {row["session"] for row in training["data"]}
+    assert not set(split["training"]["subjects"]) & set(split["validation"]["subjects"])
+    assert len(split["training"]["session_ids"]) == len(split["training"]["sessions"])
+    card = (bundle / "docs" / "README.md").read_text()
+    for field in (
+        "| network | UNet,",
+        "| training data | project TRAIN: 4 sessions",
+        "| epochs | 2 of 2",
+    ):
+        assert field in card, card
+    assert "| intended use | research" in card
     report = json.loads((bundle / "report" / "report.json").read_text())
     assert [e["epoch"] for e in report["history"]["fold_0"]] == [1, 2]
     for name in ("loss.png", "dice.png", "folds.md"):

@@ -9,9 +9,11 @@ command needs no escaping. The build context is made here from the files the ima
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,9 @@ CONTEXT_PATHS = ("pyproject.toml", "README.md", "xnat_plugin", "containers", DOC
 # Where the Dockerfile looks for wheels from the build host (empty: pip uses its index).
 WHEELHOUSE_IN_CONTEXT = "docker/wheelhouse"
 LABEL_BUILD_ARG = "ORG_NRG_COMMANDS"
+# What the build knows about the image, stamped into its environment for every step's provenance
+# (containers/common/provenance.py reads them; the image's own digest cannot be stamped into it).
+STAMP_BUILD_ARGS = ("XNAT_MONAI_IMAGE", "XNAT_MONAI_SOURCE_COMMIT", "XNAT_MONAI_BUILT")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ def plan_image_build(
     tag: str | None = None,
     base_image: str | None = None,
     command_json_dir: Path = Path("command_json"),
+    repo_root: Path = Path("."),
 ) -> ImageBuild:
     """The tag, target and build arguments of one step image."""
     if step not in STEPS:
@@ -86,12 +92,36 @@ def plan_image_build(
             raise UserError(f"{command_file}: its commands must name one image; pass --tag")
         tag = str(images.pop())
     buildargs = {LABEL_BUILD_ARG: label, "TORCH_VERSION": TORCH_VERSION}
+    stamp = (tag, source_commit(repo_root), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    buildargs.update(zip(STAMP_BUILD_ARGS, stamp, strict=True))
     if cpu:
         buildargs["TORCH_INDEX_URL"] = CPU_TORCH_INDEX_URL
         buildargs["BASE_IMAGE"] = base_image or CPU_BASE_IMAGE
     elif base_image:
         buildargs["BASE_IMAGE"] = base_image
     return ImageBuild(step=step, cpu=cpu, tag=tag, target=step, buildargs=buildargs)
+
+
+def source_commit(repo_root: Path) -> str:
+    """The git commit the image is built from (`+modified` when the tree differs), else ''."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo_root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(repo_root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{commit}+modified" if changed else commit
 
 
 def build_context(repo_root: Path, wheelhouse: Path | None = None) -> io.BytesIO:
@@ -141,7 +171,12 @@ def build_images(
 
     plans = [
         plan_image_build(
-            step, cpu=cpu, tag=tag, base_image=base_image, command_json_dir=command_json_dir
+            step,
+            cpu=cpu,
+            tag=tag,
+            base_image=base_image,
+            command_json_dir=command_json_dir,
+            repo_root=repo_root,
         )
         for step in steps
     ]

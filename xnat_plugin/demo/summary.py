@@ -1,5 +1,6 @@
-"""The demo's closing tables: Dice and HD95 per label and site from the project report's
-`summary.json`, the containers' statuses, and where the pictures are."""
+"""The demo's closing tables: Dice and HD95 per label from the project report's `summary.json`,
+on the sessions the model never saw first (per site too), then the sessions it was validated and
+trained on; the containers' statuses and energy; and where the pictures are."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from xnat_plugin.demo.flow import DemoResult
 
 ALL_SITES = "all sites"
+# The groups of sessions `summary.json` reports (containers/common/data_split.py), in order.
+GROUP_ORDER = ("unseen", "validation", "training", "unknown")
 
 
 def _cell(stats: dict[str, Any] | None, digits: int) -> str:
@@ -23,35 +26,66 @@ def _cell(stats: dict[str, Any] | None, digits: int) -> str:
     return f"{float(stats['mean']):.{digits}f} ± {float(stats.get('sd') or 0.0):.{digits}f}"
 
 
-def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(model, site, label, Dice, HD95) for every model, overall then per site."""
+def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """(model, sessions, site, label, Dice, HD95): the unseen sessions first, overall and per
+    site, then every other group overall."""
     rows = []
     for model in summary.get("models", []):
-        groups = {ALL_SITES: summary["labels"].get(model, {})}
-        groups.update(summary.get("sites", {}).get(model, {}))
-        for site, per_label in groups.items():
-            for label, metrics in per_label.items():
-                rows.append(
-                    (
-                        model,
-                        site,
-                        label,
-                        _cell(metrics.get("dice"), 3),
-                        _cell(metrics.get("hausdorff95_mm"), 1),
+        counts = summary.get("roles", {}).get(model, {})
+        by_role = summary.get("by_role", {}).get(model, {})
+        for group in GROUP_ORDER:
+            if group not in by_role:
+                continue
+            groups = {ALL_SITES: by_role[group]}
+            if group == summary.get("headline", {}).get(model):
+                groups.update(summary.get("sites", {}).get(model, {}))
+            for site, per_label in groups.items():
+                for label, metrics in per_label.items():
+                    rows.append(
+                        (
+                            model,
+                            f"{counts.get(group, '?')} {group}",
+                            site,
+                            label,
+                            _cell(metrics.get("dice"), 3),
+                            _cell(metrics.get("hausdorff95_mm"), 1),
+                        )
                     )
-                )
     return rows
+
+
+def unseen_sentence(summary: dict[str, Any]) -> str:
+    """A warning for every model that has no unseen session (its figures flatter it)."""
+    lines = []
+    for model in summary.get("models", []):
+        if summary.get("headline", {}).get(model) != "unseen":
+            lines.append(
+                f"No session is unseen by {model}: it was trained or validated on every evaluated "
+                "session (or its training data is not recorded), so these figures overstate how "
+                "it does on new data."
+            )
+    return " ".join(lines)
 
 
 def print_summary(result: DemoResult, console: Console) -> None:
     if result.report_dir is not None and (result.report_dir / "summary.json").is_file():
         summary = json.loads((result.report_dir / "summary.json").read_text())
         table = Table(title=f"Segmentation quality, {summary.get('n_sessions')} sessions")
-        for column in ("model", "site", "label", "Dice (mean ± SD)", "HD95 mm (mean ± SD)"):
+        columns = ("model", "sessions", "site", "label", "Dice (mean ± SD)", "HD95 mm (mean ± SD)")
+        for column in columns:
             table.add_column(column)
         for row in metric_rows(summary):
             table.add_row(*row)
         console.print(table)
+        warning = unseen_sentence(summary)
+        if warning:
+            console.print(warning)
+        energy = summary.get("energy")
+        if energy:
+            console.print(
+                f"Energy of the study: {energy['kwh'] * 1000:.1f} Wh, "
+                f"{energy['co2e_g']:.1f} g CO2e at {energy['grid_intensity_g_per_kwh']:g} g/kWh"
+            )
 
     statuses = Counter(c.status for c in result.containers + result.automation_containers)
     table = Table(title="Containers")

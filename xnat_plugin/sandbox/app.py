@@ -26,6 +26,7 @@ from xnat_plugin.sandbox import (
 from xnat_plugin.sandbox.archive import DB_FILE, SPOOL_DIR, archive_root
 from xnat_plugin.sandbox.archive_changes import finish_pending_changes
 from xnat_plugin.sandbox.db import Database
+from xnat_plugin.sandbox.limits import BodyLimit, Limits
 from xnat_plugin.sandbox.safe_paths import Refused
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,14 @@ def create_app(
     password: str = "admin",
     container_workers: int = 1,
     base_url: str | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """A sandbox XNAT over `data_dir` (created if new; an existing one is reopened as is).
 
     `container_workers` sizes the Container Service's pool; `base_url` is where the server
-    will be reachable (containers get it as XNAT_HOST)."""
+    will be reachable (containers get it as XNAT_HOST); `limits` bound request bodies and zips
+    (default: `Limits.from_environment()`)."""
+    limits = limits or Limits.from_environment()
     data_dir = Path(data_dir).resolve()
     archive_root(data_dir).mkdir(parents=True, exist_ok=True)
     db = open_database(data_dir)
@@ -102,6 +106,8 @@ def create_app(
     app.state.credential_cache = {}
     app.state.container_workers = container_workers
     app.state.base_url = base_url
+    app.state.limits = limits
+    app.add_middleware(BodyLimit, limits=limits)
 
     @app.exception_handler(HTTPException)
     async def plain_errors(request: Request, exc: HTTPException) -> PlainTextResponse:

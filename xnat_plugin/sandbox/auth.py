@@ -3,6 +3,12 @@
 Every request authenticates with HTTP basic auth (a login and password, or an alias token and
 its secret) or with the JSESSIONID cookie handed out by `/data/services/auth` and `/data/JSESSION`.
 Passwords and token secrets are stored as salted scrypt hashes and never logged.
+
+Web sessions follow XNAT's defaults: they end after 15 minutes without a request
+(`SiteConfigPreferences.sessionTimeout`, applied by `XnatSessionEventPublisher` as the
+session's max inactive interval), a user holds at most 1000 at once and a login past that is
+refused (`concurrentMaxSessions`, `SecurityConfig`: `maxSessionsPreventsLogin`). A session
+opened with an alias token ends with the token (invalidated or expired).
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ ROLES = {"Owners": "owner", "Members": "member", "Collaborators": "collaborator"
 WRITE_ROLES = {"owner", "member"}
 # Alias tokens live two days in XNAT by default.
 TOKEN_LIFETIME_S = 48 * 3600
+# SiteConfigPreferences.sessionTimeout default "15 minutes": idle time that ends a web session.
+SESSION_TIMEOUT_S = 15 * 60
+# SiteConfigPreferences.concurrentMaxSessions default 1000, per user.
+CONCURRENT_MAX_SESSIONS = 1000
+# A session's last use is written at most this often (not on every request).
+SESSION_TOUCH_S = 30
 
 # Databases of the sandboxes running in this process, newest last.
 _bound_databases: list[Database] = []
@@ -39,6 +51,8 @@ class User:
     login: str
     is_admin: bool = False
     roles: dict[str, str] = field(default_factory=dict)
+    # The alias token the caller authenticated with (directly or through its web session).
+    alias: str | None = None
 
     def can_read(self, project: str) -> bool:
         return self.is_admin or project in self.roles
@@ -139,7 +153,9 @@ def issue_alias_token(login: str, db: Database | None = None) -> tuple[str, str]
 
 
 def revoke_alias_token(alias: str, db: Database | None = None) -> bool:
+    """Invalidate the token, and every web session opened with it."""
     with _database(db).write() as conn:
+        conn.execute("DELETE FROM web_sessions WHERE alias = ?", (alias,))
         return conn.execute("DELETE FROM alias_tokens WHERE alias = ?", (alias,)).rowcount > 0
 
 
@@ -151,7 +167,15 @@ def check_alias_token(db: Database, alias: str, secret: str) -> User | None:
         return None
     if not hmac.compare_digest(_token_digest(secret), row["secret_hash"]):
         return None
-    return load_user(db, row["login"])
+    user = load_user(db, row["login"])
+    if user is not None:
+        user.alias = alias
+    return user
+
+
+def _alias_alive(db: Database, alias: str) -> bool:
+    row = db.query_one("SELECT created FROM alias_tokens WHERE alias = ?", (alias,))
+    return row is not None and time.time() - row["created"] <= TOKEN_LIFETIME_S
 
 
 def _token_digest(secret: str) -> str:
@@ -159,14 +183,52 @@ def _token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def open_web_session(db: Database, login: str) -> str:
+def open_web_session(db: Database, user: User) -> str:
+    """A new web session for `user` (tied to its alias token, if it came with one); 401 when
+    the user already holds CONCURRENT_MAX_SESSIONS live ones, as XNAT refuses that login."""
     jsession = secrets.token_hex(16).upper()
+    now = time.time()
     with db.write() as conn:
+        conn.execute("DELETE FROM web_sessions WHERE last_used < ?", (now - SESSION_TIMEOUT_S,))
+        held = conn.execute(
+            "SELECT COUNT(*) FROM web_sessions WHERE login = ?", (user.login,)
+        ).fetchone()[0]
+        if held >= CONCURRENT_MAX_SESSIONS:
+            raise HTTPException(
+                status_code=401,
+                detail=f"Maximum sessions of {CONCURRENT_MAX_SESSIONS} for this principal "
+                "exceeded: log out of some (DELETE /data/JSESSION) or wait for them to expire",
+            )
         conn.execute(
-            "INSERT INTO web_sessions (jsession, login, created) VALUES (?, ?, ?)",
-            (jsession, login, time.time()),
+            "INSERT INTO web_sessions (jsession, login, created, last_used, alias) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (jsession, user.login, now, now, user.alias),
         )
     return jsession
+
+
+def session_user(db: Database, jsession: str) -> User | None:
+    """The user of a live web session; an idle or orphaned one (its alias token gone) ends."""
+    row = db.query_one(
+        "SELECT login, last_used, alias FROM web_sessions WHERE jsession = ?", (jsession,)
+    )
+    if row is None:
+        return None
+    now = time.time()
+    if now - row["last_used"] > SESSION_TIMEOUT_S or (
+        row["alias"] is not None and not _alias_alive(db, row["alias"])
+    ):
+        close_web_session(db, jsession)
+        return None
+    if now - row["last_used"] > SESSION_TOUCH_S:
+        with db.write() as conn:
+            conn.execute(
+                "UPDATE web_sessions SET last_used = ? WHERE jsession = ?", (now, jsession)
+            )
+    user = load_user(db, row["login"])
+    if user is not None:
+        user.alias = row["alias"]
+    return user
 
 
 def close_web_session(db: Database, jsession: str) -> None:
@@ -205,9 +267,7 @@ def authenticate(request: Request) -> User | None:
         return user
     jsession = request.cookies.get("JSESSIONID")
     if jsession:
-        row = db.query_one("SELECT login FROM web_sessions WHERE jsession = ?", (jsession,))
-        if row is not None:
-            return load_user(db, row["login"])
+        return session_user(db, jsession)
     return None
 
 

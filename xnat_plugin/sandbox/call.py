@@ -8,6 +8,7 @@ from pathlib import Path
 from xnat_plugin.sandbox.auth import User
 from xnat_plugin.sandbox.data_path import DataPath
 from xnat_plugin.sandbox.db import Database
+from xnat_plugin.sandbox.limits import Limits
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Call:
     body_name: str | None = None  # the file name of a multipart upload
     content_type: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def fmt(self) -> str | None:

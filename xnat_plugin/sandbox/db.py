@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS project_users (
 CREATE TABLE IF NOT EXISTS alias_tokens (
     alias TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, login TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS web_sessions (
-    jsession TEXT PRIMARY KEY, login TEXT NOT NULL, created REAL NOT NULL);
+    jsession TEXT PRIMARY KEY, login TEXT NOT NULL, created REAL NOT NULL,
+    last_used REAL NOT NULL DEFAULT 0, alias TEXT);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, secondary_id TEXT NOT NULL, description TEXT,
@@ -53,6 +54,11 @@ CREATE TABLE IF NOT EXISTS archive_journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, source TEXT NOT NULL,
     target TEXT NOT NULL);
 """
+# Columns added to a table after its first release: a catalogue made before gets them on open.
+ADDED_COLUMNS = (
+    ("web_sessions", "last_used", "REAL NOT NULL DEFAULT 0"),
+    ("web_sessions", "alias", "TEXT"),
+)
 
 
 class Database:
@@ -64,7 +70,12 @@ class Database:
         self._write_lock = threading.RLock()
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._write_lock:
-            self.connection().executescript(SCHEMA)
+            conn = self.connection()
+            conn.executescript(SCHEMA)
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -17,10 +17,11 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from xnat_plugin.sandbox.limits import Limits, check_zip, inflate_member
+
 SESSION_XSI_TYPES = {"CT": "xnat:ctSessionData", "MR": "xnat:mrSessionData"}
 SCAN_XSI_TYPES = {"CT": "xnat:ctScanData", "MR": "xnat:mrScanData"}
 GENERIC_SCAN_TYPE = "xnat:imageScanData"
-CHUNK = 1024 * 1024
 
 
 class DicomZipRefused(ValueError):
@@ -122,9 +123,15 @@ def _archive_name(dataset: pydicom.Dataset, member: str) -> str:
 
 
 def read_dicom_zip(
-    zip_path: Path, staging: Path, *, subject: str | None, session: str | None
+    zip_path: Path,
+    staging: Path,
+    *,
+    subject: str | None,
+    session: str | None,
+    limits: Limits | None = None,
 ) -> ImportedStudy:
-    """Stage every DICOM member of `zip_path` under `staging`, grouped into scans."""
+    """Stage every DICOM member of `zip_path` under `staging`, grouped into scans. What the
+    zip declares is checked against `limits` before anything is inflated."""
     try:
         archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as exc:
@@ -136,13 +143,11 @@ def read_dicom_zip(
     first: pydicom.Dataset | None = None
     study_uid = ""
     with archive:
-        for number, info in enumerate(archive.infolist()):
-            if info.is_dir():
-                continue
+        members = check_zip(archive, zip_path.stat().st_size, limits or Limits())
+        for number, info in enumerate(members):
             staged = staging / f"{number}.dcm"
-            with archive.open(info) as source, staged.open("wb") as target:
-                while chunk := source.read(CHUNK):
-                    target.write(chunk)
+            with staged.open("wb") as target:
+                inflate_member(archive, info, target)
             try:
                 dataset = pydicom.dcmread(staged, stop_before_pixels=True)
             except (InvalidDicomError, EOFError, ValueError, OSError):

@@ -33,7 +33,7 @@ async def services_auth(request: Request) -> Response:
             status_code=401,
             media_type="text/html",
         )
-    jsession = auth.open_web_session(db, user.login)
+    jsession = auth.open_web_session(db, user)
     return _with_cookie(Response(jsession, media_type="text/plain"), jsession)
 
 
@@ -41,9 +41,8 @@ async def services_auth(request: Request) -> Response:
 def get_jsession(request: Request, user: CurrentUser) -> Response:
     jsession = request.cookies.get("JSESSIONID")
     db = request.app.state.db
-    known = jsession and db.query_one("SELECT 1 FROM web_sessions WHERE jsession = ?", (jsession,))
-    if not known:
-        jsession = auth.open_web_session(db, user.login)
+    if not (jsession and auth.session_user(db, jsession)):
+        jsession = auth.open_web_session(db, user)
     assert jsession is not None
     return _with_cookie(Response(jsession, media_type="text/plain"), jsession)
 

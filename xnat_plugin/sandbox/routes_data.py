@@ -5,6 +5,7 @@ before any handler runs; a request that fails leaves its spool file removed."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,9 @@ async def handle_data(request: Request, path: str, user: User) -> Response:
     query = dict(request.query_params)
     body_file, body_name, stats = None, None, dict[str, str]()
     if request.method in ("PUT", "POST"):
+        # Who may write here, and whether the parents exist, is answered before the body is
+        # read: a refused upload costs the server nothing (the handler checks again after).
+        resolve(app_state.db, replace(data_path), user, write=True, leaf_optional=True)
         body_file, body_name, stats = await _spool_body(request, app_state.data_dir / SPOOL_DIR)
     call = Call(
         method=request.method,
@@ -175,6 +179,7 @@ async def handle_data(request: Request, path: str, user: User) -> Response:
         body_name=body_name,
         content_type=request.headers.get("content-type", ""),
         extra=stats,
+        limits=app_state.limits,
     )
     try:
         return await run_in_threadpool(_dispatch, call)

@@ -7,7 +7,6 @@ leaves nothing behind. Downloads stream from disk; zips are built while they are
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import sqlite3
@@ -23,6 +22,7 @@ from fastapi.responses import FileResponse
 from xnat_plugin.sandbox import archive, archive_changes
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
+from xnat_plugin.sandbox.limits import check_zip, inflate_member
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
@@ -340,20 +340,15 @@ def _put_zip_members(call: Call, found: Resolved) -> Response:
     tmp_root = Path(tempfile.mkdtemp(dir=call.body_file.parent))
     try:
         with zipfile.ZipFile(call.body_file) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
+            for info in check_zip(zf, call.body_file.stat().st_size, call.limits):
                 try:
                     name = check_file_path(info.filename)
                 except BadPath as exc:
                     raise HTTPException(400, f"zip member: {exc}") from exc
                 out = tmp_root / f"{len(staged)}.part"
-                digest = hashlib.md5()
-                with zf.open(info) as src, out.open("wb") as dst:
-                    while chunk := src.read(CHUNK):
-                        digest.update(chunk)
-                        dst.write(chunk)
-                staged.append(StagedFile(name, out, digest.hexdigest(), info.file_size))
+                with out.open("wb") as dst:
+                    md5 = inflate_member(zf, info, dst, digest=True)
+                staged.append(StagedFile(name, out, md5, info.file_size))
         return _store_all(call, found, staged)
     except zipfile.BadZipFile as exc:
         raise HTTPException(400, f"extract=true but the body is not a zip file: {exc}") from exc

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -77,34 +78,40 @@ async def import_session(request: Request, user: CurrentUser) -> Response:
         raise HTTPException(400, f"overwrite={overwrite}: use none, append or delete")
     project = _project_of(query)
     state = request.app.state
+    _check_project(state.db, user, project)  # before the body: a refused import reads none of it
     body, _, _ = await _spool_body(request, state.data_dir / SPOOL_DIR)
     if body is None:
         raise HTTPException(400, "no zip in the request body")
     try:
-        uri = await run_in_threadpool(
-            _archive_upload, state.db, state.data_dir, user, project, query, overwrite, body
-        )
+        uri = await run_in_threadpool(_archive_upload, state, user, project, query, overwrite, body)
     finally:
         body.unlink(missing_ok=True)
     # XNAT ends the URI with a line break; clients strip it.
     return Response(uri + "\r\n", status_code=200, media_type="text/plain")
 
 
+def _check_project(db: Database, user: User, project: str) -> str:
+    """The project's ID, if it exists (404) and `user` may add sessions to it (403)."""
+    project_row = catalog.get_project(db, project)
+    if project_row is None:
+        raise HTTPException(404, f"project {project} not found")
+    project_id: str = project_row["id"]
+    if not user.can_write(project_id):
+        raise HTTPException(403, f"user {user.login} may not add sessions to project {project_id}")
+    return project_id
+
+
 def _archive_upload(
-    db: Database,
-    data_dir: Path,
+    state: Any,
     user: User,
     project: str,
     query: dict[str, str],
     overwrite: str,
     body: Path,
 ) -> str:
-    project_row = catalog.get_project(db, project)
-    if project_row is None:
-        raise HTTPException(404, f"project {project} not found")
-    project = project_row["id"]
-    if not user.can_write(project):
-        raise HTTPException(403, f"user {user.login} may not add sessions to project {project}")
+    db: Database = state.db
+    data_dir: Path = state.data_dir
+    project = _check_project(db, user, project)
     staging = Path(tempfile.mkdtemp(dir=body.parent, prefix="import-"))
     try:
         try:
@@ -113,6 +120,7 @@ def _archive_upload(
                 staging,
                 subject=_first(query, "SUBJECT_ID", "subject"),
                 session=_first(query, "EXPT_LABEL", "session"),
+                limits=state.limits,
             )
         except DicomZipRefused as exc:
             raise HTTPException(400, str(exc)) from exc

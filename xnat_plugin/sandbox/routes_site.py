@@ -34,7 +34,7 @@ def home(request: Request) -> HTMLResponse:
     )
     if user is not None and "JSESSIONID" not in request.cookies:
         # XNAT opens a web session for a basic-auth login; xnatpy's alias-token login reads it.
-        jsession = open_web_session(request.app.state.db, user.login)
+        jsession = open_web_session(request.app.state.db, user)
         page.set_cookie("JSESSIONID", jsession, httponly=True, path="/")
     return page
 

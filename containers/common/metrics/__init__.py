@@ -12,10 +12,14 @@ from containers.common.metrics.label_metrics import (
     LabelMetrics,
     compute_label_metrics,
 )
+from containers.common.metrics.names import METRICS, display_name, heading
 from containers.common.metrics.surface import SurfaceMetrics, surface_metrics
 
 __all__ = [
+    "METRICS",
     "METRIC_UNITS",
+    "display_name",
+    "heading",
     "SUMMARY_METRICS",
     "DetectionCounts",
     "LabelMetrics",

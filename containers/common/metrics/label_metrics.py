@@ -23,36 +23,10 @@ import numpy as np
 
 from containers.common.metrics.detection import detection_counts
 from containers.common.metrics.label_boxes import count_voxels_by_label, union_boxes
+from containers.common.metrics.names import METRIC_UNITS
 from containers.common.metrics.surface import surface_metrics_from_points, surface_points_mm
 
-# Name → unit of every figure in LabelMetrics; the one place reports read units from.
-METRIC_UNITS: dict[str, str] = {
-    "dice": "1",
-    "iou": "1",
-    "precision": "1",
-    "recall": "1",
-    "specificity": "1",
-    "hausdorff_mm": "mm",
-    "hausdorff95_mm": "mm",
-    "assd_mm": "mm",
-    "surface_dice": "1",
-    "tolerance_mm": "mm",
-    "volume_reference_ml": "mL",
-    "volume_prediction_ml": "mL",
-    "volume_difference_ml": "mL",
-    "absolute_volume_difference_ml": "mL",
-    "relative_volume_difference_percent": "%",
-    "voxels_reference": "voxels",
-    "voxels_prediction": "voxels",
-    "true_positive_voxels": "voxels",
-    "false_positive_voxels": "voxels",
-    "false_negative_voxels": "voxels",
-    "lesions_reference": "count",
-    "lesions_prediction": "count",
-    "lesions_true_positive": "count",
-    "lesions_false_positive": "count",
-    "lesions_false_negative": "count",
-}
+__all__ = ["METRIC_UNITS", "SUMMARY_METRICS", "LabelMetrics", "compute_label_metrics"]
 
 # The figures a summary averages over cases (counts and flags are summed or reported as is).
 SUMMARY_METRICS: tuple[str, ...] = (

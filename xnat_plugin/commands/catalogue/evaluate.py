@@ -36,7 +36,8 @@ SESSION_COMMAND_LINE = (
     "--reference-pattern '#reference-pattern#' #tolerance-mm#"
 )
 PROJECT_COMMAND_LINE = (
-    "python -m containers.evaluate project #PROJECT_ID# --output /output #models# #run#"
+    "python -m containers.evaluate project #PROJECT_ID# --output /output #models# #run# "
+    "#grid-intensity#"
 )
 
 
@@ -176,6 +177,14 @@ def evaluate_project_command(variant: Variant) -> Command:
                 "Run name",
                 "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
                 flag="--run",
+            ),
+            value_input(
+                "grid-intensity",
+                "Grid carbon intensity (g CO2e/kWh)",
+                "Carbon intensity of the electricity that ran the jobs, for the report's CO2e; "
+                "empty: the world average (475).",
+                type="number",
+                flag="--grid-intensity",
             ),
         ],
         outputs=[

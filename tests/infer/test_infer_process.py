@@ -1,0 +1,43 @@
+"""`python -m containers.infer` as a container runs it: the process ends as soon as its work is
+done (no interpreter teardown), with every output in place, its exit code and its last line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def infer_process(series_dir: Path, model: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "containers.infer", "--input", str(series_dir),
+         "--model", str(model), "--output", str(output), "--device", "cpu"],
+        capture_output=True, text=True, cwd=REPO, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def test_a_finished_process_leaves_every_output_and_exit_code_zero(
+    tmp_path: Path, series_dir: Path, tiny_bundle: Path
+) -> None:
+    done = infer_process(series_dir, tiny_bundle, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "REPORT" / "report.json").read_text())
+    assert report["timings"]["startup_wait_seconds"] >= 0
+    assert list((tmp_path / "out" / "SEG").glob("*.dcm"))
+    assert list((tmp_path / "out" / "NIFTI").glob("*.nii.gz"))
+    assert (tmp_path / "out" / "REPORT" / "qc.png").stat().st_size > 0
+    assert "done in" in done.stderr  # the log reached stderr before the process ended
+
+
+def test_a_refused_run_keeps_its_exit_code_and_its_one_line(
+    tmp_path: Path, series_dir: Path, tiny_bundle: Path
+) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "old.txt").write_text("x")
+    done = infer_process(series_dir, tiny_bundle, output)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("infer: output folder")
