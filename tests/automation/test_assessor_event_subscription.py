@@ -15,6 +15,7 @@ from tests.container_service.sandbox_data import (
     rest,
     wait_until,
 )
+from tests.sandbox.xml_documents import roi_collection_xml
 from xnat_plugin.admin import list_containers, subscribe_on_ai_segmentation_created, wait_for
 from xnat_plugin.admin.automation import AI_SEGMENTATION_FILTER, ASSESSOR_EVENT
 from xnat_plugin.sandbox import events
@@ -66,10 +67,16 @@ def test_the_ai_segmentation_filter_matches_ai_labels_only() -> None:
 
 
 def _put_assessor(server: Any, session_id: str, label: str, xsi_type: str) -> None:
+    # An ROI collection needs its UID, type and subject (required in roi.xsd; XNAT's
+    # `assessor.validate()` refuses one made from `?xsiType=` alone): send the document.
+    body = (
+        roi_collection_xml(session_id, "XNAT_S00001", label).encode() if xsi_type == ROI else None
+    )
     with rest(server) as http:
         answer = http.put(
             f"{server.url}/data/experiments/{session_id}/assessors/{label}",
-            params={"xsiType": xsi_type},
+            params={} if body else {"xsiType": xsi_type},
+            data=body,
             timeout=30,
         )
     assert answer.status_code == 201, answer.text

@@ -40,15 +40,17 @@ def _archive_files(sandbox: SandboxServer) -> list[Path]:
 
 
 def test_malformed_xml_is_refused_with_the_parser_reason(sandbox, admin) -> None:
+    """`SecureResource.loadItem`: a SAXParseException is 422 "An error occurred parsing the XML"."""
     before = _count(sandbox, "SELECT COUNT(*) FROM experiments")
     answer = admin.put(f"{sandbox.url}{SESSION}/assessors/broken", data=b"<icr:RoiCollection")
-    assert answer.status_code == 400
-    assert "malformed XML" in answer.text
+    assert answer.status_code == 422
+    assert answer.text.startswith("An error occurred parsing the XML: malformed XML")
     assert _count(sandbox, "SELECT COUNT(*) FROM experiments") == before
-    assert _count(sandbox, "SELECT value FROM counters WHERE name = 'experiment'") == 1
+    assert _count(sandbox, "SELECT COUNT(*) FROM claimed_ids WHERE kind = 'experiment'") == 1
 
 
 def test_schema_invalid_assessor_is_refused_with_the_validator_reason(sandbox, admin) -> None:
+    """`ExptAssessmentResource.handlePut`: `assessor.validate()` fails → 400 with its reasons."""
     xml = roi_collection_xml("XNAT_E00001", "XNAT_S00001", "bad").replace(
         "<icr:collectionType>SEG</icr:collectionType>", ""
     )
@@ -59,11 +61,15 @@ def test_schema_invalid_assessor_is_refused_with_the_validator_reason(sandbox, a
     assert admin.get(f"{sandbox.url}{SESSION}/assessors/bad").status_code == 404
 
 
-def test_an_assessor_of_another_session_is_refused(sandbox, admin) -> None:
+def test_the_url_names_the_session_of_an_assessor_put_over_rest(sandbox, admin) -> None:
+    """`ExptAssessmentResource.handlePut` sets the session it was PUT under
+    (`assessor.setImagesessionId(assesed.getId())`), whatever `imageSession_ID` said."""
     xml = roi_collection_xml("XNAT_E09999", "XNAT_S00001", "elsewhere")
     answer = admin.put(f"{sandbox.url}{SESSION}/assessors/elsewhere", data=xml.encode())
-    assert answer.status_code == 400
-    assert "imageSession_ID" in answer.text
+    assert answer.status_code == 201
+    stored = admin.get(f"{sandbox.url}{SESSION}/assessors/elsewhere", params={"format": "xml"})
+    assert "<xnat:imageSession_ID>XNAT_E00001</xnat:imageSession_ID>" in stored.text
+    assert "XNAT_E09999" not in stored.text
 
 
 def test_an_xml_id_that_exists_updates_instead_of_duplicating(sandbox, admin) -> None:
@@ -81,7 +87,6 @@ def test_an_xml_id_that_exists_updates_instead_of_duplicating(sandbox, admin) ->
     "path",
     [
         "/data/projects/NOPE/subjects/s9",
-        "/data/projects/P/subjects/nobody/experiments/x",
         "/data/projects/P/subjects/s1/experiments/missing/scans/1",
         "/data/experiments/XNAT_E09999/assessors/a",
         "/data/experiments/XNAT_E09999/resources/R/files/a.txt",
@@ -227,3 +232,19 @@ def test_a_session_label_used_by_another_subject_is_a_conflict(sandbox, admin) -
     )
     assert answer.status_code == 409
     assert _count(sandbox, "SELECT COUNT(*) FROM experiments") == 1
+
+
+def test_an_experiment_put_under_a_missing_subject_creates_the_subject(sandbox, admin) -> None:
+    """`SubjAssessmentResource.handlePut`: the URL's subject is made when missing
+    (`createNewSubject`, label = the URL's value, ID generated)."""
+    made = admin.put(
+        f"{sandbox.url}/data/projects/P/subjects/newcomer/experiments/newcomer_CT",
+        params={"xsiType": "xnat:ctSessionData"},
+    )
+    assert (made.status_code, made.text) == (201, "XNAT_E00002")
+    subject = admin.get(
+        f"{sandbox.url}/data/projects/P/subjects/newcomer", params={"format": "json"}
+    )
+    assert subject.json()["items"][0]["data_fields"]["ID"] == "XNAT_S00002"
+    session = admin.get(f"{sandbox.url}/data/experiments/XNAT_E00002", params={"format": "json"})
+    assert session.json()["items"][0]["data_fields"]["subject_ID"] == "XNAT_S00002"

@@ -258,7 +258,7 @@ def test_listings_filter_by_column_values_like_xnat(sandbox) -> None:
     assert [r["label"] for r in mr["ResultSet"]["Result"]] == ["s2_MR"]
     wildcard = requests.get(uri, params={"label": "S1*"}, auth=auth).json()
     assert [r["subject_label"] for r in wildcard["ResultSet"]["Result"]] == ["s1"]
-    assert mr["ResultSet"]["Result"][0]["modality"] == "MR"
+    assert mr["ResultSet"]["Result"][0]["xsiType"] == "xnat:mrSessionData"
 
 
 def test_a_port_left_with_lingering_connections_can_be_listened_on_again_at_once() -> None:

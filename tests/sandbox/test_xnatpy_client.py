@@ -36,7 +36,8 @@ def test_xnatpy_creates_and_lists_projects_subjects_and_sessions(connection, ct_
     assert list(project.subjects.keys()) == ["XNAT_S00001"]
     assert project.subjects["patient01"].label == "patient01"
     assert ct_session.id == "XNAT_E00001"
-    assert ct_session.modality == "CT"
+    # XNAT sets no modality on a session created over REST (only the DICOM import does).
+    assert ct_session.modality is None
     experiments = connection.projects["LIVER"].subjects["patient01"].experiments
     assert experiments["patient01_CT"].id == "XNAT_E00001"
     assert connection.experiments["XNAT_E00001"].label == "patient01_CT"

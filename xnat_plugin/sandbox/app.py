@@ -17,9 +17,11 @@ from fastapi.responses import PlainTextResponse
 
 from xnat_plugin.sandbox import (
     auth,
+    routes_archive_xml,
     routes_auth,
     routes_data,
     routes_import,
+    routes_project_settings,
     routes_site,
     routes_users,
 )
@@ -139,7 +141,14 @@ def create_app(
             f"conflict with an existing object ({exc}); choose another label", status_code=409
         )
 
-    for module in (routes_site, routes_auth, routes_users, routes_import):
+    for module in (
+        routes_site,
+        routes_auth,
+        routes_users,
+        routes_import,
+        routes_project_settings,
+        routes_archive_xml,
+    ):
         app.include_router(module.router)
     if container_service is not None:
         app.include_router(container_service.router)

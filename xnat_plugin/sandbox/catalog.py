@@ -12,12 +12,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from xnat_plugin.sandbox import identifiers
 from xnat_plugin.sandbox.db import Database
 
-SITE_ID = "XNAT"
-SESSION_TYPES = {"xnat:ctSessionData": "CT", "xnat:mrSessionData": "MR"}
-SCAN_TYPES = {"xnat:ctScanData", "xnat:mrScanData", "xnat:imageScanData"}
-ASSESSOR_TYPES = {"xnat:qcAssessmentData", "icr:roiCollectionData", "xnat:imageAssessorData"}
+SITE_ID = identifiers.SITE_ID
 
 
 def now_text() -> str:
@@ -28,19 +26,34 @@ def fields_of(row: sqlite3.Row) -> dict[str, Any]:
     return dict(json.loads(row["fields"] or "{}"))
 
 
-def new_subject_id(db: Database, conn: sqlite3.Connection) -> str:
-    return f"{SITE_ID}_S{db.next_number(conn, 'subject'):05d}"
+def new_subject_id(db: Database, conn: sqlite3.Connection) -> str:  # noqa: ARG001
+    return identifiers.generate(conn, "subject")
 
 
-def new_experiment_id(db: Database, conn: sqlite3.Connection) -> str:
-    return f"{SITE_ID}_E{db.next_number(conn, 'experiment'):05d}"
+def new_experiment_id(db: Database, conn: sqlite3.Connection) -> str:  # noqa: ARG001
+    return identifiers.generate(conn, "experiment")
 
 
 def get_project(db: Database, project_id: str) -> sqlite3.Row | None:
+    """A project by its ID, else by one of its aliases (`XnatProjectdata.getProjectByIDorAlias`;
+    a secondary ID, the "running title", names no project)."""
+    row = db.query_one("SELECT * FROM projects WHERE id = ?", (project_id,))
+    if row is not None:
+        return row
     return db.query_one(
-        "SELECT * FROM projects WHERE id = ? OR secondary_id = ? ORDER BY id = ? DESC",
-        (project_id, project_id, project_id),
+        "SELECT p.* FROM projects p JOIN project_aliases a ON a.project = p.id "
+        "WHERE a.alias = ? ORDER BY p.id LIMIT 1",
+        (project_id,),
     )
+
+
+def project_aliases(db: Database, project_id: str) -> list[str]:
+    return [
+        r["alias"]
+        for r in db.query(
+            "SELECT alias FROM project_aliases WHERE project = ? ORDER BY alias", (project_id,)
+        )
+    ]
 
 
 def get_subject(db: Database, project: str | None, id_or_label: str) -> sqlite3.Row | None:
@@ -69,21 +82,29 @@ def get_scan(db: Database, experiment_id: str, scan_id: str) -> sqlite3.Row | No
 
 
 def create_project(
-    conn: sqlite3.Connection, project_id: str, fields: dict[str, Any], user: str
+    conn: sqlite3.Connection,
+    project_id: str,
+    fields: dict[str, Any],
+    user: str,
+    accessibility: str = "protected",
 ) -> None:
+    """Insert a project; a blank name or secondary ID becomes the ID
+    (`BaseXnatProjectdata.initNewProject`)."""
     conn.execute(
         "INSERT INTO projects (id, name, secondary_id, description, fields, insert_date, "
-        "insert_user) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "insert_user, accessibility) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project_id,
-            str(fields.pop("name", project_id)),
-            str(fields.pop("secondary_ID", project_id)),
+            str(fields.pop("name", "") or project_id),
+            str(fields.pop("secondary_ID", "") or project_id),
             str(fields.pop("description", "")),
             json.dumps(fields),
             now_text(),
             user,
+            accessibility,
         ),
     )
+    identifiers.claim(conn, "project", project_id)
     conn.execute(
         "INSERT OR REPLACE INTO project_users (project, login, role) VALUES (?, ?, 'owner')",
         (project_id, user),
@@ -158,3 +179,17 @@ def scan_row_json(row: sqlite3.Row) -> dict[str, Any]:
         "xnat_imagescandata_id": f"{row['experiment_id']}:{row['id']}",
         **fields,
     }
+
+
+def purge_orphans(conn: sqlite3.Connection) -> None:
+    """Scans, resources and file rows whose owner is gone (after a delete)."""
+    conn.execute("DELETE FROM scans WHERE experiment_id NOT IN (SELECT id FROM experiments)")
+    conn.execute(
+        "DELETE FROM resources WHERE "
+        "(owner LIKE 'project:%' AND substr(owner, 9) NOT IN (SELECT id FROM projects)) OR "
+        "(owner LIKE 'subject:%' AND substr(owner, 9) NOT IN (SELECT id FROM subjects)) OR "
+        "(owner LIKE 'experiment:%' AND substr(owner, 12) NOT IN (SELECT id FROM experiments)) OR "
+        "(owner LIKE 'scan:%' AND substr(owner, 6) NOT IN "
+        "  (SELECT experiment_id || '/' || id FROM scans))"
+    )
+    conn.execute("DELETE FROM files WHERE resource_id NOT IN (SELECT id FROM resources)")

@@ -27,10 +27,16 @@ CREATE TABLE IF NOT EXISTS alias_tokens (
 CREATE TABLE IF NOT EXISTS web_sessions (
     jsession TEXT PRIMARY KEY, login TEXT NOT NULL, created REAL NOT NULL,
     last_used REAL NOT NULL DEFAULT 0, alias TEXT);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS claimed_ids (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id));
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, secondary_id TEXT NOT NULL, description TEXT,
-    fields TEXT NOT NULL DEFAULT '{}', insert_date TEXT NOT NULL, insert_user TEXT NOT NULL);
+    fields TEXT NOT NULL DEFAULT '{}', insert_date TEXT NOT NULL, insert_user TEXT NOT NULL,
+    accessibility TEXT NOT NULL DEFAULT 'protected');
+CREATE TABLE IF NOT EXISTS arc_projects (
+    project TEXT PRIMARY KEY, quarantine_code INTEGER NOT NULL DEFAULT 0,
+    prearchive_code INTEGER NOT NULL DEFAULT 4, current_arc TEXT NOT NULL DEFAULT 'arc001');
+CREATE TABLE IF NOT EXISTS project_aliases (
+    project TEXT NOT NULL, alias TEXT NOT NULL, PRIMARY KEY (project, alias));
 CREATE TABLE IF NOT EXISTS subjects (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, label TEXT NOT NULL,
     fields TEXT NOT NULL DEFAULT '{}', insert_date TEXT NOT NULL, insert_user TEXT NOT NULL,
@@ -58,6 +64,7 @@ CREATE TABLE IF NOT EXISTS archive_journal (
 ADDED_COLUMNS = (
     ("web_sessions", "last_used", "REAL NOT NULL DEFAULT 0"),
     ("web_sessions", "alias", "TEXT"),
+    ("projects", "accessibility", "TEXT NOT NULL DEFAULT 'protected'"),
 )
 
 
@@ -76,6 +83,18 @@ class Database:
                 present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            # Every subject and experiment ID ever used stays claimed (XNAT keeps them in its
+            # *_history tables); catalogues made before this table existed claim what they hold.
+            conn.execute(
+                "INSERT OR IGNORE INTO claimed_ids (kind, id) SELECT 'subject', id FROM subjects"
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO claimed_ids (kind, id) "
+                "SELECT 'experiment', id FROM experiments"
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO claimed_ids (kind, id) SELECT 'project', id FROM projects"
+            )
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -129,14 +148,3 @@ class Database:
         if not conn.in_transaction:
             raise RuntimeError("on_commit is only meaningful inside Database.write()")
         self._local.on_commit.append(hook)
-
-    def next_number(self, conn: sqlite3.Connection, name: str) -> int:
-        """The next value of a named counter (XNAT's subject and experiment numbering)."""
-        row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        value = (row["value"] if row else 0) + 1
-        conn.execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
-        return value

@@ -112,3 +112,8 @@ def item_response(
         "data_fields": {k: v for k, v in data_fields.items() if v is not None and v != ""},
     }
     return Response(json.dumps({"items": [item]}), media_type="application/json")
+
+
+def put_answer(object_id: str, new: bool) -> Response:
+    """XNAT answers a PUT with the object's ID: 201 when it was created, 200 when updated."""
+    return Response(object_id, status_code=201 if new else 200, media_type="text/plain")

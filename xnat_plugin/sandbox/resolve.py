@@ -74,7 +74,10 @@ def resolve(
     leaf = path.level
 
     def missing(level: str, what: str) -> None:
-        if not (leaf_optional and level == leaf):
+        # An experiment PUT under a subject that does not exist creates that subject
+        # (`SubjAssessmentResource.handlePut` → `createNewSubject`).
+        creatable = level == leaf or (level == "subject" and leaf == "experiment")
+        if not (leaf_optional and creatable):
             raise not_found(what)
 
     if path.project is not None:

@@ -1,43 +1,40 @@
-"""Image assessors (`icr:roiCollectionData`, `xnat:qcAssessmentData`, …) on a session.
+"""Image assessors (`icr:roiCollectionData`, `xnat:qcAssessmentData`, …) on a session, over REST
+(`ExptAssessmentResource`, `ProjSubExptAsstList`).
 
-Created from an XML document (PUT/POST body, or `?inbody=true`) validated against the
-sandbox's XSDs, or from query fields (`?xsiType=…&label=…`, what xnatpy's `create_assessor`
-sends). As in XNAT: the ID is generated when it is the only thing missing, and a document whose
-ID (or label) names an existing assessor updates it.
+A PUT carries an XML document (body, `?inbody=true`, or a multipart file) or only query fields
+(`?xsiType=…&label=…`, what xnatpy's `create_assessor` sends). As XNAT's REST handler does, the
+sandbox then fills in what the document leaves out before it checks it: the label from the URL,
+the project from the URL, the session from the URL (whatever the document said), and a new ID
+when none is given; then it validates. A document whose ID (or label) names an existing
+assessor updates it. XNAT's catalog service, which validates the document exactly as sent, is
+`routes_archive_xml.py`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, archive_changes, catalog, events, object_xml
+from xnat_plugin.sandbox import (
+    archive,
+    archive_changes,
+    assessor_records,
+    catalog,
+    identifiers,
+    object_xml,
+    xsi_types,
+)
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import item_response, result_set
 from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.routes_subjects import wanted_id
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
-from xnat_plugin.sandbox.xml_validation import (
-    PREFIXES,
-    XSI,
-    InvalidXml,
-    document_namespaces,
-    is_assessor_type,
-    parse_xml,
-    prefixed,
-    validate,
-    xsi_type_of,
-)
+from xnat_plugin.sandbox.xml_validation import InvalidXml, UnknownElement, parse_document, validate
 
 log = logging.getLogger(__name__)
-XNAT_NS = "http://nrg.wustl.edu/xnat"
-
-for _uri, _prefix in PREFIXES.items():
-    ET.register_namespace(_prefix, _uri)
-ET.register_namespace("xsi", XSI)
 
 
 def list_assessors(call: Call, found: Resolved) -> Response:
@@ -50,47 +47,6 @@ def list_assessors(call: Call, found: Resolved) -> Response:
     return result_set(listing, call.fmt, "Assessors", call.query)
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _element_json(element: ET.Element, field: str) -> dict[str, Any]:
-    """XNAT's JSON for a nested element: its attributes and text children as data_fields."""
-    data: dict[str, Any] = {k: v for k, v in element.attrib.items() if not k.startswith("{")}
-    children: list[dict[str, Any]] = []
-    for child in element:
-        name = _local(child.tag)
-        if len(child) == 0 and not child.attrib:
-            data[name] = (child.text or "").strip()
-        elif len(child) == 0 and child.get("name") is not None:
-            children.append({"field": name, "items": [_element_json(child, name)]})
-        else:
-            for grandchild in child if _is_wrapper(child) else [child]:
-                sub = f"{name}/{_local(grandchild.tag)}" if _is_wrapper(child) else name
-                children.append({"field": sub, "items": [_element_json(grandchild, sub)]})
-    if element.text and element.text.strip() and len(element) == 0:
-        data.setdefault("value", element.text.strip())
-    xsi_type = element.get(f"{{{XSI}}}type") or field
-    return {
-        "children": children,
-        "meta": {"isHistory": False, "xsi:type": xsi_type},
-        "data_fields": data,
-    }
-
-
-def _is_wrapper(element: ET.Element) -> bool:
-    """`<scans><scan/>…</scans>`: a plural element that only holds its items."""
-    return not element.attrib and len(element) > 0 and all(len(c) or c.attrib for c in element)
-
-
-def _fields_from_xml(root: ET.Element) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    converted = _element_json(root, "")
-    data = converted["data_fields"]
-    for key in ("ID", "label", "project", "imageSession_ID"):
-        data.pop(key, None)
-    return data, converted["children"]
-
-
 def put_assessor(call: Call, found: Resolved) -> Response:
     """Create or update an assessor from an XML body or from query fields."""
     assert found.experiment is not None and found.project is not None
@@ -99,137 +55,139 @@ def put_assessor(call: Call, found: Resolved) -> Response:
         return _put_assessor_xml(call, found, body)
     xsi_type = call.query.get("xsiType")
     if found.assessor is None and not xsi_type:
-        raise HTTPException(400, "an assessor needs an XML body or ?xsiType=…")
-    if xsi_type and not is_assessor_type(xsi_type):
-        raise HTTPException(400, f"xsiType {xsi_type!r} is not an image assessor type")
+        raise HTTPException(417, "Need POST Contents")
+    if xsi_type and not xsi_types.is_assessor_type(xsi_type):
+        raise HTTPException(422, "Only xnat:Subject documents can be PUT to this address.")
     fields = call.fields_for(xsi_type, "xnat:imageAssessorData", "xnat:experimentData")
+    chosen = wanted_id(fields)
     if found.assessor is not None:
+        if chosen and chosen != found.assessor["id"]:
+            raise HTTPException(400, "ID cannot be modified")
         fields.pop("label", None)
         with call.db.write() as conn:
             catalog.update_fields(conn, "experiments", {"id": found.assessor["id"]}, fields)
         return Response(found.assessor["id"], status_code=200, media_type="text/plain")
-    label = fields.pop("label", call.path.assessor)
-    assert xsi_type is not None and label is not None
-    return _insert(call, found, None, label, xsi_type, fields, None)
-
-
-def _insert(
-    call: Call,
-    found: Resolved,
-    assessor_id: str | None,
-    label: str,
-    xsi_type: str,
-    fields: dict[str, Any],
-    xml_text: str | None,
-    root: ET.Element | None = None,
-) -> Response:
-    assert found.experiment is not None and found.project is not None
-    check_xnat_id("assessor", label)
-    if assessor_id is not None:
-        check_xnat_id("assessor", assessor_id)
-    with call.db.write() as conn:
-        clash = conn.execute(
-            "SELECT id FROM experiments WHERE project = ? AND label = ?",
-            (found.project["id"], label),
-        ).fetchone()
-        if clash is not None:
-            raise HTTPException(
-                409,
-                f"label {label} is already used in project {found.project['id']} by {clash['id']}",
-            )
-        if assessor_id is None:
-            assessor_id = catalog.new_experiment_id(call.db, conn)
-        elif conn.execute("SELECT 1 FROM experiments WHERE id = ?", (assessor_id,)).fetchone():
-            raise HTTPException(409, f"ID {assessor_id} belongs to another experiment")
-        if root is not None:
-            root.set("ID", assessor_id)
-            xml_text = ET.tostring(root, encoding="unicode")
-        conn.execute(
-            "INSERT INTO experiments (id, project, subject_id, label, xsi_type, session_id, "
-            "fields, xml, insert_date, insert_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                assessor_id,
-                found.project["id"],
-                found.experiment["subject_id"],
-                label,
-                xsi_type,
-                found.experiment["id"],
-                json.dumps(fields),
-                xml_text,
-                catalog.now_text(),
-                call.user.login,
-            ),
-        )
-    log.info("created %s %s (%s) on %s", xsi_type, label, assessor_id, found.experiment["id"])
-    events.publish(
-        events.assessor_created(
-            found.project["id"],
-            found.experiment["id"],
-            assessor_id,
-            label,
-            xsi_type,
-            call.user.login,
-        )
-    )
-    return Response(assessor_id, status_code=201, media_type="text/plain")
+    assert xsi_type is not None
+    label = fields.pop("label", None) or call.path.assessor
+    assert label is not None
+    root = ET.Element(xsi_types.root_tag(xsi_type))
+    return _store(call, found, root, xsi_type, label, chosen, None, fields)
 
 
 def _put_assessor_xml(call: Call, found: Resolved, body: bytes) -> Response:
     assert found.experiment is not None and found.project is not None
     try:
-        root = parse_xml(body)
-        namespaces = document_namespaces(body)
-        xsi_type = xsi_type_of(root)
-        if not is_assessor_type(xsi_type):
-            raise InvalidXml(f"{xsi_type} is not an image assessor type")
-        label = root.get("label") or call.path.assessor
-        if not label:
-            raise InvalidXml("the assessor has no label")
-        root.set("label", label)
-        root.set("project", found.project["id"])
-        existing = None
-        if root.get("ID"):
-            existing = catalog.get_experiment(call.db, None, root.get("ID", ""))
-        if existing is None:
-            existing = catalog.get_experiment(call.db, found.project["id"], label)
-            if existing is not None and root.get("ID") and root.get("ID") != existing["id"]:
-                existing = None  # a different ID with a used label: the insert reports it
-        if existing is not None and existing["session_id"] != found.experiment["id"]:
-            raise HTTPException(
-                409, f"{existing['id']} is not an assessor of {found.experiment['id']}"
-            )
-        # XNAT fills in the ID when it is the only thing missing; validate with it in place.
-        root.set("ID", existing["id"] if existing is not None else root.get("ID") or "PENDING")
-        session_ref = root.find(f"{{{XNAT_NS}}}imageSession_ID")
-        if session_ref is not None and (session_ref.text or "").strip() in (
-            found.experiment["label"],
-        ):
-            session_ref.text = found.experiment["id"]
-        validate(root, namespaces)
-        if session_ref is not None and (session_ref.text or "").strip() != found.experiment["id"]:
-            raise InvalidXml(
-                f"imageSession_ID {session_ref.text!r} is not the session "
-                f"{found.experiment['id']} this assessor is put under"
-            )
+        document = parse_document(body)
     except InvalidXml as exc:
-        raise HTTPException(400, str(exc)) from exc
-    fields, _ = _fields_from_xml(root)
+        raise HTTPException(422, f"An error occurred parsing the XML: {exc}") from exc
+    if not xsi_types.is_assessor_type(document.xsi_type):
+        raise HTTPException(422, "Only xnat:Subject documents can be PUT to this address.")
+    root = document.root
+    project = root.get("project") or found.project["id"]
+    if project != found.project["id"]:
+        raise HTTPException(409, "Project must be modified through separate URI.")
+    label = root.get("label") or call.path.assessor or ""
+    existing = assessor_records.existing_assessor(call.db, root.get("ID", ""), project, label)
+    if existing is not None and existing["session_id"] != found.experiment["id"]:
+        raise HTTPException(409, f"{existing['id']} is not an assessor of {found.experiment['id']}")
+    return _store(
+        call,
+        found,
+        root,
+        document.xsi_type,
+        label,
+        root.get("ID"),
+        existing,
+        {},
+        document.namespaces,
+    )
+
+
+def _store(
+    call: Call,
+    found: Resolved,
+    root: ET.Element,
+    xsi_type: str,
+    label: str,
+    chosen: str | None,
+    existing: Any,
+    fields: dict[str, Any],
+    namespaces: dict[str, str] | None = None,
+) -> Response:
+    """`ExptAssessmentResource.handlePut` from "MATCH SESSION" on: the URL's session, a new ID
+    when the document has none, then the unexpected-change checks and validation: an element
+    the type does not have is 422 (SAXReader's "Invalid Element"), a missing or malformed
+    value 400 (`assessor.validate()`)."""
+    assert found.experiment is not None and found.project is not None
+    session = found.experiment
     check_xnat_id("assessor", label)
     if existing is not None:
-        with call.db.write() as conn:
-            conn.execute(
-                "UPDATE experiments SET xml = ?, fields = ?, label = ?, xsi_type = ? WHERE id = ?",
-                (
-                    ET.tostring(root, encoding="unicode"),
-                    json.dumps(fields),
-                    label,
-                    xsi_type,
-                    existing["id"],
-                ),
+        if chosen and chosen != existing["id"]:
+            raise HTTPException(400, "ID cannot be modified")
+        if label != existing["label"]:
+            raise HTTPException(400, "Label must be modified through separate URI.")
+    root.set("project", found.project["id"])
+    root.set("label", label)
+    _set_session(root, session["id"])
+    with call.db.write() as conn:
+        if existing is not None:
+            root.set("ID", existing["id"])
+        elif chosen:
+            # A deleted assessor's ID may be given again (XNAT keeps it only from its generator).
+            check_xnat_id("assessor", chosen)
+            root.set("ID", chosen)
+        else:
+            root.set("ID", identifiers.generate(conn, "experiment"))
+        try:
+            validate(root, namespaces)
+        except UnknownElement as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except InvalidXml as exc:
+            raise HTTPException(400, str(exc)) from exc
+        try:
+            stored = assessor_records.store(
+                call.db, conn, root, xsi_type, session, existing, call.user.login, fields
             )
-        return Response(existing["id"], status_code=200, media_type="text/plain")
-    wanted_id = None if root.get("ID") == "PENDING" else root.get("ID")
-    return _insert(call, found, wanted_id, label, xsi_type, fields, None, root)
+        except assessor_records.AssessorConflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+    assessor_records.announce(stored, root, xsi_type, session, call.user.login)
+    return Response(
+        stored.assessor_id, status_code=201 if stored.created else 200, media_type="text/plain"
+    )
+
+
+def _set_session(root: ET.Element, session_id: str) -> None:
+    """The URL's session is the assessor's session (`assessor.setImagesessionId(assessed.getId())`)."""
+    element = root.find(assessor_records.SESSION_ID_TAG)
+    if element is None:
+        element = ET.Element(assessor_records.SESSION_ID_TAG)
+        root.insert(_session_position(root), element)
+    element.text = session_id
+
+
+def _session_position(root: ET.Element) -> int:
+    """Where `xnat:imageSession_ID` goes in an assessor: after the experimentData and
+    imageAssessorData elements that precede it in the schema (`in`, `out`, …)."""
+    before = {
+        "date",
+        "time",
+        "duration",
+        "delay",
+        "note",
+        "investigator",
+        "validation",
+        "resources",
+        "fields",
+        "acquisition_site",
+        "sharing",
+        "in",
+        "out",
+    }
+    position = 0
+    for index, child in enumerate(root):
+        if child.tag.rsplit("}", 1)[-1] in before:
+            position = index + 1
+    return position
 
 
 def get_assessor(call: Call, found: Resolved) -> Response:
@@ -245,7 +203,7 @@ def get_assessor(call: Call, found: Resolved) -> Response:
         return object_xml.response(row["xsi_type"], data)
     children: list[dict[str, Any]] = []
     if row["xml"]:
-        xml_fields, children = _fields_from_xml(ET.fromstring(row["xml"]))
+        xml_fields, children = assessor_records.fields_from_xml(ET.fromstring(row["xml"]))
         data = {**xml_fields, **data}
     return item_response(row["xsi_type"], data, children, start_date=row["insert_date"])
 
@@ -263,6 +221,3 @@ def delete_assessor(call: Call, found: Resolved) -> Response:
         conn.execute("DELETE FROM resources WHERE owner = ?", (owner,))
         archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)
-
-
-__all__ = ["delete_assessor", "get_assessor", "list_assessors", "prefixed", "put_assessor"]

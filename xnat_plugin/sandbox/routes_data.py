@@ -14,8 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from xnat_plugin.sandbox import catalog
 from xnat_plugin.sandbox import routes_assessors as assessors
+from xnat_plugin.sandbox import routes_experiments as experiments
 from xnat_plugin.sandbox import routes_files as files
 from xnat_plugin.sandbox import routes_projects as projects
+from xnat_plugin.sandbox import routes_scans as scans
+from xnat_plugin.sandbox import routes_subjects as subjects
 from xnat_plugin.sandbox.archive import SPOOL_DIR
 from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.call import Call
@@ -33,27 +36,27 @@ ITEM_HANDLERS: dict[tuple[str, str], Handler] = {
     ("project", "GET"): projects.get_project,
     ("project", "PUT"): projects.put_project,
     ("project", "DELETE"): projects.delete_project,
-    ("subject", "GET"): projects.get_subject,
-    ("subject", "PUT"): projects.put_subject,
-    ("subject", "DELETE"): projects.delete_subject,
-    ("experiment", "GET"): projects.get_experiment,
-    ("experiment", "PUT"): projects.put_experiment,
-    ("experiment", "DELETE"): projects.delete_experiment,
+    ("subject", "GET"): subjects.get_subject,
+    ("subject", "PUT"): subjects.put_subject,
+    ("subject", "DELETE"): subjects.delete_subject,
+    ("experiment", "GET"): experiments.get_experiment,
+    ("experiment", "PUT"): experiments.put_experiment,
+    ("experiment", "DELETE"): experiments.delete_experiment,
     ("assessor", "GET"): assessors.get_assessor,
     ("assessor", "PUT"): assessors.put_assessor,
     ("assessor", "DELETE"): assessors.delete_assessor,
-    ("scan", "GET"): projects.get_scan,
-    ("scan", "PUT"): projects.put_scan,
-    ("scan", "DELETE"): projects.delete_scan,
+    ("scan", "GET"): scans.get_scan,
+    ("scan", "PUT"): scans.put_scan,
+    ("scan", "DELETE"): scans.delete_scan,
     ("resource", "GET"): files.get_resource,
     ("resource", "PUT"): files.put_resource,
     ("resource", "DELETE"): files.delete_resource,
 }
 # collection name → listing handler.
 LISTINGS: dict[str, Handler] = {
-    "subjects": projects.list_subjects,
-    "experiments": projects.list_experiments,
-    "scans": projects.list_scans,
+    "subjects": subjects.list_subjects,
+    "experiments": experiments.list_experiments,
+    "scans": scans.list_scans,
     "assessors": assessors.list_assessors,
     "resources": files.list_resources,
 }

@@ -1,0 +1,193 @@
+"""Image sessions (subject assessors): list, create or edit (PUT), read, delete
+(`SubjAssessmentResource`, `ExperimentResource`, `ExperimentListResource`).
+
+An experiment keeps the ID a client gives it and gets a generated one only when none is given.
+Its subject is the one the URL names, else `subject_ID` (an ID, or a label in the project); a
+subject that does not exist yet is created with that label (`createNewSubject`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import HTTPException, Response
+
+from xnat_plugin.sandbox import (
+    archive,
+    archive_changes,
+    catalog,
+    events,
+    identifiers,
+    object_xml,
+    xsi_types,
+)
+from xnat_plugin.sandbox.call import Call
+from xnat_plugin.sandbox.listing import item_response, put_answer, result_set
+from xnat_plugin.sandbox.resolve import Resolved
+from xnat_plugin.sandbox.routes_subjects import create_subject, wanted_id
+from xnat_plugin.sandbox.safe_paths import check_xnat_id
+
+log = logging.getLogger(__name__)
+
+
+def experiment_uri(row: Any) -> str:
+    return f"/data/experiments/{row['id']}"
+
+
+def list_experiments(call: Call, found: Resolved) -> Response:
+    sql = (
+        "SELECT e.*, s.label AS subject_label FROM experiments e "
+        "JOIN subjects s ON s.id = e.subject_id WHERE e.session_id IS NULL"
+    )
+    params: tuple[str, ...] = ()
+    if found.subject is not None:
+        sql, params = sql + " AND e.subject_id = ?", (found.subject["id"],)
+    elif found.project is not None:
+        sql, params = sql + " AND e.project = ?", (found.project["id"],)
+    rows = [
+        r for r in call.db.query(sql + " ORDER BY e.id", params) if call.user.can_read(r["project"])
+    ]
+    listing = [
+        {
+            **catalog.experiment_row_json(r),
+            "subject_label": r["subject_label"],
+            "URI": experiment_uri(r),
+        }
+        for r in rows
+    ]
+    return result_set(listing, call.fmt, "Experiments", call.query)
+
+
+def requested_type(call: Call) -> str | None:
+    """The data type a PUT names: `xsiType`, else the type of the first `type/path` field
+    (`SecureResource.loadItem`)."""
+    if call.query.get("xsiType"):
+        return call.query["xsiType"]
+    for key in call.query:
+        if ":" in key and "/" in key:
+            return key.split("/", 1)[0]
+    return None
+
+
+def put_experiment(call: Call, found: Resolved) -> Response:
+    if found.project is None:
+        raise HTTPException(422, "Submitted experiment record must include the project attribute.")
+    project_id = found.project["id"]
+    xsi_type = requested_type(call)
+    fields = call.fields_for(xsi_type, "xnat:experimentData", "xnat:imageSessionData")
+    chosen = wanted_id(fields)
+    existing = found.experiment
+    if existing is None and chosen:
+        existing = catalog.get_experiment(call.db, None, chosen)
+    if existing is not None:
+        if existing["project"] != project_id:
+            raise HTTPException(409, "Project must be modified through separate URI.")
+        return _update_experiment(call, existing, chosen, fields)
+    if xsi_type is None:
+        raise HTTPException(417, "Need PUT Contents")
+    if not xsi_types.is_session_type(xsi_type):
+        raise HTTPException(
+            422,
+            f"{xsi_type} is not an image session type this XNAT knows: "
+            f"{', '.join(xsi_types.session_types())}",
+        )
+    subject_ref = fields.pop("subject_ID", None) or call.path.subject
+    label = check_xnat_id("experiment", fields.pop("label", "") or call.path.experiment or "")
+    with call.db.write() as conn:
+        subject = found.subject or (
+            catalog.get_subject(call.db, None, subject_ref)
+            or catalog.get_subject(call.db, project_id, subject_ref)
+            if subject_ref
+            else None
+        )
+        if subject is None and subject_ref:
+            subject_id = create_subject(conn, project_id, subject_ref, None, {}, call.user.login)
+            log.info("created subject %s (%s) for %s", subject_ref, subject_id, label)
+        elif subject is None:
+            raise HTTPException(422, "Submitted experiment record must include the subject.")
+        else:
+            subject_id = subject["id"]
+        if chosen:
+            check_xnat_id("experiment", chosen)
+            identifiers.claim(conn, "experiment", chosen)
+            experiment_id = chosen
+        else:
+            experiment_id = identifiers.generate(conn, "experiment")
+        conn.execute(
+            "INSERT INTO experiments (id, project, subject_id, label, xsi_type, fields, "
+            "insert_date, insert_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                experiment_id,
+                project_id,
+                subject_id,
+                label,
+                xsi_type,
+                json.dumps(fields),
+                catalog.now_text(),
+                call.user.login,
+            ),
+        )
+    log.info("created %s %s (%s) in %s", xsi_type, label, experiment_id, project_id)
+    events.publish(events.session_created(project_id, experiment_id, xsi_type, call.user.login))
+    return put_answer(experiment_id, True)
+
+
+def _update_experiment(
+    call: Call, existing: Any, chosen: str | None, fields: dict[str, str]
+) -> Response:
+    if chosen and chosen != existing["id"]:
+        raise HTTPException(400, "ID cannot be modified")
+    label = fields.pop("label", None)
+    if label:
+        check_xnat_id("experiment", label)
+    subject_ref = fields.pop("subject_ID", None)
+    with call.db.write() as conn:
+        if label and label != existing["label"]:
+            clash = conn.execute(
+                "SELECT 1 FROM experiments WHERE project = ? AND label = ?",
+                (existing["project"], label),
+            ).fetchone()
+            if clash is not None:
+                raise HTTPException(409, "Specified label is already in use.")
+            conn.execute("UPDATE experiments SET label = ? WHERE id = ?", (label, existing["id"]))
+        if subject_ref and subject_ref != existing["subject_id"]:
+            subject = catalog.get_subject(call.db, existing["project"], subject_ref)
+            subject_id = (
+                subject["id"]
+                if subject is not None
+                else create_subject(
+                    conn, existing["project"], subject_ref, None, {}, call.user.login
+                )
+            )
+            conn.execute(
+                "UPDATE experiments SET subject_id = ? WHERE id = ?", (subject_id, existing["id"])
+            )
+        catalog.update_fields(conn, "experiments", {"id": existing["id"]}, fields)
+    return put_answer(existing["id"], False)
+
+
+def get_experiment(call: Call, found: Resolved) -> Response:
+    assert found.experiment is not None
+    row = found.experiment
+    data = catalog.experiment_row_json(row)
+    data.pop("xsiType", None)
+    if call.fmt == "xml":
+        return object_xml.response(row["xsi_type"], data)
+    return item_response(row["xsi_type"], data, start_date=row["insert_date"])
+
+
+def delete_experiment(call: Call, found: Resolved) -> Response:
+    assert found.experiment is not None and found.project is not None
+    session_id = found.experiment["id"]
+    folder = archive.object_directory(
+        call.data_dir, Resolved(path=found.path, project=found.project, experiment=found.experiment)
+    )
+    with call.db.write() as conn:
+        conn.execute(
+            "DELETE FROM experiments WHERE id = ? OR session_id = ?", (session_id, session_id)
+        )
+        catalog.purge_orphans(conn)
+        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
+    return Response(status_code=200)
