@@ -9,7 +9,9 @@ resources answer 417 with "Invalid character in project ID." (`ProjectResource`)
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +280,40 @@ def test_inside_refuses_what_leaves_the_root(tmp_path: Path, parts: tuple[str, .
 def test_inside_gives_the_joined_path_within_the_root(tmp_path: Path) -> None:
     assert inside(tmp_path, "P/arc001", "s1") == tmp_path.resolve() / "P/arc001/s1"
     assert inside(tmp_path, "a/./b") == tmp_path.resolve() / "a/b"
+
+
+def test_a_session_label_with_crlf_from_an_older_catalogue_still_downloads_as_a_zip(
+    stage: Stage,
+) -> None:
+    """New labels with a CR or LF are refused above; one already stored must not break the
+    zip download's Content-Disposition header (it used to end the header early)."""
+    label = "evil\r\nSet-Cookie: x=1"
+    _plant(
+        stage,
+        "INSERT INTO experiments (id, project, subject_id, label, xsi_type, fields, "
+        "insert_date, insert_user) VALUES ('XNAT_E00950', 'MINE', 'XNAT_S00002', ?, "
+        "'xnat:ctSessionData', '{}', '', 'mallory')",
+        (label,),
+    )
+    folder = f"MINE/arc001/{label}/RESOURCES/NOTES"
+    _plant(
+        stage,
+        "INSERT INTO resources (id, owner, label, format, content, directory) VALUES "
+        "(950, 'experiment:XNAT_E00950', 'NOTES', '', '', ?)",
+        (folder,),
+    )
+    _plant(stage, "INSERT INTO files VALUES (950, 'a.txt', 2, '', '', '', '')", ())
+    on_disk = stage.server.data_dir / "archive" / folder
+    on_disk.mkdir(parents=True)
+    (on_disk / "a.txt").write_bytes(b"ok")
+    answer = stage.attacker.get(
+        f"{stage.url}/data/experiments/XNAT_E00950/resources/NOTES/files",
+        params={"format": "zip"},
+    )
+    assert answer.status_code == 200
+    assert "x=1" not in answer.headers.get("set-cookie", "")
+    disposition = answer.headers["content-disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "filename*=UTF-8''evil%0D%0ASet-Cookie" in disposition
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        assert [archive.read(n) for n in archive.namelist()] == [b"ok"]
