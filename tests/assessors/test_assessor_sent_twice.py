@@ -49,6 +49,6 @@ def test_the_same_assessor_uploaded_twice_is_one_assessor_updated(sandbox: Sandb
 
     rows = xnat.get_json(f"/data/experiments/{session_id}/assessors")["ResultSet"]["Result"]
     assert [(row["ID"], row["label"]) for row in rows] == [(first.id, first.label)]
-    assert first.id == assessor_id(session_id, first.label)
+    assert first.id == assessor_id(session_id, "P", first.label)
     stored = xnat.get(f"/data/experiments/{first.id}", {"format": "xml"}).text
     assert RoiCollection.from_xml(stored).uid == "1.2.3.5"

@@ -38,7 +38,7 @@ def test_session_evaluation_assessor_validates_against_xnats_schemas(
     # As written, ID included (XMLValidator in DefaultCatalogService.insertXmlObject).
     assert validate(xml, load_reference_schemas(reference_dir)) == []
     assessor = QcAssessment.from_xml(xml)
-    assert assessor.id == assessor_id(seeded.id, assessor.label)
+    assert assessor.id == assessor_id(seeded.id, "EVAL", assessor.label)
 
 
 def test_session_evaluation_writes_an_assessor_with_every_metric(client, tmp_path):

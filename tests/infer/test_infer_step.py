@@ -39,7 +39,7 @@ def test_infer_assessor_validates_against_xnats_schemas(
     # As written, ID included: XNAT validates the document before it would generate anything.
     assert validate(assessor_xml, load_reference_schemas(reference_dir)) == []
     assessor = RoiCollection.from_xml(assessor_xml)
-    assert assessor.id == assessor_id("XNAT_E00001", assessor.label)
+    assert assessor.id == assessor_id("XNAT_E00001", "LIVER", assessor.label)
 
 
 def test_infer_writes_seg_nifti_report_and_assessor(

@@ -13,11 +13,12 @@ The rule, from XNAT's source:
 - length: the column is `VARCHAR(255)` (`GenericWrapperField.getType`, `DEFAULT_STRING_SIZE`
   for an `xs:string` without `maxLength`).
 
-The scheme: `<session ID>_<12 hex digits of SHA-256 over session ID and label>`. XNAT keeps
-labels unique within a project and a session ID unique on the site, so (session ID, label) names
-one assessor site-wide; the fixed-width suffix after the last `_` keeps the mapping one-to-one
-whatever the session ID holds; the label may hold `.` (which an ID may not) without two labels
-meeting on one ID. The same session and label always give the same ID.
+The scheme: `<session ID>_<12 hex digits of SHA-256 over session ID, project and label>`. XNAT
+keeps labels unique within a project and a session ID unique on the site, so (session ID,
+project, label) names one assessor site-wide, a session shared into a second project included;
+the fixed-width suffix after the last `_` keeps the mapping one-to-one whatever the session ID
+holds; the label may hold `.` (which an ID may not) without two labels meeting on one ID. The
+same session, project and label always give the same ID.
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ def check_xnat_id(value: str, what: str = "ID") -> str:
     return value
 
 
-def assessor_id(session_id: str, label: str) -> str:
-    """The ID of the assessor labelled `label` on the session with XNAT ID `session_id`."""
+def assessor_id(session_id: str, project: str, label: str) -> str:
+    """The ID of the assessor labelled `label` in `project` on the session `session_id`."""
     check_xnat_id(session_id, "session ID")
-    if not label:
-        raise ValueError("an assessor needs a label to derive its ID from")
-    digest = hashlib.sha256(f"{session_id}\n{label}".encode()).hexdigest()[:DIGEST_LENGTH]
+    if not label or not project:
+        raise ValueError("an assessor needs a project and a label to derive its ID from")
+    text = f"{session_id}\n{project}\n{label}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
     derived = f"{session_id}_{digest}"
     return check_xnat_id(derived, f"the ID derived from session ID {session_id!r}")

@@ -34,7 +34,7 @@ class ImageAssessor(BaseModel):
 
     id: str = Field(
         default="",
-        description="XNAT ID; when not given, derived from the session ID and the label "
+        description="XNAT ID; when not given, derived from the session ID, project and label "
         "(`assessor_id.assessor_id`), so a document sent twice updates one assessor",
     )
     label: str
@@ -49,9 +49,18 @@ class ImageAssessor(BaseModel):
     @classmethod
     def _derive_id(cls, data: Any) -> Any:
         if isinstance(data, dict) and not data.get("id"):
-            session_id, label = data.get("session_id"), data.get("label")
-            if isinstance(session_id, str) and isinstance(label, str) and session_id.strip():
-                return {**data, "id": assessor_id(session_id, label)}
+            session_id, project, label = (
+                data.get("session_id"),
+                data.get("project"),
+                data.get("label"),
+            )
+            if (
+                isinstance(session_id, str)
+                and isinstance(project, str)
+                and isinstance(label, str)
+                and session_id.strip()
+            ):
+                return {**data, "id": assessor_id(session_id, project, label)}
         return data
 
     @field_validator("id")
