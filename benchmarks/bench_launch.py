@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from benchmarks.harness import BenchResult, stopwatch
+from xnat_plugin.runner import status as cs
 from xnat_plugin.sandbox.server import running_sandbox
 
 log = logging.getLogger(__name__)
@@ -71,27 +72,51 @@ def _setup(url: str, http: requests.Session, sessions: int) -> tuple[str, list[s
     return project_wrapper, ids
 
 
-def _wait_complete(url: str, http: requests.Session, container_ids: list[str]) -> None:
-    pending = set(container_ids)
+def _wait_complete(url: str, http: requests.Session, workflow_ids: list[str]) -> None:
+    """Poll each launch's workflow (it carries the container's status once that exists)."""
+    pending = set(workflow_ids)
     while pending:
-        for cid in list(pending):
-            record = http.get(f"{url}/xapi/containers/{cid}").json()
-            status = record["status"]
-            if status == "Complete":
-                pending.discard(cid)
-            elif status.startswith(("Failed", "Killed")):
-                reason = record["history"][-1].get("message", "")
-                raise RuntimeError(f"no-op container {cid} ended {status}: {reason}")
+        for wid in list(pending):
+            item = http.get(f"{url}/data/workflows/{wid}", params={"format": "json"}).json()
+            fields = item["items"][0]["data_fields"]
+            status = fields["status"]
+            if cs.is_complete(status):
+                pending.discard(wid)
+            elif cs.is_terminal(status):
+                reason = fields.get("details", "")
+                raise RuntimeError(f"no-op launch {wid} ended {status}: {reason}")
         time.sleep(POLL_S)
 
 
 def _launch_one(url: str, http: requests.Session, wrapper: str, session_id: str) -> str:
+    """Launch; the workflow id XNAT answers."""
     report = http.post(
         f"{wrapper}/root/session/launch", json={"session": f"/experiments/{session_id}"}
     ).json()
     if report["status"] != "success":
         raise RuntimeError(f"launch refused: {report.get('message')}")
-    return str(report["id"])
+    return str(report["workflow-id"])
+
+
+def _bulk_workflows(
+    url: str, http: requests.Session, bulk_id: str, session_ids: list[str]
+) -> list[str]:
+    """The workflow of each bulk-launched session: XNAT answers "To be assigned" for each, and
+    its workflows carry the bulk-launch id as their job id."""
+    found: dict[str, str] = {}
+    while len(found) < len(session_ids):
+        for session_id in session_ids:
+            if session_id in found:
+                continue
+            listing = http.get(
+                f"{url}/data/services/workflows/bench-noop",
+                params={"experiment": session_id, "display": "ALL", "format": "json"},
+            ).json()
+            for row in listing["ResultSet"]["Result"]:
+                if row.get("jobID") == bulk_id:
+                    found[session_id] = str(row["wrk_workflowData_id"])
+        time.sleep(POLL_S)
+    return [found[s] for s in session_ids]
 
 
 def _direct_noop_seconds(repeats: int) -> float:
@@ -141,7 +166,8 @@ def measure_bulk(jobs: int, workers: int = 2) -> BenchResult:
                 ).json()
                 if report["failures"]:
                     raise RuntimeError(f"bulk launch refused some: {report['failures'][:2]}")
-                _wait_complete(server.url, http, [str(s["id"]) for s in report["successes"]])
+                workflows = _bulk_workflows(server.url, http, report["bulk-launch-id"], ids)
+                _wait_complete(server.url, http, workflows)
             seconds = elapsed()
     finally:
         if previous is None:

@@ -50,6 +50,15 @@ def _session_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ai-pattern", default=".*_monai_.*")
     parser.add_argument("--reference-pattern", default=".*manual.*")
     parser.add_argument("--tolerance-mm", type=float, default=1.0)
+    parser.add_argument(
+        "--ai-assessor-id", help="evaluate this AI segmentation (instead of --ai-pattern's pick)"
+    )
+    parser.add_argument(
+        "--seg-wait-seconds",
+        type=float,
+        default=0.0,
+        help="with --ai-assessor-id: how long to wait for its SEG resource to be uploaded",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -85,6 +94,8 @@ def _dispatch(argv: list[str]) -> int:
                 ai_pattern=args.ai_pattern,
                 reference_pattern=args.reference_pattern,
                 tolerance_mm=args.tolerance_mm,
+                ai_assessor_id=args.ai_assessor_id,
+                seg_wait_seconds=args.seg_wait_seconds,
             )
         )
         return 0

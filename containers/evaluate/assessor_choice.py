@@ -45,10 +45,22 @@ def _age_key(assessor: AssessorInfo) -> tuple[str, str]:
 
 
 def choose_pair(
-    assessors: Sequence[AssessorInfo], ai_pattern: str, reference_pattern: str, session: str
+    assessors: Sequence[AssessorInfo],
+    ai_pattern: str,
+    reference_pattern: str,
+    session: str,
+    *,
+    ai_id: str | None = None,
 ) -> tuple[AssessorInfo, AssessorInfo]:
-    """(AI assessor, reference assessor); refuses when both patterns pick the same one."""
-    ai = newest_matching(assessors, ai_pattern, option="--ai-pattern", session=session)
+    """(AI assessor, reference assessor): the AI one named by `ai_id`, else the newest match of
+    `ai_pattern`; refuses when both picks are the same assessor."""
+    if ai_id:
+        named = [a for a in assessors if a.id == ai_id]
+        if not named:
+            raise UserError(f"session {session} has no assessor {ai_id} (--ai-assessor-id)")
+        ai = named[0]
+    else:
+        ai = newest_matching(assessors, ai_pattern, option="--ai-pattern", session=session)
     reference = newest_matching(
         assessors, reference_pattern, option="--reference-pattern", session=session
     )

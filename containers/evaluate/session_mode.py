@@ -23,7 +23,11 @@ from containers.evaluate.disagreement_png import write_disagreement_png
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
 from containers.evaluate.output_folder import staged_output
 from containers.evaluate.session_assessor import build_evaluation_assessor, evaluation_label
-from containers.evaluate.session_sources import SessionFiles, referenced_series_uid
+from containers.evaluate.session_sources import (
+    SessionFiles,
+    referenced_series_uid,
+    seg_file_when_uploaded,
+)
 from containers.evaluate.step_provenance import step_provenance
 from xnat_plugin.client import XnatClient, connect
 from xnat_plugin.client.browse import get_session, list_assessors
@@ -41,6 +45,8 @@ class SessionRequest:
     ai_pattern: str = ".*_monai_.*"
     reference_pattern: str = ".*manual.*"
     tolerance_mm: float = 1.0
+    ai_assessor_id: str | None = None
+    seg_wait_seconds: float = 0.0
 
 
 def connect_from_environment() -> XnatClient:
@@ -80,10 +86,15 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
             request.ai_pattern,
             request.reference_pattern,
             session.label or request.session_id,
+            ai_id=request.ai_assessor_id,
         )
         log.info("AI %s vs reference %s", ai.label, reference.label)
         sources = SessionFiles(client, request.session_id, Path(work), request.session_dir)
-        ai_seg, reference_seg = sources.seg_file(ai), sources.seg_file(reference)
+        # A named AI segmentation may have been launched on by XNAT's event service before its
+        # SEG was uploaded (the event fires when the assessor's XML is stored).
+        wait = request.seg_wait_seconds if request.ai_assessor_id else 0.0
+        ai_seg = seg_file_when_uploaded(sources, ai, wait)
+        reference_seg = sources.seg_file(reference)
         ai_series, reference_series = (
             referenced_series_uid(ai_seg),
             referenced_series_uid(reference_seg),

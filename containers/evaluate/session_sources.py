@@ -11,7 +11,9 @@ the scans' `UID` (or the header of their first DICOM file).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+from typing import Protocol
 
 import pydicom
 
@@ -105,3 +107,29 @@ class SessionFiles:
         if target.is_dir():
             return target
         return resource_folder(self.client, owner, DICOM_RESOURCE, self.mount, target)
+
+
+class SegSource(Protocol):
+    def seg_file(self, assessor: AssessorInfo) -> Path: ...
+
+
+SEG_POLL_S = 2.0
+
+
+def seg_file_when_uploaded(source: SegSource, assessor: AssessorInfo, wait_s: float) -> Path:
+    """The assessor's SEG file, waiting up to `wait_s` seconds for it to be uploaded; the
+    last reason it was not there when the time is up."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return source.seg_file(assessor)
+        except (UserError, XnatNotFoundError) as exc:
+            if time.monotonic() >= deadline:
+                if wait_s > 0:
+                    raise UserError(
+                        f"the SEG of {assessor.label} was not uploaded within {wait_s:.0f} s "
+                        f"({exc})"
+                    ) from exc
+                raise
+            log.info("waiting for the SEG of %s to be uploaded", assessor.label)
+            time.sleep(min(SEG_POLL_S, max(deadline - time.monotonic(), 0.0)))

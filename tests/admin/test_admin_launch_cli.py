@@ -82,7 +82,7 @@ def test_a_failed_job_under_wait_exits_2_and_shows_its_log_tail(
     assert "Failed" in out
     assert "tiny step asked to fail" in out
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
-        "1 of 1 container(s) did not complete"
+        "1 of 1 launch(es) did not complete"
     ]
 
 

@@ -17,6 +17,7 @@ TINY_COMMAND = HERE / "tiny-command.json"
 TINY_STEP = HERE / "tiny_step.py"
 TINY_WRAPPER = "tiny-qc-session"
 SPARE_WRAPPER = "tiny-qc-session-spare"
+ASSESSOR_WRAPPER = "tiny-qc-assessor"
 PROJECT_WRAPPER = "tiny-qc-project"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.container_service.sandbox_data import (
+    ASSESSOR_WRAPPER,
     PROJECT_WRAPPER,
     SPARE_WRAPPER,
     TINY_WRAPPER,
@@ -25,7 +26,9 @@ def test_registering_a_command_gives_201_with_its_id_and_ids_on_every_wrapper(sa
         images = http.get(f"{sandbox.url}/xapi/docker/images").json()
     assert [i["tags"] for i in images] == [["xnat-monai/tiny-qc:1.0"]]
     assert stored["name"] == "xnat-monai-tiny-qc"
-    assert [w["name"] for w in stored["xnat"]] == [TINY_WRAPPER, SPARE_WRAPPER, PROJECT_WRAPPER]
+    assert [w["name"] for w in stored["xnat"]] == [
+        TINY_WRAPPER, SPARE_WRAPPER, ASSESSOR_WRAPPER, PROJECT_WRAPPER
+    ]  # fmt: skip
     assert all(isinstance(w["id"], int) for w in stored["xnat"])
 
 

@@ -1,6 +1,7 @@
 """Controlling launches: project defaults reach the container, the wrapper-id path form
-launches too, a running container can be killed, a deleted subscription stops launching,
-and a project owner's rights end at their own project."""
+launches too, a running container can be killed (`ContainerServiceImpl.kill`: a `kill` by the
+user, `Failed (Killed)` as `ContainerEntity.mapStatus` maps it, then finalized as `Failed`), a
+deleted subscription stops launching, and a project owner's rights end at their own project."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from xnat_plugin.admin import (
     launch,
     list_containers,
     subscribe_on_session_created,
-    wait_for,
+    wait_for_launches,
 )
+from xnat_plugin.admin.workflows import read_workflow
 from xnat_plugin.sandbox.server import running_sandbox
 
 
@@ -35,10 +37,10 @@ def test_a_project_default_reaches_the_container(sandbox, tmp_path: Path):
         what="configure",
     )
     launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}")
-    [done] = wait_for(xapi, [str(launched.container_id)], timeout=120, show_progress=False)
+    [done] = wait_for_launches(xapi, [launched], timeout=120, show_progress=False)
     xapi.close()
-    assert done.status.startswith("Failed")
-    assert done.exit_code == "5"
+    assert done.status == "Failed"
+    assert done.container is not None and done.container.exit_code == "5"
 
 
 def test_the_wrapper_id_form_of_the_launch_path_launches_too(sandbox, tmp_path: Path):
@@ -52,10 +54,13 @@ def test_the_wrapper_id_form_of_the_launch_path_launches_too(sandbox, tmp_path: 
             f"{sandbox.url}/xapi/projects/LIVER/wrappers/{wrapper_id}/root/session/launch",
             json={"session": f"/experiments/{session_id}"},
         ).json()
-        record = http.get(f"{sandbox.url}/xapi/containers/{report['container-id']}").json()
+        [container] = wait_until(
+            lambda: http.get(f"{sandbox.url}/xapi/containers").json(), timeout=60
+        )
     assert report["status"] == "success"
-    assert report["wrapper-id"] == wrapper_id
-    assert record["wrapper-id"] == wrapper_id and record["project"] == "LIVER"
+    assert (report["wrapper-id"], report["command-id"]) == (wrapper_id, 0)
+    assert container["workflow-id"] == report["workflow-id"]
+    assert container["wrapper-id"] == wrapper_id and container["project"] == "LIVER"
 
 
 def test_a_running_container_can_be_killed(sandbox, tmp_path: Path):
@@ -65,15 +70,32 @@ def test_a_running_container_can_be_killed(sandbox, tmp_path: Path):
     launched = launch(
         xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}", {"sleep-seconds": "60"}
     )
-    cid = str(launched.container_id)
+    cid = wait_until(lambda: read_workflow(xapi, launched.workflow_id).container_id, timeout=60)
     wait_until(
         lambda: xapi.get_json(f"/xapi/containers/{cid}", what="read")["status"] == "Running",
         timeout=60,
     )
-    xapi.request("POST", f"/xapi/containers/{cid}/kill", what="kill")
-    [done] = wait_for(xapi, [cid], timeout=30, show_progress=False)
+    answer = xapi.request("POST", f"/xapi/containers/{cid}/kill", what="kill")
+    # Terminal at once (ContainerUtils.statusIsTerminal): a waiting client stops here.
+    [done] = wait_for_launches(xapi, [launched], timeout=30, show_progress=False)
+    record = wait_until(
+        lambda: (
+            (got := xapi.get_json(f"/xapi/containers/{cid}", what="read"))["status"] == "Failed"
+            and got
+        ),
+        timeout=30,
+    )
     xapi.close()
-    assert done.status == "Killed"
+    assert answer.text == cid
+    assert done.status in ("Failed (Killed)", "Failed")
+    kill = next(h for h in record["history"] if h["status"] == "kill")
+    assert (kill["entity-type"], kill["entity-id"]) == ("user", "admin")
+    # The kill made the status `Failed (Killed)`, which finalizing queued and then ended.
+    statuses = [h["status"] for h in record["history"]]
+    assert statuses[statuses.index("kill") + 1 :] == [
+        "die", "_Failed (Killed)", "Finalizing", "Failed"
+    ]  # fmt: skip
+    assert record["history"][-1]["exitCode"] == "137"
 
 
 def test_a_deleted_subscription_launches_nothing_more(sandbox, tmp_path: Path):
@@ -112,7 +134,7 @@ def test_a_project_owner_manages_their_project_but_not_another(sandbox, tmp_path
     assert site.status_code == 403
 
 
-def test_stopping_the_sandbox_kills_running_jobs_and_queued_ones_run_after_a_restart(
+def test_stopping_the_sandbox_ends_running_jobs_and_queued_ones_run_after_a_restart(
     tmp_path: Path,
 ):
     data_dir = tmp_path / "xnat"
@@ -125,22 +147,17 @@ def test_stopping_the_sandbox_kills_running_jobs_and_queued_ones_run_after_a_res
         queued = launch(xapi, "LIVER", TINY_WRAPPER, target)
         wait_until(
             lambda: (
-                xapi.get_json(f"/xapi/containers/{running.container_id}", what="read")["status"]
-                == "Running"
+                (cid := read_workflow(xapi, running.workflow_id).container_id)
+                and xapi.get_json(f"/xapi/containers/{cid}", what="read")["status"] == "Running"
             ),
             timeout=60,
         )
-        status = xapi.get_json(f"/xapi/containers/{queued.container_id}", what="read")["status"]
+        status = read_workflow(xapi, queued.workflow_id).status
         xapi.close()
     assert status == "_Queued"
     with running_sandbox(data_dir) as second:
         xapi = Xapi(second.url, second.user, second.password)
-        finished = wait_for(
-            xapi,
-            [str(running.container_id), str(queued.container_id)],
-            timeout=120,
-            show_progress=False,
-        )
+        finished = wait_for_launches(xapi, [running, queued], timeout=120, show_progress=False)
         xapi.close()
-    # The running one was killed when its server stopped; the queued one ran after the restart.
-    assert [c.status for c in finished] == ["Killed", "Complete"]
+    # The running one was ended when its server stopped; the queued one ran after the restart.
+    assert [c.status for c in finished] == ["Failed", "Complete"]

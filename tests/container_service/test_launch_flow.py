@@ -1,9 +1,8 @@
-"""Launching through the sandbox's Container Service: queued at once, run by the runner on the
-worker pool, outputs uploaded only on success, logs kept, XNAT's input filter applied."""
+"""Launching through the sandbox's Container Service: a workflow at once, the container once
+created, run by the runner on the worker pool, outputs uploaded only on success, logs kept."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from tests.container_service.sandbox_data import (
     make_project,
     rest,
 )
-from xnat_plugin.admin import launch, wait_for
+from xnat_plugin.admin import launch, wait_for_launches
+from xnat_plugin.admin.workflows import read_workflow
 
 
 def _assessor_labels(sandbox, project: str, session_id: str) -> dict[str, list[str]]:
@@ -37,27 +37,33 @@ def _alias_tokens_left(sandbox) -> int:
 def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_xnatpy(
     sandbox, tmp_path: Path
 ):
+    """ContainerServiceImpl.launchContainer answers with the workflow; the container row
+    (ContainerEntity) appears once created and walks Docker's events to Complete."""
     make_project(sandbox, "LIVER")
     session_id = add_ct_session(sandbox, "LIVER", 1)
     xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
     launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}")
-    assert launched.container_id is not None
-    first = xapi.get_json(f"/xapi/containers/{launched.container_id}", what="read")
-    assert first["history"][0]["status"] == "_Queued"
-    [done] = wait_for(xapi, [launched.container_id], timeout=120, show_progress=False)
-    record = xapi.get_json(f"/xapi/containers/{launched.container_id}", what="read")
+    assert launched.workflow_id.isdigit()
+    [done] = wait_for_launches(xapi, [launched], timeout=120, show_progress=False)
+    assert done.container is not None
+    record = xapi.get_json(f"/xapi/containers/{done.container.id}", what="read")
     stdout = xapi.request(
-        "GET", f"/xapi/containers/{launched.container_id}/logs/stdout", what="log"
+        "GET", f"/xapi/containers/{done.container.id}/logs/stdout", what="log"
     ).text
+    workflow = read_workflow(xapi, launched.workflow_id)
     xapi.close()
     assert done.status == "Complete", record
     statuses = [h["status"] for h in record["history"]]
-    assert statuses[0] == "_Queued" and statuses[-1] == "Complete"
-    assert "Running" in statuses and "Finalizing" in statuses
+    assert statuses == ["Created", "start", "die", "_die", "Finalizing", "Complete"]
+    assert record["history"][0]["entity-type"] == "user"
+    assert record["history"][0]["entity-id"] == "admin"
+    assert record["workflow-id"] == launched.workflow_id
+    assert (workflow.status, workflow.container_id) == ("Complete", record["container-id"])
     kinds = {entry["name"]: entry["type"] for entry in record["inputs"]}
     assert kinds["session"] == "wrapper-external"
     assert kinds["session-label"] == "wrapper-derived"
     assert kinds["exit-code"] == "command"
+    assert record["env"]["XNAT_PASS"] == "******"
     assert "tiny step on SUBJ001_CT1: 2 input files" in stdout
     assert "XNAT says: User 'admin' is logged in" in stdout
     assert _alias_tokens_left(sandbox) == 0
@@ -65,41 +71,23 @@ def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_
 
 
 def test_a_non_zero_exit_ends_failed_with_nothing_uploaded_and_stderr_kept(sandbox, tmp_path: Path):
+    """ContainerFinalizeServiceImpl: a non-zero exit finalizes as `Failed` with the exit code
+    of Docker's `die` and CS's message."""
     make_project(sandbox, "LIVER")
     session_id = add_ct_session(sandbox, "LIVER", 1)
     xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
     launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}", {"exit-code": "3"})
-    [done] = wait_for(xapi, [str(launched.container_id)], timeout=120, show_progress=False)
+    [done] = wait_for_launches(xapi, [launched], timeout=120, show_progress=False)
+    assert done.container is not None
     stderr = xapi.request(
-        "GET", f"/xapi/containers/{launched.container_id}/logs/stderr", what="log"
+        "GET", f"/xapi/containers/{done.container.id}/logs/stderr", what="log"
     ).text
     xapi.close()
-    assert done.status.startswith("Failed")
-    assert done.exit_code == "3"
+    assert done.status == "Failed"
+    assert done.container.exit_code == "3"
+    assert done.reason == "Non-zero exit code and/or failure status from container"
     assert "tiny step asked to fail" in stderr
     assert _assessor_labels(sandbox, "LIVER", session_id) == {}
-
-
-def test_an_input_value_with_a_parenthesis_is_refused_at_launch_with_xnats_message(
-    sandbox, tmp_path: Path
-):
-    make_project(sandbox, "LIVER")
-    session_id = add_ct_session(sandbox, "LIVER", 1)
-    installed_admin(sandbox, tmp_path, ["LIVER"]).close()
-    with rest(sandbox) as http:
-        command_id = http.get(f"{sandbox.url}/xapi/commands").json()[0]["id"]
-        response = http.post(
-            f"{sandbox.url}/xapi/projects/LIVER/commands/{command_id}/wrappers/{TINY_WRAPPER}"
-            "/root/session/launch",
-            data=json.dumps({"session": f"/experiments/{session_id}", "exit-code": "(0)"}),
-            headers={"Content-Type": "application/json"},
-        )
-        containers = http.get(f"{sandbox.url}/xapi/containers").json()
-    report = response.json()
-    assert response.status_code == 500
-    assert report["status"] == "failure"
-    assert report["message"] == 'Input "exit-code" has a value containing illegal string "(".'
-    assert containers == []
 
 
 def test_the_launch_ui_lists_what_the_session_input_can_take(sandbox, tmp_path: Path):

@@ -89,7 +89,7 @@ def test_creating_a_session_publishes_a_session_created_event(sandbox) -> None:
         "XNAT_E00001",
         "xnat:ctSessionData",
     )
-    assert event.session_uri == "/experiments/XNAT_E00001"
+    assert event.archive_uri == "/archive/experiments/XNAT_E00001"
 
 
 def test_listings_come_as_json_csv_and_xml(sandbox) -> None:

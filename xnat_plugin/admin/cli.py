@@ -75,9 +75,9 @@ def run_automate(args: argparse.Namespace) -> int:
 
 
 def run_launch(args: argparse.Namespace) -> int:
-    from xnat_plugin.admin.launching import bulk_launch, launch
-    from xnat_plugin.admin.status_table import print_status
-    from xnat_plugin.admin.watching import container_ids_for, wait_for
+    from xnat_plugin.admin.launching import assign_workflows, bulk_launch, launch
+    from xnat_plugin.admin.status_table import print_jobs
+    from xnat_plugin.admin.watching import wait_for_launches
 
     if bool(args.target) == bool(args.all_sessions):
         raise UserError("give exactly one of --target URI or --all-sessions")
@@ -85,34 +85,37 @@ def run_launch(args: argparse.Namespace) -> int:
     with _connect(args) as xapi:
         if args.all_sessions:
             bulk = bulk_launch(xapi, args.project, args.wrapper, None, args.input)
-            launched = bulk.launched
             print(
-                f"bulk launch {bulk.bulk_launch_id}: {len(launched)} launched, "
+                f"bulk launch {bulk.bulk_launch_id}: {len(bulk.launched)} launched, "
                 f"{len(bulk.failures)} refused"
             )
             for target, message in bulk.failures:
                 print(f"  refused {target}: {message}")
+            if not args.wait:
+                return 0
+            # XNAT answers "To be assigned" for each: find the workflows by the bulk id.
+            launched = assign_workflows(xapi, bulk)
         else:
             launched = [launch(xapi, args.project, args.wrapper, args.target, args.input)]
             print(f"launched {args.wrapper} on {args.target}: workflow {launched[0].workflow_id}")
-        if not args.wait:
-            return 0
-        ids = container_ids_for(xapi, launched)
-        finished = wait_for(xapi, ids, args.timeout)
-        print_status(xapi, finished, console)
-        failed = [c for c in finished if not c.succeeded]
+            if not args.wait:
+                return 0
+        finished = wait_for_launches(xapi, launched, args.timeout, project=args.project)
+        print_jobs(xapi, finished, console)
+    failed = [job for job in finished if not job.succeeded]
     if failed:
-        raise UserError(f"{len(failed)} of {len(finished)} container(s) did not complete")
+        raise UserError(f"{len(failed)} of {len(finished)} launch(es) did not complete")
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from xnat_plugin.admin.status_table import print_status
-    from xnat_plugin.admin.watching import list_containers
+    from xnat_plugin.admin.status_table import print_jobs, project_jobs
 
     with _connect(args) as xapi:
-        containers = list_containers(xapi, args.project)
-        print_status(xapi, containers[-args.last :] if args.last else containers, _console())
+        jobs = project_jobs(xapi, args.project)
+        print_jobs(xapi, jobs[-args.last :] if args.last else jobs, _console())
+        if not args.project:
+            print("give --project to see launches that have no container (yet)")
     return 0
 
 
@@ -149,8 +152,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--on",
         default="session-created",
         choices=["session-created", "ai-segmentation-created"],
-        help="session-created: every new session; ai-segmentation-created: the session of "
-        "every new AI segmentation (chains evaluate after infer)",
+        help="session-created: every new session (a Session-rooted wrapper); "
+        "ai-segmentation-created: every new AI segmentation, chaining evaluate after infer "
+        "(an Assessor-rooted wrapper: monai-evaluate-ai-segmentation)",
     )
     automate.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     automate.set_defaults(handler=run_automate)
@@ -166,7 +170,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     launch.add_argument("--timeout", type=float, default=3600.0, help="seconds for --wait")
     launch.set_defaults(handler=run_launch)
 
-    status = subparsers.add_parser("status", help="containers, statuses, log tails")
+    status = subparsers.add_parser(
+        "status", help="launches: containers, workflows without one, statuses, log tails"
+    )
     _connection_arguments(status)
     status.add_argument("--project")
     status.add_argument("--last", type=int, default=0, help="only the last N containers")

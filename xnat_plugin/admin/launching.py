@@ -23,11 +23,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Launched:
-    """One accepted launch: the workflow id XNAT gave it and, when known, its container id."""
+    """One accepted launch: its target and the workflow XNAT made for it ("To be assigned"
+    for a bulk launch until the workflow is found, see `workflows.await_workflows`)."""
 
     target: str
     workflow_id: str
-    container_id: str | None
+    wrapper: str = ""
+
+    @property
+    def has_workflow(self) -> bool:
+        return self.workflow_id.isdigit()
 
 
 def data_path(uri: str) -> str:
@@ -118,19 +123,17 @@ def launch(
     report = response.json()
     if report.get("status") != "success":
         raise _refused(report, target)
-    launched = Launched(target, str(report.get("workflow-id")), _container_id(report))
+    launched = Launched(target, str(report.get("workflow-id")), wrapper_name)
     log.info("launched %s on %s (workflow %s)", wrapper_name, target, launched.workflow_id)
     return launched
 
 
-def _container_id(report: dict[str, Any]) -> str | None:
-    value = report.get("id") or report.get("container-id")
-    return str(value) if value else None
-
-
 @dataclass(frozen=True)
 class BulkLaunched:
+    """A bulk launch as XNAT answers it: every success still "To be assigned"."""
+
     bulk_launch_id: str
+    wrapper: str
     launched: list[Launched]
     failures: list[tuple[str, str]]
 
@@ -156,7 +159,7 @@ def bulk_launch(
         Launched(
             str((s.get("params") or {}).get(wrapper.root_input, "")),
             str(s.get("workflow-id")),
-            _container_id(s),
+            wrapper_name,
         )
         for s in report.get("successes") or []
     ]
@@ -170,4 +173,29 @@ def bulk_launch(
         len(launched),
         len(failures),
     )
-    return BulkLaunched(str(report.get("bulk-launch-id")), launched, failures)
+    return BulkLaunched(str(report.get("bulk-launch-id")), wrapper_name, launched, failures)
+
+
+def assign_workflows(xapi: Xapi, bulk: BulkLaunched, timeout: float = 120.0) -> list[Launched]:
+    """The launches of a bulk launch with their workflow ids, found by the bulk launch id
+    (XNAT launches each target on its executor after answering)."""
+    from xnat_plugin.admin.workflows import await_workflows, experiment_id_of
+
+    targets = {item.target: experiment_id_of(item.target) for item in bulk.launched}
+    unknown = [t for t, experiment in targets.items() if not experiment]
+    if unknown:
+        raise UserError(
+            f"cannot follow bulk-launched {unknown[0]}: only sessions (/experiments/ID) can be "
+            "found again after a bulk launch"
+        )
+    found = await_workflows(
+        xapi,
+        bulk.wrapper,
+        sorted(set(targets.values())),
+        job_id=bulk.bulk_launch_id,
+        timeout=timeout,
+    )
+    return [
+        Launched(item.target, found[targets[item.target]].id, bulk.wrapper)
+        for item in bulk.launched
+    ]

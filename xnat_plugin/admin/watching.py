@@ -1,5 +1,8 @@
-"""Following containers: their statuses from `/xapi/containers`, a rich progress display while
-waiting, and the tails of their logs when one fails.
+"""Following launches: their workflows (before a container exists) and their containers, a rich
+progress display while waiting, and the tails of their logs when one fails.
+
+Statuses are read as XNAT writes them (`xnat_plugin.runner.status`): a launch is final when
+its workflow (or container) status starts with Complete, Failed or Killed.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xnat_plugin.admin.launching import Launched
+from xnat_plugin.admin.workflows import WorkflowInfo, read_workflow
 from xnat_plugin.admin.xapi import Xapi
 from xnat_plugin.errors import UserError
+from xnat_plugin.runner import status as cs
 
 log = logging.getLogger(__name__)
 
-FINAL_PREFIXES = ("Complete", "Failed", "Killed", "Done")
 POLL_INTERVAL_S = 0.5
+# A workflow in these has no container yet: XNAT is resolving, pulling or creating.
+WAITING_FOR_CONTAINER = (
+    "no container yet: XNAT is resolving the command, pulling the image or creating the container"
+)
 
 
 @dataclass(frozen=True)
@@ -35,22 +43,22 @@ class ContainerInfo:
     target: str
     exit_code: str
     status_time: str
+    message: str = ""
 
     @property
     def is_final(self) -> bool:
-        return self.status.startswith(FINAL_PREFIXES)
+        return cs.is_terminal(self.status)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "Complete"
+        return cs.is_complete(self.status)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerInfo:
         history = data.get("history") or []
-        exit_code = data.get("exit-code")
-        if exit_code is None:
-            codes = [h.get("exitCode") for h in history if h.get("exitCode") is not None]
-            exit_code = codes[-1] if codes else ""
+        # CS keeps the exit code on history items (`exitCode`), not on the container.
+        codes = [h.get("exitCode") for h in history if h.get("exitCode") not in (None, "")]
+        messages = [h.get("message") for h in history if h.get("message")]
         inputs = data.get("inputs") or []
         target = next(
             (str(i.get("value")) for i in inputs if i.get("type") == "wrapper-external"), ""
@@ -62,8 +70,9 @@ class ContainerInfo:
             wrapper_id=str(data.get("wrapper-id") or ""),
             workflow_id=str(data.get("workflow-id") or ""),
             target=target,
-            exit_code=str(exit_code),
+            exit_code=str(codes[-1]) if codes else "",
             status_time=str(data.get("status-time") or ""),
+            message=str(messages[-1]) if messages else "",
         )
 
 
@@ -83,34 +92,160 @@ def log_tail(xapi: Xapi, container_id: str, which: str = "stderr", lines: int = 
         "GET",
         f"/xapi/containers/{container_id}/logs/{which}",
         what=f"read the {which} of container {container_id}",
-        ok=(200, 204, 404),
+        ok=(200, 204, 403, 404),
     )
     if response.status_code != 200:
         return ""
     return "\n".join(response.text.splitlines()[-lines:])
 
 
-def container_ids_for(xapi: Xapi, launched: Iterable[Launched], timeout: float = 60.0) -> list[str]:
-    """The container id of each launch: from the launch report, else found by workflow id
-    (a real XNAT creates the container record only once the queued launch is resolved)."""
-    launched = list(launched)
-    ids: dict[int, str] = {
-        i: item.container_id for i, item in enumerate(launched) if item.container_id
-    }
+@dataclass(frozen=True)
+class JobInfo:
+    """One launch as far as XNAT has taken it: its workflow and, once made, its container."""
+
+    workflow_id: str
+    target: str
+    wrapper: str
+    workflow_status: str
+    details: str
+    container: ContainerInfo | None = None
+
+    @property
+    def status(self) -> str:
+        """The container's status once it exists (its workflow follows it), else the
+        workflow's."""
+        return self.container.status if self.container is not None else self.workflow_status
+
+    @property
+    def is_final(self) -> bool:
+        return cs.is_terminal(self.status)
+
+    @property
+    def succeeded(self) -> bool:
+        return cs.is_complete(self.status)
+
+    @property
+    def reason(self) -> str:
+        """Why the launch is where it is, in XNAT's words."""
+        if self.container is not None:
+            return self.container.message if not self.succeeded else ""
+        if self.is_final:
+            return self.details
+        return WAITING_FOR_CONTAINER
+
+    @classmethod
+    def of(
+        cls, launched: Launched, workflow: WorkflowInfo, container: ContainerInfo | None
+    ) -> JobInfo:
+        return cls(
+            workflow_id=launched.workflow_id,
+            target=launched.target,
+            wrapper=launched.wrapper or workflow.pipeline,
+            workflow_status=workflow.status,
+            details=workflow.details,
+            container=container,
+        )
+
+    @classmethod
+    def of_container(cls, container: ContainerInfo, wrapper: str = "") -> JobInfo:
+        return cls(
+            workflow_id=container.workflow_id,
+            target=container.target,
+            wrapper=wrapper,
+            workflow_status=container.status,
+            details=container.message,
+            container=container,
+        )
+
+
+def job_info(xapi: Xapi, launched: Launched, containers: dict[str, ContainerInfo]) -> JobInfo:
+    """The launch's workflow, and its container when `containers` (by workflow id) has it or
+    the workflow names it."""
+    workflow = read_workflow(xapi, launched.workflow_id)
+    container = containers.get(launched.workflow_id)
+    if container is None and workflow.container_id:
+        container = container_info(xapi, workflow.container_id)
+    return JobInfo.of(launched, workflow, container)
+
+
+def _progress(console: Console | None, show: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]launches"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[statuses]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last_line]}", style="dim"),
+        console=console or Console(stderr=True),
+        disable=not show,
+        transient=True,
+    )
+
+
+def wait_for_launches(
+    xapi: Xapi,
+    launches: Iterable[Launched],
+    timeout: float = 3600.0,
+    *,
+    project: str | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    follow_log: bool = False,
+) -> list[JobInfo]:
+    """Poll every launch until its workflow (or its container) is final: a launch whose
+    command cannot be resolved ends within a poll with the workflow's reason; one whose image
+    is still being pulled shows as queued with no container. Each round reads the project's
+    containers once and only the workflows of launches that have none yet. UserError when
+    `timeout` seconds pass first."""
+    launches = list(launches)
+    for item in launches:
+        if not item.has_workflow:
+            raise UserError(f"launch on {item.target} has no workflow id yet ({item.workflow_id})")
+    pending = {item.workflow_id: item for item in launches}
+    done: dict[str, JobInfo] = {}
     deadline = time.monotonic() + timeout
-    while len(ids) < len(launched):
-        by_workflow = {c.workflow_id: c.id for c in list_containers(xapi)}
-        for i, item in enumerate(launched):
-            if i not in ids and item.workflow_id in by_workflow:
-                ids[i] = by_workflow[item.workflow_id]
-        if len(ids) < len(launched):
+    with _progress(console, show_progress) as progress:
+        task = progress.add_task("wait", total=len(pending), statuses="", last_line="")
+        while pending:
+            containers = {c.workflow_id: c for c in list_containers(xapi, project)}
+            states: dict[str, str] = {}
+            for workflow_id, item in list(pending.items()):
+                container = containers.get(workflow_id)
+                if container is not None and container.is_final:
+                    info = JobInfo(
+                        workflow_id,
+                        item.target,
+                        item.wrapper,
+                        container.status,
+                        container.message,
+                        container,
+                    )
+                else:
+                    info = job_info(xapi, item, containers)
+                states[workflow_id] = info.status
+                if info.is_final:
+                    done[workflow_id] = info
+                    del pending[workflow_id]
+            counts: dict[str, int] = {}
+            for state in states.values():
+                counts[state] = counts.get(state, 0) + 1
+            running = [c for c in containers.values() if c.status == cs.RUNNING]
+            last_line = _last_log_line(xapi, running[0].id) if follow_log and running else ""
+            progress.update(
+                task,
+                completed=len(done),
+                statuses=" ".join(f"{s}:{n}" for s, n in sorted(counts.items())),
+                last_line=last_line,
+            )
+            if not pending:
+                break
             if time.monotonic() > deadline:
                 raise UserError(
-                    f"{len(launched) - len(ids)} launch(es) got no container within "
-                    f"{timeout:.0f} s: check `xnat-monai status --xnat {xapi.url}`"
+                    f"{len(pending)} launch(es) not finished after {timeout:.0f} s "
+                    f"(workflows {', '.join(list(pending)[:10])}): check `xnat-monai status`"
                 )
             time.sleep(POLL_INTERVAL_S)
-    return [ids[i] for i in range(len(launched))]
+    return [done[item.workflow_id] for item in launches]
 
 
 def wait_for(
@@ -122,24 +257,12 @@ def wait_for(
     show_progress: bool = True,
     follow_log: bool = False,
 ) -> list[ContainerInfo]:
-    """Poll until every container has a final status; a progress bar shows how many are done
-    (and, with `follow_log`, the last log line of a running one, e.g. a training epoch).
-    Raises UserError when `timeout` seconds pass first."""
+    """Poll containers that already exist (e.g. found in the history table) until each has a
+    final status. Raises UserError when `timeout` seconds pass first."""
     pending = list(dict.fromkeys(container_ids))
     done: dict[str, ContainerInfo] = {}
     deadline = time.monotonic() + timeout
-    progress = Progress(
-        TextColumn("[bold]containers"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[statuses]}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last_line]}", style="dim"),
-        console=console or Console(stderr=True),
-        disable=not show_progress,
-        transient=True,
-    )
-    with progress:
+    with _progress(console, show_progress) as progress:
         task = progress.add_task("wait", total=len(pending), statuses="", last_line="")
         while pending:
             states = {}
@@ -149,17 +272,9 @@ def wait_for(
                 if info.is_final:
                     done[cid] = info
                     pending.remove(cid)
-            counts: dict[str, int] = {}
-            for status in states.values():
-                counts[status] = counts.get(status, 0) + 1
-            running = [cid for cid, status in states.items() if status == "Running"]
+            running = [cid for cid, status in states.items() if status == cs.RUNNING]
             last_line = _last_log_line(xapi, running[0]) if follow_log and running else ""
-            progress.update(
-                task,
-                completed=len(done),
-                statuses=" ".join(f"{s}:{n}" for s, n in sorted(counts.items())),
-                last_line=last_line,
-            )
+            progress.update(task, completed=len(done), statuses="", last_line=last_line)
             if not pending:
                 break
             if time.monotonic() > deadline:

@@ -22,6 +22,7 @@ class RegisteredWrapper:
     name: str
     root_input: str
     contexts: tuple[str, ...]
+    root_type: str = ""
 
 
 def registered_wrappers(xapi: Xapi) -> list[RegisteredWrapper]:
@@ -39,6 +40,7 @@ def registered_wrappers(xapi: Xapi) -> list[RegisteredWrapper]:
                     name=str(wrapper["name"]),
                     root_input=str(external[0]["name"]) if external else "",
                     contexts=tuple(wrapper.get("contexts") or ()),
+                    root_type=str(external[0].get("type") or "") if external else "",
                 )
             )
     return found

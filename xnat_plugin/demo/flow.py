@@ -25,13 +25,15 @@ from xnat_plugin.admin.automation import (
     subscribe_on_session_created,
 )
 from xnat_plugin.admin.install import install_commands
-from xnat_plugin.admin.launching import bulk_launch, launch
-from xnat_plugin.admin.watching import ContainerInfo, container_ids_for, log_tail, wait_for
+from xnat_plugin.admin.launching import Launched, assign_workflows, bulk_launch, launch
+from xnat_plugin.admin.watching import JobInfo, log_tail, wait_for_launches
+from xnat_plugin.admin.workflows import await_workflows
 from xnat_plugin.admin.xapi import Xapi
 from xnat_plugin.commands.catalogue import CPU, STEPS, command_json_name
 from xnat_plugin.commands.render import rendered_files
 from xnat_plugin.demo.settings import (
     EVALUATE_PROJECT_WRAPPER,
+    EVALUATE_SEGMENTATION_WRAPPER,
     EVALUATE_SESSION_WRAPPER,
     INFER_WRAPPER,
     MODEL_NAME,
@@ -52,9 +54,9 @@ WORKERS_ENV = "XNAT_MONAI_CONTAINER_WORKERS"
 class DemoResult:
     url: str
     data_dir: Path
-    containers: list[ContainerInfo] = field(default_factory=list)
+    containers: list[JobInfo] = field(default_factory=list)
     report_dir: Path | None = None
-    automation_containers: list[ContainerInfo] = field(default_factory=list)
+    automation_containers: list[JobInfo] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -85,21 +87,29 @@ def _stage(number: int, total: int, text: str) -> None:
     log.info("[%d/%d] %s", number, total, text)
 
 
-def _wait_all(xapi: Xapi, ids: list[str], what: str, timeout: float) -> list[ContainerInfo]:
-    """Wait for `ids`; any container that did not complete ends the demo with its log tail."""
-    infos = wait_for(xapi, ids, timeout=timeout, follow_log=True)
-    failed = [info for info in infos if info.status != "Complete"]
-    for info in failed:
-        tail = log_tail(xapi, info.id, "stderr", lines=15)
+def _wait_all(xapi: Xapi, launched: list[Launched], what: str, timeout: float) -> list[JobInfo]:
+    """Wait for launches; any that did not complete ends the demo with XNAT's reason and, when
+    it had a container, its log tail."""
+    jobs = wait_for_launches(xapi, launched, timeout=timeout, project=PROJECT, follow_log=True)
+    failed = [job for job in jobs if not job.succeeded]
+    for job in failed:
+        if job.container is None:
+            log.error("%s on %s ended %s: %s", what, job.target, job.status, job.reason)
+            continue
+        tail = log_tail(xapi, job.container.id, "stderr", lines=15)
         log.error(
-            "%s container %s ended %s; stderr ends with:\n%s", what, info.id, info.status, tail
+            "%s container %s ended %s; stderr ends with:\n%s",
+            what,
+            job.container.id,
+            job.status,
+            tail,
         )
     if failed:
         raise UserError(
-            f"{len(failed)} of {len(infos)} {what} container(s) did not complete: see the log "
-            f"tails above, or `xnat-monai status --xnat {xapi.url}`"
+            f"{len(failed)} of {len(jobs)} {what} launch(es) did not complete: see the reasons "
+            f"above, or `xnat-monai status --xnat {xapi.url} --project {PROJECT}`"
         )
-    return infos
+    return jobs
 
 
 def run_demo(settings: DemoSettings) -> DemoResult:
@@ -132,27 +142,25 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         trained = launch(
             xapi, PROJECT, TRAIN_WRAPPER, f"/projects/{PROJECT}", settings.train_inputs
         )
-        ids = container_ids_for(xapi, [trained])
-        result.containers += _wait_all(xapi, ids, "train", timeout=1800)
+        result.containers += _wait_all(xapi, [trained], "train", timeout=1800)
 
         _stage(4, total, f"segmenting every session (bulk launch of {INFER_WRAPPER})")
         infer = bulk_launch(xapi, PROJECT, INFER_WRAPPER, inputs={"model-name": MODEL_NAME})
         _refuse_failures(infer.failures, "infer")
-        ids = container_ids_for(xapi, infer.launched)
-        result.containers += _wait_all(xapi, ids, "infer", timeout=1800)
+        launched = assign_workflows(xapi, infer)
+        result.containers += _wait_all(xapi, launched, "infer", timeout=1800)
 
         _stage(5, total, "evaluating every session against its manual reference")
         evaluations = bulk_launch(xapi, PROJECT, EVALUATE_SESSION_WRAPPER)
         _refuse_failures(evaluations.failures, "evaluate-session")
-        ids = container_ids_for(xapi, evaluations.launched)
-        result.containers += _wait_all(xapi, ids, "evaluate-session", timeout=1800)
+        launched = assign_workflows(xapi, evaluations)
+        result.containers += _wait_all(xapi, launched, "evaluate-session", timeout=1800)
 
         _stage(6, total, f"evaluating project {PROJECT} as a whole")
         project_eval = launch(
             xapi, PROJECT, EVALUATE_PROJECT_WRAPPER, f"/projects/{PROJECT}", {"run": "demo"}
         )
-        ids = container_ids_for(xapi, [project_eval])
-        result.containers += _wait_all(xapi, ids, "evaluate-project", timeout=1800)
+        result.containers += _wait_all(xapi, [project_eval], "evaluate-project", timeout=1800)
         result.report_dir = _project_resource_dir(sandbox.data_dir, "MONAI_EVALUATION") / "demo"
 
         if settings.automation:
@@ -163,54 +171,58 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     return result
 
 
-def _automation_stage(xapi: Xapi, sandbox: Any, settings: DemoSettings) -> list[ContainerInfo]:
-    """Subscribe infer to new sessions and evaluate-session to new AI segmentations, import
-    one session through XNAT's import service as a scanner would send it, and wait for both
-    containers that follow without anyone launching: infer, then evaluate."""
+def _automation_stage(xapi: Xapi, sandbox: Any, settings: DemoSettings) -> list[JobInfo]:
+    """Subscribe infer to new sessions and the AI-segmentation evaluation to new AI
+    segmentations, import one session through XNAT's import service as a scanner would send
+    it, and follow what XNAT launches by itself, through its workflows: infer on the session,
+    then evaluate on the AI segmentation infer stored."""
     from xnat_plugin.client import browse, connect
     from xnat_plugin.sandbox.seed.importing import import_session
     from xnat_plugin.sandbox.seed.sites import site_for_session
 
     subscribe_on_session_created(xapi, PROJECT, INFER_WRAPPER, {"model-name": MODEL_NAME})
-    subscribe_on_ai_segmentation_created(xapi, PROJECT, EVALUATE_SESSION_WRAPPER)
-    before = {c.id for c in _project_containers(xapi)}
+    subscribe_on_ai_segmentation_created(xapi, PROJECT, EVALUATE_SEGMENTATION_WRAPPER)
     with connect(sandbox.url, sandbox.user, sandbox.password) as client:
         # The next free session number, so a reused work dir imports a new session too.
         index = len(browse.list_sessions(client, PROJECT)) + 1
         imported = import_session(
             client, PROJECT, index, settings.seed, site_for_session(index, settings.sites)
         )
-    log.info("imported %s (%s)", imported.session_label, imported.session_id)
-    infer_ids = _await_new_containers(xapi, before, count=1, timeout=120)
-    infer = _wait_all(xapi, infer_ids, "automated infer", 900)
-    evaluate_ids = _await_new_containers(xapi, before | set(infer_ids), count=1, timeout=120)
-    return infer + _wait_all(xapi, evaluate_ids, "automated evaluate-session", 900)
+        log.info("imported %s (%s)", imported.session_label, imported.session_id)
+        infer = _launched_by_event(xapi, INFER_WRAPPER, imported.session_id)
+        jobs = _wait_all(xapi, [infer], "automated infer", 900)
+        segmentation = _ai_segmentation(client, imported.session_id)
+    evaluate = _launched_by_event(xapi, EVALUATE_SEGMENTATION_WRAPPER, segmentation)
+    return jobs + _wait_all(xapi, [evaluate], "automated evaluation", 900)
+
+
+def _launched_by_event(xapi: Xapi, wrapper: str, experiment_id: str) -> Launched:
+    """The launch an event subscription made on `experiment_id`: its workflow."""
+    try:
+        found = await_workflows(xapi, wrapper, [experiment_id], timeout=120)
+    except UserError as exc:
+        raise UserError(f"{exc} (did the event subscription fire?)") from exc
+    return Launched(f"/archive/experiments/{experiment_id}", found[experiment_id].id, wrapper)
+
+
+def _ai_segmentation(client: Any, session_id: str) -> str:
+    """The ID of the AI segmentation infer stored on the session."""
+    from xnat_plugin.client import browse
+
+    ai = [
+        a
+        for a in browse.list_assessors(client, session_id)
+        if a.xsi_type == "icr:roiCollectionData" and "_monai_" in a.label
+    ]
+    if not ai:
+        raise UserError(f"session {session_id} has no AI segmentation after the automated infer")
+    return max(ai, key=lambda a: a.label).id
 
 
 def _refuse_failures(failures: list[tuple[str, str]], what: str) -> None:
     if failures:
         target, message = failures[0]
         raise UserError(f"{len(failures)} {what} launch(es) refused, e.g. on {target}: {message}")
-
-
-def _project_containers(xapi: Xapi) -> list[ContainerInfo]:
-    from xnat_plugin.admin.watching import list_containers
-
-    return list_containers(xapi, PROJECT)
-
-
-def _await_new_containers(xapi: Xapi, before: set[str], count: int, timeout: float) -> list[str]:
-    """Containers that appear without anyone launching them (an event subscription did)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [c.id for c in _project_containers(xapi) if c.id not in before]
-        if len(new) >= count:
-            return new
-        time.sleep(0.5)
-    raise UserError(
-        f"no container started within {timeout:.0f} s of the new session or segmentation: "
-        "the event subscription did not fire (see `xnat-monai status`)"
-    )
 
 
 def _project_resource_dir(data_dir: Path, label: str) -> Path:

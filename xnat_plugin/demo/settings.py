@@ -18,6 +18,8 @@ SCAN_RULE = ScanRule(description=AXIAL_DESCRIPTION_PATTERN)
 TRAIN_WRAPPER = "monai-train-project-cpu"
 INFER_WRAPPER = "monai-segment-session-cpu"
 EVALUATE_SESSION_WRAPPER = "monai-evaluate-session-cpu"
+# Rooted at an AI segmentation: what the event service launches on each new one.
+EVALUATE_SEGMENTATION_WRAPPER = "monai-evaluate-ai-segmentation-cpu"
 EVALUATE_PROJECT_WRAPPER = "monai-evaluate-project-cpu"
 
 

@@ -1,10 +1,17 @@
 """An in-process event bus: data routes publish, the container service's subscriptions listen.
 
-Mirrors the part of XNAT's event service the product uses: `SessionEvent` with status CREATED
-when an image session is archived (with its scans, when it came through the import service),
-and `ImageAssessorEvent` CREATED when an assessor is stored on a session (which is what chains
-one step after another: evaluate after every AI segmentation). Callbacks run in the publishing thread; one that raises is
-logged and does not stop the others or the request that published.
+Mirrors the part of XNAT's event service the product uses (`EventServiceItemSaveAspect`):
+`SessionEvent` CREATED when an image session is archived (with its scans, when it came through
+the import service), and `ImageAssessorEvent` CREATED when a new assessor's XML is stored on a
+session, before any resource of it is uploaded (an update of the assessor fires nothing).
+Callbacks run in the publishing thread; one that raises is logged and does not stop the others
+or the request that published.
+
+Two URIs per event: `model_uri` is the `uri` of the event service's model of the object (what
+a payload filter sees: `/archive/experiments/<ID>` for a session,
+`/experiments/<session>/assessors/<ID>` for an assessor, as `model.xnat.Assessor` builds it),
+and `archive_uri` what `UriParserUtils.getArchiveUri` gives Container Service's action
+provider as the launch's root value: `/archive/experiments/<ID>` for both.
 """
 
 from __future__ import annotations
@@ -35,13 +42,22 @@ class XnatEvent:
     object_id: str
     object_uri: str
     xsi_type: str
+    label: str = ""
     user: str = ""
     timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def model_uri(self) -> str:
+        return self.object_uri
+
+    @property
+    def archive_uri(self) -> str:
+        return f"/archive/experiments/{self.object_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SessionEvent(XnatEvent):
-    """An image session was created (or changed); `object_uri` is `/experiments/<ID>`."""
+    """An image session was created; `object_uri` is `/archive/experiments/<ID>`."""
 
     event_type: str = "org.nrg.xnat.eventservice.events.SessionEvent"
 
@@ -59,7 +75,6 @@ class ImageAssessorEvent(XnatEvent):
     """An image assessor was stored; `object_uri` is `/experiments/<session>/assessors/<ID>`."""
 
     event_type: str = "org.nrg.xnat.eventservice.events.ImageAssessorEvent"
-    label: str
     session_id: str
 
     @property
@@ -96,15 +111,16 @@ def publish(event: XnatEvent) -> None:
 
 
 def session_created(
-    project_id: str, session_id: str, xsi_type: str, user: str = ""
+    project_id: str, session_id: str, xsi_type: str, user: str = "", label: str = ""
 ) -> SessionEvent:
     """The event published when an image session is created."""
     return SessionEvent(
         status=EventStatus.CREATED,
         project_id=project_id,
         object_id=session_id,
-        object_uri=f"/experiments/{session_id}",
+        object_uri=f"/archive/experiments/{session_id}",
         xsi_type=xsi_type,
+        label=label,
         user=user,
     )
 

@@ -19,6 +19,7 @@ from xnat_plugin.commands.model import (
     Command,
     CommandOutput,
     CommandWrapper,
+    DerivedInput,
     ExternalInput,
     OutputHandler,
 )
@@ -33,8 +34,14 @@ REGEX_NOTE = "XNAT refuses values containing ( ; && || or a backtick."
 SESSION_COMMAND_LINE = (
     "python -m containers.evaluate session #SESSION_ID# #PROJECT_ID# --output /output "
     "--session-dir /session --ai-pattern '#ai-pattern#' "
-    "--reference-pattern '#reference-pattern#' #tolerance-mm#"
+    "--reference-pattern '#reference-pattern#' #tolerance-mm# #ai-assessor-id# "
+    "#seg-wait-seconds#"
 )
+# XNAT's ImageAssessorEvent fires when an assessor's XML is stored, before its resources are
+# uploaded, and launches with the assessor's own URI: the event-launched wrapper is rooted at
+# the AI segmentation and the step waits (bounded) for its SEG resource.
+ROI_COLLECTION = "icr:roiCollectionData"
+SEG_WAIT_SECONDS = "1800"
 PROJECT_COMMAND_LINE = (
     "python -m containers.evaluate project #PROJECT_ID# --output /output #models# #run# "
     "#grid-intensity#"
@@ -85,6 +92,23 @@ def evaluate_session_command(variant: Variant) -> Command:
                 required=True,
                 flag="--tolerance-mm",
             ),
+            value_input(
+                "ai-assessor-id",
+                "AI segmentation ID",
+                "Evaluate this AI segmentation assessor (its XNAT ID) instead of the newest "
+                "one the AI pattern picks, once its SEG resource is uploaded.",
+                flag="--ai-assessor-id",
+            ),
+            value_input(
+                "seg-wait-seconds",
+                "Wait for the SEG (s)",
+                "With an AI segmentation ID: how long to wait for its SEG resource, which XNAT "
+                "uploads after the assessor itself.",
+                type="number",
+                default=SEG_WAIT_SECONDS,
+                required=True,
+                flag="--seg-wait-seconds",
+            ),
         ],
         outputs=[
             CommandOutput(
@@ -125,27 +149,74 @@ def evaluate_session_command(variant: Variant) -> Command:
                     property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
                     property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
                 ],
-                output_handlers=[
-                    OutputHandler(
-                        name="metrics-assessor",
-                        accepts_command_output="assessor",
-                        as_a_child_of="session",
+                output_handlers=_metrics_handlers(),
+            ),
+            CommandWrapper(
+                name=f"monai-evaluate-ai-segmentation{variant.suffix}",
+                label=f"MONAI: evaluate this AI segmentation{variant.menu_suffix}",
+                description=(
+                    "Measure how well this AI segmentation agrees with its session's reference "
+                    "segmentation, once its SEG is uploaded. Rooted at the segmentation "
+                    "assessor, so XNAT's event service can launch it on every new AI "
+                    "segmentation (ImageAssessorEvent)."
+                ),
+                contexts=[ROI_COLLECTION],
+                external_inputs=[
+                    ExternalInput(
+                        name="segmentation",
+                        label="AI segmentation",
+                        description="An AI segmentation assessor (icr:roiCollectionData).",
                         type="Assessor",
-                        xsi_type="xnat:qcAssessmentData",
-                        description="The QC assessment with the metrics.",
-                    ),
-                    OutputHandler(
-                        name="report-resource",
-                        accepts_command_output="report",
-                        as_a_child_of="metrics-assessor",
-                        type="Resource",
-                        label="REPORT",
-                    ),
+                        matcher=f"@.xsiType == '{ROI_COLLECTION}'",
+                        required=True,
+                    )
                 ],
-            )
+                derived_inputs=[
+                    DerivedInput(
+                        name="session",
+                        label="Session",
+                        description="The segmentation's session, filled in by XNAT.",
+                        type="Session",
+                        derived_from_wrapper_input="segmentation",
+                        provides_files_for_command_mount="session",
+                        user_settable=False,
+                    ),
+                    property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
+                    property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
+                    property_of(
+                        "segmentation-id",
+                        "AI segmentation ID",
+                        "segmentation",
+                        "id",
+                        "ai-assessor-id",
+                    ),  # fmt: skip
+                ],
+                output_handlers=_metrics_handlers(),
+            ),
         ],
     )
     return with_hardware(command, variant, EVALUATE_RESOURCES)
+
+
+def _metrics_handlers() -> list[OutputHandler]:
+    """The QC assessment on the session, then its REPORT resource."""
+    return [
+        OutputHandler(
+            name="metrics-assessor",
+            accepts_command_output="assessor",
+            as_a_child_of="session",
+            type="Assessor",
+            xsi_type="xnat:qcAssessmentData",
+            description="The QC assessment with the metrics.",
+        ),
+        OutputHandler(
+            name="report-resource",
+            accepts_command_output="report",
+            as_a_child_of="metrics-assessor",
+            type="Resource",
+            label="REPORT",
+        ),
+    ]
 
 
 def evaluate_project_command(variant: Variant) -> Command:

@@ -1,9 +1,18 @@
-"""Running a queued container with the runner, on a worker thread, as the launching user.
+"""Running a queued launch with the runner, on a worker thread, as the launching user, and
+recording what Container Service records at each step.
+
+`ContainerServiceImpl.consumeResolveCommandAndLaunchContainer` takes the launch: workflow
+`Staging` ("Command resolution"), the wrapper looked up, the command resolved (workflow
+`Queued` again), the container created (`containerControlApi.create`, then the row is saved
+with a `Created` history item by the launching user), started. A failure before the
+container exists goes on the workflow only. From `Created` on, every container history item
+also sets the workflow's status (`ContainerUtils.updateWorkflowStatus`), and the exit is
+recorded as Docker's events and CS's finalizing reach it: `die` (with the exit code),
+`_<status>` (queued for finalizing), `Finalizing`, then `Complete`, `Failed (Upload)` or
+`Failed` (`ContainerFinalizeServiceImpl`).
 
 Each run gets an alias token of the launching user (XNAT_USER/XNAT_PASS inside, and the
-identity of the runner's own REST calls), revoked as soon as the container is finalized.
-Every status the runner reports is written to the container's row at once, so
-`GET /xapi/containers/{id}` follows the job live.
+identity of the runner's REST calls), revoked as soon as the launch ends.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from xnat_plugin.commands.model import Command, parse_command
 from xnat_plugin.errors import UserError
+from xnat_plugin.runner import status as cs
 from xnat_plugin.runner.backends import LaunchEnvironment
 from xnat_plugin.runner.engine import ContainerRecord, execute, new_record
 from xnat_plugin.runner.resolve import preresolve
@@ -22,17 +32,21 @@ from xnat_plugin.runner.status import ContainerStatus
 from xnat_plugin.runner.xnat_rest import XnatRest
 from xnat_plugin.sandbox.archive import archive_directory, data_segments
 from xnat_plugin.sandbox.auth import issue_alias_token, revoke_alias_token
-from xnat_plugin.sandbox.container_service.catalog import WrapperRef
-from xnat_plugin.sandbox.container_service.store import ContainerRow, now_iso
+from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, WrapperRef
+from xnat_plugin.sandbox.container_service.launcher import LaunchTarget
+from xnat_plugin.sandbox.container_service.orphans import process_start_time
+from xnat_plugin.sandbox.container_service.records import ContainerRow, WorkflowRow
 
 if TYPE_CHECKING:
     from xnat_plugin.sandbox.container_service.service import ContainerService
 
 log = logging.getLogger(__name__)
 
-QUEUED = str(ContainerStatus.QUEUED)
+# `handleFailure(workflow, e, "")` names the exception class when no suffix is given.
+NOT_FOUND_FAILURE = cs.failure_status("org.nrg.framework.exceptions.NotFoundException")
 # The sandbox's one archive directory per project (XNAT's default `arc001`).
 CURRENT_ARC = "arc001"
+STOPPED_MESSAGE = "The sandbox stopped before the container was created."
 
 
 def _archive_locator(data_dir: Path) -> Callable[[str], Path | None]:
@@ -53,19 +67,6 @@ def _archive_locator(data_dir: Path) -> Callable[[str], Path | None]:
     return locate
 
 
-def _history_entry(event: dict[str, str], exit_code: int | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "status": event["status"],
-        "entity-type": "system",
-        "time-recorded": event["time"],
-        "external-timestamp": event["time"],
-        "message": event.get("message", ""),
-    }
-    if exit_code is not None and event["status"] not in (QUEUED, "Staging", "Created", "Running"):
-        entry["exitCode"] = exit_code
-    return entry
-
-
 def _input_kind(command: Command, wrapper_name: str, name: str) -> str:
     """Container Service's input types in a container record."""
     wrapper = command.wrapper(wrapper_name)
@@ -76,80 +77,249 @@ def _input_kind(command: Command, wrapper_name: str, name: str) -> str:
     return "command"
 
 
-def _copy_record(row: ContainerRow, record: ContainerRecord, command: Command) -> None:
-    """The runner's record → the row `GET /xapi/containers/{id}` shows."""
-    history = record.history.to_json()
-    row.status = str(record.status)
-    row.status_time = history[-1]["time"] if history else now_iso()
-    row.history = [_history_entry(h, record.exit_code) for h in history]
-    row.exit_code = record.exit_code
-    row.log_dir = str(record.stdout_path.parent)
-    resolved = record.resolved or {}
-    row.command_line = str(resolved.get("command-line") or "")
-    row.outputs = [
-        {**output, "created": record.outputs_created.get(output.get("name", ""))}
-        for output in resolved.get("outputs") or []
-    ]
-    inputs = resolved.get("inputs")
-    if inputs:
+def _docker_exit_code(code: int | None) -> int | None:
+    """A process killed by signal N exits as 128+N in Docker's `die` event."""
+    return 128 - code if code is not None and code < 0 else code
+
+
+class LaunchTracker:
+    """Turns the runner's status changes into the workflow and container records of CS."""
+
+    def __init__(
+        self, service: ContainerService, workflow: WorkflowRow, ref: WrapperRef, command: Command
+    ) -> None:
+        self.service = service
+        self.workflow = workflow
+        self.ref = ref
+        self.command = command
+        self.container: ContainerRow | None = None
+        self.seen: set[ContainerStatus] = set()
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    def _save_workflow(self) -> None:
+        self.service.store.save_workflow(self.workflow)
+
+    def _container_history(
+        self, status: str, *, fields: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """One container history item (and `fields` set on the row); the workflow takes the
+        container's status. Read afresh under the lock: a kill adds its own item meanwhile."""
+        assert self.container is not None
+        with self.service.running_lock:
+            row = self.service.store.container(self.container.id) or self.container
+            for name, value in (fields or {}).items():
+                setattr(row, name, value)
+            row.add_history(status, **kwargs)
+            self.service.store.save_container(row)
+            self.container = row
+            self.workflow.set_status(row.status, kwargs.get("message") or "")
+            self._save_workflow()
+
+    # ---- the runner's statuses -----------------------------------------------------------
+
+    def __call__(self, record: ContainerRecord) -> None:
+        status = record.status
+        if status in self.seen:
+            return
+        self.seen.add(status)
+        message = record.history.events[-1].message
+        handler = getattr(self, f"_on_{status.name.lower()}", None)
+        if handler is not None:
+            handler(record, message)
+
+    def _on_staging(self, record: ContainerRecord, message: str) -> None:
+        # `updateWorkflowWithResolvedCommand`: resolved, back to Queued until created.
+        self.workflow.set_status(cs.WORKFLOW_QUEUED)
+        self._save_workflow()
+
+    def _on_failed_resolution(self, record: ContainerRecord, message: str) -> None:
+        self.workflow.set_status(
+            cs.FAILED_COMMAND_RESOLUTION, cs.RESOLUTION_DETAILS_PREFIX + message
+        )
+        self._save_workflow()
+
+    def _on_failed_launch(self, record: ContainerRecord, message: str) -> None:
+        if self.container is None:
+            self.workflow.set_status(cs.FAILED_CONTAINER_LAUNCH, message)
+            self._save_workflow()
+            return
+        # `start` failed: the container records it, the workflow gets the launch failure.
+        self._container_history(cs.FAILED, message="Did not start." + message)
+        self.workflow.set_status(cs.FAILED_CONTAINER_LAUNCH, "Failed to start")
+        self._save_workflow()
+
+    def _on_created(self, record: ContainerRecord, message: str) -> None:
+        resolved = record.resolved or {}
+        row = self.service.store.add_container(
+            command_id=self.ref.command_id,
+            wrapper_id=self.ref.wrapper_id,
+            project=self.workflow.external_id,
+            user=self.workflow.create_user,
+            workflow_id=str(self.workflow.id),
+            docker_image=str(self.ref.command.get("image", "")),
+            command_line=str(resolved.get("command-line") or ""),
+            log_dir=str(record.stdout_path.parent),
+            inputs=self._inputs(resolved),
+            outputs=list(resolved.get("outputs") or []),
+            env=self._environment(resolved),
+            alias=self.workflow.alias,
+        )
+        self.container = row
+        self.workflow.container_row = row.id
+        self.workflow.comments = row.container_id  # `updateWorkflowWithContainer`
+        self._container_history(cs.CREATED, entity_type="user", entity_id=self.workflow.create_user)
+
+    def _on_running(self, record: ContainerRecord, message: str) -> None:
+        pid = _process_id(record.backend_id)
+        fields: dict[str, Any] = {}
+        if pid is not None:
+            # The job leads its own process group; crash recovery ends what is left of it.
+            fields = {"process_group": pid, "process_start": process_start_time(pid)}
+        self._container_history(cs.DOCKER_START, entity_type="event", fields=fields)
+
+    def _exit(self, record: ContainerRecord) -> None:
+        """Docker's `die`, then CS queues and starts finalizing."""
+        assert self.container is not None
+        self._container_history(
+            cs.DOCKER_DIE, entity_type="event", exit_code=_docker_exit_code(record.exit_code)
+        )
+        self._container_history(
+            cs.IN_QUEUE_PREFIX + self.container.status, message=cs.QUEUED_FOR_FINALIZING
+        )
+        self._container_history(cs.FINALIZING, message=cs.FINALIZING_MESSAGE)
+
+    def _on_finalizing(self, record: ContainerRecord, message: str) -> None:
+        self._exit(record)
+
+    def _on_complete(self, record: ContainerRecord, message: str) -> None:
+        self._container_history(
+            cs.COMPLETE, message=self.workflow.details, fields=self._outputs(record)
+        )
+
+    def _on_failed_upload(self, record: ContainerRecord, message: str) -> None:
+        self._container_history(cs.FAILED_UPLOAD, message=message, fields=self._outputs(record))
+
+    def _failed_after_exit(self, record: ContainerRecord) -> None:
+        self._exit(record)
+        self._container_history(
+            cs.FAILED,
+            message=cs.NON_ZERO_EXIT,
+            exit_code=_docker_exit_code(record.exit_code),
+        )
+
+    def _on_failed(self, record: ContainerRecord, message: str) -> None:
+        if ContainerStatus.FINALIZING in self.seen:  # the runner failed while finalizing
+            self._container_history(cs.FAILED, message=message)
+            return
+        self._failed_after_exit(record)
+
+    def _on_killed_oom(self, record: ContainerRecord, message: str) -> None:
+        self._container_history(cs.DOCKER_OOM, entity_type="event")
+        self._failed_after_exit(record)
+
+    def _on_killed(self, record: ContainerRecord, message: str) -> None:
+        if self.container is None:  # only the server's stop kills a launch this early
+            self.workflow.set_status(cs.FAILED_STAGING, STOPPED_MESSAGE)
+            self._save_workflow()
+            return
+        self._failed_after_exit(record)
+
+    # ---- what the container record shows -------------------------------------------------
+
+    @staticmethod
+    def _outputs(record: ContainerRecord) -> dict[str, Any]:
+        return {
+            "outputs": [
+                {**output, "created": record.outputs_created.get(output.get("name", ""))}
+                for output in (record.resolved or {}).get("outputs") or []
+            ]
+        }
+
+    def _inputs(self, resolved: dict[str, Any]) -> list[dict[str, Any]]:
         # The runner has already masked the values of sensitive inputs.
-        row.inputs = [
-            {"type": _input_kind(command, row.wrapper_name, name), "name": name, "value": value}
-            for name, value in inputs.items()
+        return [
+            {
+                "type": _input_kind(self.command, self.ref.name, name),
+                "name": name,
+                "value": value,
+            }
+            for name, value in (resolved.get("inputs") or {}).items()
         ]
 
-
-def _stored_command(service: ContainerService, row: ContainerRow) -> Command:
-    data = service.store.command(row.command_id)
-    if data is None:
-        raise UserError(f"command {row.command_id} was deleted after the launch")
-    return parse_command(data)
-
-
-def _fail_queued(service: ContainerService, row: ContainerRow, message: str) -> None:
-    row.status = str(ContainerStatus.FAILED_RESOLUTION)
-    row.status_time = now_iso()
-    row.history.append({"status": row.status, "time-recorded": row.status_time, "message": message})
-    service.store.save_container(row)
-
-
-def run_container(service: ContainerService, container_id: int) -> None:
-    """Run one queued container to a final status (called on a worker thread)."""
-    with service.running_lock:
-        row = service.store.container(container_id)
-        if row is None or row.status != QUEUED:
-            return  # killed while queued, or already run before a restart
-        try:
-            command = _stored_command(service, row)
-        except UserError as exc:
-            _fail_queued(service, row, str(exc))
-            return
-        user_inputs = {k: v for k, v in row.params.items() if k != row.root_input}
-        record = new_record(
-            command,
-            row.wrapper_name,
-            row.root_uri,
-            user_inputs,
-            service.state_dir / "containers",
-            container_id=f"{row.id:06d}",
+    def _environment(self, resolved: dict[str, Any]) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in (resolved.get("environment-variables") or {}).items()}
+        env.update(
+            {
+                "XNAT_HOST": self.service.base_url or "",
+                "XNAT_USER": self.workflow.alias or "",
+                "XNAT_PASS": "******",  # ContainerRestApi.scrubPasswordEnv
+                "XNAT_WORKFLOW_ID": str(self.workflow.id),
+                "XNAT_EVENT_ID": str(self.workflow.id),
+            }
         )
-        record.project = row.project or None
-        service.running[row.id] = record
+        return env
 
-    base_url = service.base_url or "http://127.0.0.1"
-    alias, secret = issue_alias_token(row.user)
-    xnat = XnatRest(base_url, alias, secret)
-    launch = LaunchEnvironment(
-        xnat_host=base_url,
-        xnat_user=alias,
-        xnat_pass=secret,
-        workflow_id=row.workflow_id,
-        event_id=str(row.subscription_id or ""),
+
+def _process_id(backend_id: str | None) -> int | None:
+    if backend_id and backend_id.startswith("process-") and backend_id[8:].isdigit():
+        return int(backend_id[8:])
+    return None
+
+
+def _take(service: ContainerService, workflow_id: int) -> WorkflowRow | None:
+    """The queued workflow, moved to `Staging`; None when it is not queued (any more)."""
+    with service.running_lock:
+        workflow = service.store.workflow(workflow_id)
+        if workflow is None or workflow.status != cs.WORKFLOW_IN_STAGING_QUEUE:
+            return None
+        workflow.set_status(cs.WORKFLOW_STAGING, cs.STAGING_DETAILS)
+        service.store.save_workflow(workflow)
+        return workflow
+
+
+def run_workflow(service: ContainerService, workflow_id: int) -> None:
+    """Run one queued launch to a final status (called on a worker thread)."""
+    workflow = _take(service, workflow_id)
+    if workflow is None:
+        return
+    target = LaunchTarget(
+        project=workflow.project or None,
+        command_id=workflow.command_id or None,
+        wrapper_name=workflow.wrapper_name or None,
+        wrapper_id=workflow.wrapper_id or None,
     )
-
-    def save(updated: ContainerRecord) -> None:
-        _copy_record(row, updated, command)
-        service.store.save_container(row)
+    try:
+        ref = service.launcher.wrapper(target)
+    except WrapperNotFound:
+        detail = (
+            f"No command wrapper for id {workflow.wrapper_id}"
+            if workflow.wrapper_id
+            else f"No command wrapper for command id {workflow.command_id}, wrapper name "
+            f"{workflow.wrapper_name}"
+        )
+        workflow.set_status(NOT_FOUND_FAILURE, detail)
+        service.store.save_workflow(workflow)
+        return
+    command = parse_command(ref.command)
+    user_inputs = {k: v for k, v in workflow.params.items() if k != workflow.root_input}
+    record = new_record(
+        command,
+        ref.name,
+        workflow.params.get(workflow.root_input),
+        user_inputs,
+        service.state_dir / "workflows",
+        container_id=f"{workflow.id:06d}",
+    )
+    record.project = workflow.project or None
+    alias, secret = issue_alias_token(workflow.create_user)
+    workflow.alias = alias
+    service.store.save_workflow(workflow)
+    tracker = LaunchTracker(service, workflow, ref, command)
+    with service.running_lock:
+        service.running[workflow.id] = record
+    base_url = service.base_url or "http://127.0.0.1"
+    xnat = XnatRest(base_url, alias, secret)
 
     def release() -> None:
         revoke_alias_token(alias)
@@ -158,42 +328,47 @@ def run_container(service: ContainerService, container_id: int) -> None:
     try:
         execute(
             command,
-            row.wrapper_name,
-            row.root_uri,
+            ref.name,
+            workflow.params.get(workflow.root_input),
             user_inputs,
             xnat=xnat,
-            launch=launch,
-            workdir=service.state_dir / "containers",
-            project_config=service.store.config(row.project, row.wrapper_id)
-            if row.project
-            else None,
+            launch=LaunchEnvironment(
+                xnat_host=base_url,
+                xnat_user=alias,
+                xnat_pass=secret,
+                workflow_id=str(workflow.id),
+                event_id=str(workflow.id),
+            ),
+            workdir=service.state_dir / "workflows",
+            project_config=(
+                service.store.config(workflow.project, ref.wrapper_id) if workflow.project else None
+            ),
             archive_locator=_archive_locator(service.data_dir),
-            on_status=save,
+            on_status=tracker,
             record=record,
             release_credentials=release,
+            root_input=workflow.root_input,
         )
     finally:
         with service.running_lock:
-            service.running.pop(row.id, None)
-    log.info("container %d (%s on %s): %s", row.id, row.wrapper_name, row.root_uri, row.status)
+            service.running.pop(workflow.id, None)
+    log.info("workflow %d (%s): %s", workflow.id, ref.name, tracker.workflow.status)
 
 
-def kill_container(service: ContainerService, container_id: int) -> None:
-    """Kill a running container, or end a queued one before it starts."""
+def kill_container(service: ContainerService, row: ContainerRow, login: str) -> None:
+    """`ContainerServiceImpl.kill`: a `kill` history item by the user, then the backend's
+    kill (the exit is recorded when the process is gone)."""
     with service.running_lock:
-        record: ContainerRecord | None = service.running.get(container_id)
-        if record is not None:
-            record.request_kill()
-            return
-        row = service.store.container(container_id)
-        if row is None or row.status != QUEUED:
-            return
-        row.status = str(ContainerStatus.KILLED)
-        row.status_time = now_iso()
-        row.history.append(
-            {"status": row.status, "time-recorded": row.status_time, "message": "killed"}
-        )
-        service.store.save_container(row)
+        fresh = service.store.container(row.id) or row
+        fresh.add_history(cs.KILL_STATUS, entity_type="user", entity_id=login)
+        service.store.save_container(fresh)
+        workflow = service.store.workflow(int(fresh.workflow_id))
+        if workflow is not None:
+            workflow.set_status(fresh.status, "")
+            service.store.save_workflow(workflow)
+        record = service.running.get(int(fresh.workflow_id))
+    if record is not None:
+        record.request_kill()
 
 
 def preresolve_for_ui(

@@ -1,5 +1,5 @@
-"""The sandbox's Container Service REST API under `/xapi`, and the hooks that start and stop
-its workers with the server.
+"""The sandbox's Container Service REST API under `/xapi` (and the workflow paths under
+`/data`), and the hooks that start and stop its workers with the server.
 
 `app.py` includes `router` and calls `on_startup(app)` / `on_shutdown(app)`. The data folder
 is `app.state.data_dir` (else the folder of the sandbox database) and the pool size
@@ -20,12 +20,17 @@ from xnat_plugin.sandbox.container_service import (
     routes_events,
     routes_launch,
     routes_settings,
+    routes_workflows,
 )
 from xnat_plugin.sandbox.container_service.service import ContainerService
 
-router = APIRouter(prefix="/xapi")
+xapi = APIRouter(prefix="/xapi")
 for _part in (routes_commands, routes_settings, routes_launch, routes_containers, routes_events):
-    router.include_router(_part.router)
+    xapi.include_router(_part.router)
+router = APIRouter()
+router.include_router(xapi)
+# The workflows of launches are XNAT's own `/data` paths.
+router.include_router(routes_workflows.router)
 
 
 def _data_dir(app: FastAPI) -> Path:
@@ -41,7 +46,7 @@ def on_startup(app: FastAPI) -> None:
         or os.environ.get("XNAT_MONAI_CONTAINER_WORKERS")
         or 1
     )
-    service = ContainerService(_data_dir(app), workers=workers)
+    service = ContainerService(_data_dir(app), workers=workers, db=getattr(app.state, "db", None))
     base_url = getattr(app.state, "base_url", None)
     if base_url:
         service.remember_base_url(str(base_url))

@@ -1,5 +1,6 @@
 """XNAT's event-service subscriptions (`/xapi/events/subscription…` and the project forms):
-"when a session is created in project P, launch wrapper W on it"."""
+"when a session is created in project P, launch wrapper W on it" (`EventServiceRestApi`:
+201 "<name>:<id>" when made, 424 with the validation's reason when refused)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from xnat_plugin.sandbox.container_service.access import (
 )
 from xnat_plugin.sandbox.container_service.service import ContainerService
 from xnat_plugin.sandbox.container_service.subscriptions import (
+    VALIDATION_FAILED,
     SubscriptionInvalid,
     normalise_subscription,
 )
@@ -30,10 +32,14 @@ async def _create(
 ) -> Response:
     try:
         body = json.loads(await request.body())
+    except ValueError as exc:
+        return PlainTextResponse(f"Bad request:\n{exc}", status_code=400)
+    try:
         subscription = normalise_subscription(body, service.store, user.login, project)
         created = service.store.add_subscription(subscription["name"], subscription)
     except (ValueError, SubscriptionInvalid) as exc:
-        return PlainTextResponse(str(exc), status_code=400)
+        # EventServiceRestApi.handleFailedSubscriptionValidation
+        return PlainTextResponse(VALIDATION_FAILED + str(exc), status_code=424)
     # XNAT answers 201 with "<name>:<id>".
     return PlainTextResponse(f"{created['name']}:{created['id']}", status_code=201)
 

@@ -92,7 +92,13 @@ def _add_routes(prefix: str, has_project: bool, by_name: bool) -> None:
         if isinstance(parsed, Response):
             return parsed
         target, root, params = parsed
-        return service.launcher.bulk_launch(target, root, params, user.login)
+        try:
+            return service.launcher.bulk_launch(target, root, params, user.login)
+        except LookupError as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        except ValueError as exc:
+            # CS reads the root value with Jackson; anything but a list of strings is a 500.
+            return PlainTextResponse(f"Could not read the root value as a list: {exc}", 500)
 
     def launch_ui(
         request: Request,

@@ -1,8 +1,10 @@
-"""The container service's own tables in SQLite, beside the sandbox's data.
+"""The container service's own tables in SQLite, beside the sandbox's data: commands,
+enablement, project defaults, workflows, containers and event subscriptions.
 
 Commands are kept as their JSON (with XNAT's ids filled in), so what a client posts is what it
-reads back. One connection per call under a lock: the routes, the worker pool and the event
-listener all write from different threads.
+reads back; workflows and containers as their rows (`records.py`). One connection per call
+under a lock: the routes, the worker pool and the event listener all write from different
+threads.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from xnat_plugin.sandbox.container_service.records import ContainerRow, WorkflowRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -37,6 +39,10 @@ CREATE TABLE IF NOT EXISTS configs (
     project TEXT NOT NULL, wrapper_id INTEGER NOT NULL, json TEXT NOT NULL,
     PRIMARY KEY (project, wrapper_id)
 );
+CREATE TABLE IF NOT EXISTS workflows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS containers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     json TEXT NOT NULL
@@ -52,50 +58,11 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 SITE = ""
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class DuplicateCommandError(ValueError):
     """Container Service's refusal of a second command with the same name, image and version."""
 
     def __init__(self) -> None:
         super().__init__("This command duplicates a command already in the database.")
-
-
-@dataclass
-class ContainerRow:
-    """One launch: everything `GET /xapi/containers/{id}` shows, plus private bookkeeping."""
-
-    id: int
-    command_id: int
-    wrapper_id: int
-    wrapper_name: str
-    project: str
-    user: str
-    root_input: str
-    root_uri: str
-    params: dict[str, str]
-    docker_image: str
-    workflow_id: str
-    status: str = "_Queued"
-    status_time: str = field(default_factory=now_iso)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    exit_code: int | None = None
-    command_line: str = ""
-    log_dir: str = ""
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    bulk_launch_id: str | None = None
-    subscription_id: int | None = None
-    kill_requested: bool = False
-
-    @property
-    def container_id(self) -> str:
-        return f"sandbox-{self.id:06d}"
-
-    def to_record(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "id"}
 
 
 class ContainerServiceStore:
@@ -243,15 +210,37 @@ class ContainerServiceStore:
                 "DELETE FROM configs WHERE project=? AND wrapper_id=?", (project, wrapper_id)
             )
 
-    # ---- containers -----------------------------------------------------------------------
+    # ---- workflows and containers --------------------------------------------------------
+
+    def add_workflow(self, **fields: Any) -> WorkflowRow:
+        with self._connect() as db:
+            cur = db.execute("INSERT INTO workflows (json) VALUES ('{}')")
+            row = WorkflowRow(id=int(cur.lastrowid or 0), **fields)
+            db.execute(
+                "UPDATE workflows SET json=? WHERE id=?", (json.dumps(row.to_record()), row.id)
+            )
+        return row
+
+    def save_workflow(self, row: WorkflowRow) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE workflows SET json=? WHERE id=?", (json.dumps(row.to_record()), row.id)
+            )
+
+    def workflow(self, workflow_id: int) -> WorkflowRow | None:
+        with self._connect() as db:
+            got = db.execute("SELECT json FROM workflows WHERE id=?", (workflow_id,)).fetchone()
+        return WorkflowRow(id=workflow_id, **json.loads(got["json"])) if got else None
+
+    def workflows(self) -> list[WorkflowRow]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id, json FROM workflows ORDER BY id").fetchall()
+        return [WorkflowRow(id=int(r["id"]), **json.loads(r["json"])) for r in rows]
 
     def add_container(self, **fields: Any) -> ContainerRow:
         with self._connect() as db:
             cur = db.execute("INSERT INTO containers (json) VALUES ('{}')")
             row = ContainerRow(id=int(cur.lastrowid or 0), **fields)
-            row.history.append(
-                {"status": row.status, "time-recorded": row.status_time, "message": "queued"}
-            )
             db.execute(
                 "UPDATE containers SET json=? WHERE id=?", (json.dumps(row.to_record()), row.id)
             )

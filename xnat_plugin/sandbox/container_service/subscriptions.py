@@ -1,24 +1,30 @@
-"""Event subscriptions: checking one when it is created, and launching its wrapper when a
-matching event arrives on the sandbox's event bus (as XNAT's CommandActionProvider does).
+"""Event subscriptions as XNAT's event service keeps them, and the launches they make as
+Container Service's action provider does.
 
-Two event types: `SessionEvent` (the wrapper runs on the session) and `ImageAssessorEvent`
-(the wrapper runs on the assessor, or, when its root input is a Session, on the assessor's
-session: "evaluate the session after every AI segmentation"). An assessor created by a
-container's output handler is stored before that container's other outputs (its files); a
-launch caused by it waits until no container is finalizing into the same session, so the
-chained step never sees a half-uploaded assessor.
+- Validation (`EventSubscriptionEntityServiceImpl.validate`): the event type must be one the
+  site offers, and a payload filter must be a bare JSONPath predicate: one that starts with `$`
+  or contains `$[?` is refused. `EventServiceRestApi` answers every validation failure with
+  424 and "Subscription format failed to validate." before the reason.
+- Matching (`EventServiceImpl.processEvent`): event type, status and project, then the payload
+  filter, applied as `$[?(<filter>)]` to the event's object serialised as the event service's
+  model (`model.xnat.Session`, `model.xnat.Assessor`), with single quotes turned into double
+  quotes first. The object is read when the event is processed: an assessor event fires when
+  the assessor's XML is stored, before any of its resources are uploaded, so its payload
+  lists no resources.
+- Launching (`CommandActionProvider.processEvent`): the wrapper's one external input gets the
+  archive URI of the event's object (`UriParserUtils.getArchiveUri`): a session event gives
+  `/archive/experiments/<session ID>`, an assessor event `/archive/experiments/<assessor ID>`
+  (which only an Assessor-rooted wrapper resolves), launched at once through the launcher,
+  in the subscription's project.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import threading
-import time
 from typing import Any
 
 from xnat_plugin.runner.matchers import matches
-from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, WrapperRef, find_wrapper
+from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, find_wrapper
 from xnat_plugin.sandbox.container_service.launcher import Launcher, LaunchTarget
 from xnat_plugin.sandbox.container_service.store import ContainerServiceStore
 from xnat_plugin.sandbox.events import ImageAssessorEvent, XnatEvent
@@ -29,56 +35,65 @@ ACTION_PROVIDER = "org.nrg.containers.services.CommandActionProvider"
 SESSION_EVENT = "org.nrg.xnat.eventservice.events.SessionEvent"
 ASSESSOR_EVENT = "org.nrg.xnat.eventservice.events.ImageAssessorEvent"
 KNOWN_EVENT_TYPES = {SESSION_EVENT, ASSESSOR_EVENT}
-FINALIZING = "Finalizing"
-# How long a chained launch waits for the container that is writing into its session.
-SETTLE_TIMEOUT_S = 600.0
-SETTLE_POLL_S = 0.25
-# XNAT writes a payload filter either bare or wrapped as a whole JSONPath: `$[?(...)]`.
-_WRAPPED_FILTER = re.compile(r"^\s*\$\[\?\((.*)\)\]\s*$", re.DOTALL)
+VALIDATION_FAILED = "Subscription format failed to validate.\n"
+BARE_FILTER_REQUIRED = (
+    'Could not compile jsonPath filter. "Payload JsonPath filter contains $ or $[?. Filter '
+    'string should include only predicate path."'
+)
 
 
 class SubscriptionInvalid(ValueError):
-    pass
+    """A subscription XNAT refuses (424, "Subscription format failed to validate.")."""
 
 
 def wrapper_id_of(action_key: str) -> int:
     provider, _, wrapper = str(action_key).rpartition(":")
     if provider != ACTION_PROVIDER or not wrapper.isdigit():
-        raise SubscriptionInvalid(
-            f"Invalid action-key '{action_key}': expected '{ACTION_PROVIDER}:<wrapper id>'."
-        )
+        raise SubscriptionInvalid(f"Could not load Action Provider for key:{action_key}")
     return int(wrapper)
+
+
+def check_payload_filter(payload_filter: str) -> None:
+    """`validate`: only a bare predicate compiles into the event service's `$[?(...)]`."""
+    if payload_filter.startswith("$") or "$[?" in payload_filter:
+        raise SubscriptionInvalid(BARE_FILTER_REQUIRED)
+    try:
+        matches(_as_used(payload_filter), {})
+    except ValueError as exc:
+        raise SubscriptionInvalid(f"Could not compile jsonPath filter. {exc}") from exc
+
+
+def _as_used(payload_filter: str) -> str:
+    # EventServiceImpl replaces every single quote with a double quote before filtering.
+    return payload_filter.replace("'", '"')
 
 
 def normalise_subscription(
     body: Any, store: ContainerServiceStore, login: str, project: str | None
 ) -> dict[str, Any]:
-    """The stored form of a posted subscription; SubscriptionInvalid with the reason."""
+    """The stored form of a posted subscription; SubscriptionInvalid with XNAT's reason."""
     if not isinstance(body, dict):
         raise SubscriptionInvalid("A subscription must be a JSON object.")
     name = str(body.get("name") or "").strip()
     if not name:
         raise SubscriptionInvalid("A subscription needs a name.")
+    event_filter = dict(body.get("event-filter") or {})
+    event_type = event_filter.get("event-type")
+    if event_type not in KNOWN_EVENT_TYPES:
+        raise SubscriptionInvalid(f"Could not load Event class: {event_type}")
+    payload_filter = event_filter.get("payload-filter")
+    if payload_filter:
+        check_payload_filter(str(payload_filter))
     wrapper_id = wrapper_id_of(str(body.get("action-key") or ""))
     try:
         find_wrapper(store, wrapper_id=wrapper_id)
     except WrapperNotFound as exc:
-        raise SubscriptionInvalid(f"Invalid action-key: {exc}") from exc
-    event_filter = dict(body.get("event-filter") or {})
-    if event_filter.get("event-type") not in KNOWN_EVENT_TYPES:
         raise SubscriptionInvalid(
-            f"Unknown event-type '{event_filter.get('event-type')}' (this XNAT offers "
-            f"{', '.join(sorted(KNOWN_EVENT_TYPES))})."
-        )
+            f"Could not validate Action: {body.get('action-key')}\n{exc}"
+        ) from exc
     if project is not None:
         # A project subscription only ever sees its own project.
         event_filter["project-ids"] = [project]
-    payload_filter = event_filter.get("payload-filter")
-    if payload_filter:
-        try:
-            matches(_bare_filter(str(payload_filter)), {})
-        except ValueError as exc:
-            raise SubscriptionInvalid(f"Invalid payload-filter: {exc}") from exc
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise SubscriptionInvalid("attributes must be a map of input name to value.")
@@ -94,28 +109,20 @@ def normalise_subscription(
     }
 
 
-def _bare_filter(payload_filter: str) -> str:
-    wrapped = _WRAPPED_FILTER.match(payload_filter)
-    return wrapped.group(1) if wrapped else payload_filter
-
-
 def event_payload(event: XnatEvent) -> dict[str, Any]:
-    """The event's object as a payload filter sees it."""
-    payload = {
+    """The event's object as the event service serialises it for a payload filter."""
+    payload: dict[str, Any] = {
         "id": event.object_id,
-        "uri": event.object_uri,
+        "label": event.label,
         "xsiType": event.xsi_type,
-        "project": event.project_id,
+        "uri": event.model_uri,
         "project-id": event.project_id,
+        "resources": [],
     }
     if isinstance(event, ImageAssessorEvent):
-        payload.update(
-            {
-                "label": event.label,
-                "session-id": event.session_id,
-                "imageSession_ID": event.session_id,
-            }
-        )
+        payload["session-id"] = event.session_id
+    else:
+        payload.update({"scans": [], "assessors": []})
     return payload
 
 
@@ -132,7 +139,7 @@ def subscription_matches(subscription: dict[str, Any], event: XnatEvent) -> bool
     if projects and event.project_id not in projects:
         return False
     payload_filter = event_filter.get("payload-filter")
-    return not payload_filter or matches(_bare_filter(str(payload_filter)), event_payload(event))
+    return not payload_filter or matches(_as_used(str(payload_filter)), event_payload(event))
 
 
 class SubscriptionListener:
@@ -144,51 +151,8 @@ class SubscriptionListener:
 
     def __call__(self, event: XnatEvent) -> None:
         for subscription in self.store.subscriptions():
-            if not subscription_matches(subscription, event):
-                continue
-            if isinstance(event, ImageAssessorEvent):
-                threading.Thread(
-                    target=self._launch_when_settled,
-                    args=(subscription, event),
-                    name=f"subscription-{subscription.get('id')}",
-                    daemon=True,
-                ).start()
-            else:
+            if subscription_matches(subscription, event):
                 self._launch(subscription, event)
-
-    def _finalizing_into(self, session_id: str, project: str) -> bool:
-        suffix = f"/experiments/{session_id}"
-        return any(
-            row.status == FINALIZING
-            and (row.root_uri.rstrip("/").endswith(suffix) or f"{suffix}/" in row.root_uri)
-            for row in self.store.containers(project)
-        )
-
-    def _launch_when_settled(self, subscription: dict[str, Any], event: ImageAssessorEvent) -> None:
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while self._finalizing_into(event.session_id, event.project_id):
-            if time.monotonic() > deadline:
-                log.warning(
-                    "subscription %s: session %s still finalizing after %.0f s; launching",
-                    subscription["name"],
-                    event.session_id,
-                    SETTLE_TIMEOUT_S,
-                )
-                break
-            time.sleep(SETTLE_POLL_S)
-        try:
-            self._launch(subscription, event)
-        except Exception:  # a background launch must not die silently
-            log.exception("subscription %s failed to launch", subscription["name"])
-
-    @staticmethod
-    def _root_value(ref: WrapperRef, event: XnatEvent) -> str:
-        """The URI the wrapper's root input gets: the event's object, or for an assessor event
-        and a Session-rooted wrapper, the assessor's session."""
-        root: dict[str, Any] = next(iter(ref.external_inputs), {})
-        if isinstance(event, ImageAssessorEvent) and root.get("type") == "Session":
-            return event.session_uri
-        return event.object_uri
 
     def _launch(self, subscription: dict[str, Any], event: XnatEvent) -> None:
         wrapper_id = wrapper_id_of(subscription["action-key"])
@@ -197,16 +161,21 @@ class SubscriptionListener:
         except WrapperNotFound:
             log.warning("subscription %s names a wrapper that is gone", subscription["name"])
             return
+        root = ref.root_input_name
+        if not root:
+            log.warning(
+                "subscription %s: wrapper %s has no external input", subscription["name"], ref.name
+            )
+            return
         user = subscription["subscriber-user-id"]
         if subscription.get("act-as-event-user") and event.user:
             user = event.user
-        params = {
-            **subscription.get("attributes", {}),
-            ref.root_input_name: self._root_value(ref, event),
-        }
+        projects = (subscription.get("event-filter") or {}).get("project-ids") or []
+        project = projects[0] if len(projects) == 1 else (event.project_id if projects else None)
+        params = {**subscription.get("attributes", {}), root: event.archive_uri}
         report = self.launcher.launch(
-            LaunchTarget(project=event.project_id, wrapper_id=wrapper_id),
-            ref.root_input_name,
+            LaunchTarget(project=project, wrapper_id=wrapper_id),
+            root,
             params,
             user,
             subscription_id=int(subscription["id"]),
@@ -215,6 +184,6 @@ class SubscriptionListener:
             log.warning(
                 "subscription %s could not launch on %s: %s",
                 subscription["name"],
-                event.object_uri,
+                event.archive_uri,
                 report.get("message"),
             )
