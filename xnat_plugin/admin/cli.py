@@ -175,5 +175,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _connection_arguments(status)
     status.add_argument("--project")
-    status.add_argument("--last", type=int, default=0, help="only the last N containers")
+    status.add_argument("--last", type=int, default=0, help="only the last N launches")
     status.set_defaults(handler=run_status)
