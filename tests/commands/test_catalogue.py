@@ -34,7 +34,7 @@ CONTRACT_OPTIONS = {
     },
     "containers.evaluate session": {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
-        "--reference-pattern", "--tolerance-mm",
+        "--reference-pattern", "--tolerance-mm", "--ai-assessor-id", "--seg-wait-seconds",
     },
     "containers.evaluate project": {"--project", "--output", "--models", "--run"},
 }  # fmt: skip
@@ -151,7 +151,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 10
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -232,8 +232,12 @@ def test_infer_uploads_an_roi_collection_with_its_files_under_it() -> None:
 
 def test_evaluate_commands_write_a_qc_assessment_and_a_project_report() -> None:
     session, project = step_commands("evaluate")
-    (session_wrapper,) = session.xnat
+    session_wrapper, segmentation_wrapper = session.xnat
     assert session_wrapper.contexts == ["xnat:imageSessionData"]
+    # What the event service launches on a new AI segmentation: rooted at the assessor.
+    assert segmentation_wrapper.contexts == ["icr:roiCollectionData"]
+    assert segmentation_wrapper.external_inputs[0].type == "Assessor"
+    assert segmentation_wrapper.output_handlers == session_wrapper.output_handlers
     assert session.mount("session").path == "/session" and not session.mount("session").writable
     assessor = session_wrapper.output_handlers[0]
     assert (assessor.type, assessor.xsi_type) == ("Assessor", "xnat:qcAssessmentData")

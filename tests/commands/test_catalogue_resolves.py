@@ -88,3 +88,26 @@ def test_evaluate_session_fills_ids_and_the_default_patterns() -> None:
     assert option(words, "--reference-pattern") == ".*manual.*"
     assert option(words, "--session-dir") == "/session"
     assert not resolved.mount("session").writable
+    assert "--ai-assessor-id" not in words
+
+
+def test_evaluating_an_ai_segmentation_derives_its_session_and_names_it() -> None:
+    """The wrapper an ImageAssessorEvent launches: its root is the segmentation's archive URI
+    (`CommandActionProvider`), its session is derived (`CommandResolutionServiceImpl`:
+    Session from Assessor), and the step is told which segmentation to wait for."""
+    session_command, _ = step_commands("evaluate")
+    resolved = resolve_wrapper(
+        session_command,
+        "monai-evaluate-ai-segmentation",
+        "/archive/experiments/XNAT_E00002",
+        {},
+        XnatWithModels(ct_and_pet_session()),
+    )
+    words = shlex.split(resolved.command_line)
+    assert option(words, "--session-id") == "XNAT_E00001"
+    assert option(words, "--project") == "P1"
+    assert option(words, "--ai-assessor-id") == "XNAT_E00002"
+    assert option(words, "--seg-wait-seconds") == "1800"
+    assert option(words, "--session-dir") == "/session"
+    assert resolved.mount("session").source is not None
+    assert resolved.mount("session").source.json["id"] == "XNAT_E00001"
