@@ -3,10 +3,13 @@ created, run by the runner on the worker pool, outputs uploaded only on success,
 
 from __future__ import annotations
 
+import io
+import logging
 import sqlite3
 from pathlib import Path
 
 import xnat
+from rich.console import Console
 
 from tests.container_service.sandbox_data import (
     TINY_WRAPPER,
@@ -70,14 +73,22 @@ def test_install_enable_launch_ends_complete_with_assessor_and_resource_seen_by_
     assert _assessor_labels(sandbox, "LIVER", session_id) == {"SUBJ001_CT1_tinyqc": ["QC"]}
 
 
-def test_a_non_zero_exit_ends_failed_with_nothing_uploaded_and_stderr_kept(sandbox, tmp_path: Path):
+def test_a_non_zero_exit_ends_failed_with_nothing_uploaded_and_stderr_kept(
+    sandbox, tmp_path: Path, caplog
+):
     """ContainerFinalizeServiceImpl: a non-zero exit finalizes as `Failed` with the exit code
-    of Docker's `die` and CS's message."""
+    of Docker's `die` and CS's message. Waited for off a terminal: one plain line says so."""
     make_project(sandbox, "LIVER")
     session_id = add_ct_session(sandbox, "LIVER", 1)
     xapi = installed_admin(sandbox, tmp_path, ["LIVER"])
     launched = launch(xapi, "LIVER", TINY_WRAPPER, f"/experiments/{session_id}", {"exit-code": "3"})
-    [done] = wait_for_launches(xapi, [launched], timeout=120, show_progress=False)
+    log_file = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="xnat-monai.progress"):
+        [done] = wait_for_launches(xapi, [launched], timeout=120, console=Console(file=log_file))
+    assert log_file.getvalue() == ""  # no bar drawn into a file
+    [line] = [r.getMessage() for r in caplog.records if r.name == "xnat-monai.progress"]
+    assert line.startswith(f"container {done.container.id} (")
+    assert f"/experiments/{session_id}): Failed (1/1 done" in line
     assert done.container is not None
     stderr = xapi.request(
         "GET", f"/xapi/containers/{done.container.id}/logs/stderr", what="log"

@@ -52,13 +52,16 @@ class PlainProgress:
             elapsed,
         )
 
+    def due(self) -> bool:
+        """Whether an epoch line would be printed now (so a caller reads a log only then)."""
+        return self.clock() - self.last_epoch_at >= self.interval
+
     def log_line(self, line: str) -> None:
         """A running container's newest log line: printed when it is a new training epoch and
         the last epoch line is at least `interval` seconds old."""
         if not EPOCH_LINE.search(line) or line == self.last_epoch_line:
             return
-        now = self.clock()
-        if now - self.last_epoch_at < self.interval:
+        if not self.due():
             return
-        self.last_epoch_line, self.last_epoch_at = line, now
+        self.last_epoch_line, self.last_epoch_at = line, self.clock()
         log.info("%s", line)

@@ -1,5 +1,6 @@
 """Following launches: their workflows (before a container exists) and their containers, a rich
-progress display while waiting, and the tails of their logs when one fails.
+progress display while waiting (plain lines when the output is not a terminal), and the tails of
+their logs when one fails.
 
 Statuses are read as XNAT writes them (`xnat_plugin.runner.status`): a launch is final when
 its workflow (or container) status starts with Complete, Failed or Killed.
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xnat_plugin.admin.launching import Launched
+from xnat_plugin.admin.plain_progress import PlainProgress
 from xnat_plugin.admin.workflows import WorkflowInfo, read_workflow
 from xnat_plugin.admin.xapi import Xapi
 from xnat_plugin.errors import UserError
@@ -168,18 +170,38 @@ def job_info(xapi: Xapi, launched: Launched, containers: dict[str, ContainerInfo
     return JobInfo.of(launched, workflow, container)
 
 
-def _progress(console: Console | None, show: bool) -> Progress:
-    return Progress(
+def _displays(
+    console: Console | None, show: bool, total: int
+) -> tuple[Progress, PlainProgress | None]:
+    """A progress bar on a terminal; elsewhere (CI logs, `| tee`, a file) no bar but plain
+    lines: one per finished launch, one per new training epoch every few seconds."""
+    console = console or Console(stderr=True)
+    plain = PlainProgress(total) if show and not console.is_terminal else None
+    bar = Progress(
         TextColumn("[bold]launches"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[statuses]}"),
         TimeElapsedColumn(),
         TextColumn("{task.fields[last_line]}", style="dim"),
-        console=console or Console(stderr=True),
-        disable=not show,
+        console=console,
+        disable=not show or plain is not None,
         transient=True,
     )
+    return bar, plain
+
+
+def _running_line(
+    xapi: Xapi, container_id: str | None, follow_log: bool, plain: PlainProgress | None
+) -> str:
+    """The newest log line of a running container when the bar shows it (`follow_log`) or the
+    plain lines may print an epoch now; handed on to the plain lines."""
+    if container_id is None or not (follow_log or (plain is not None and plain.due())):
+        return ""
+    line = _last_log_line(xapi, container_id)
+    if plain is not None and line:
+        plain.log_line(line)
+    return line
 
 
 def wait_for_launches(
@@ -204,7 +226,8 @@ def wait_for_launches(
     pending = {item.workflow_id: item for item in launches}
     done: dict[str, JobInfo] = {}
     deadline = time.monotonic() + timeout
-    with _progress(console, show_progress) as progress:
+    progress, plain = _displays(console, show_progress, len(pending))
+    with progress:
         task = progress.add_task("wait", total=len(pending), statuses="", last_line="")
         while pending:
             containers = {c.workflow_id: c for c in list_containers(xapi, project)}
@@ -226,11 +249,17 @@ def wait_for_launches(
                 if info.is_final:
                     done[workflow_id] = info
                     del pending[workflow_id]
+                    if plain is not None:
+                        plain.container_finished(
+                            info.container.id if info.container else f"workflow {workflow_id}",
+                            info.status,
+                            " ".join(part for part in (info.wrapper, info.target) if part),
+                        )
             counts: dict[str, int] = {}
             for state in states.values():
                 counts[state] = counts.get(state, 0) + 1
-            running = [c for c in containers.values() if c.status == cs.RUNNING]
-            last_line = _last_log_line(xapi, running[0].id) if follow_log and running else ""
+            running = [c.id for c in containers.values() if c.status == cs.RUNNING]
+            last_line = _running_line(xapi, running[0] if running else None, follow_log, plain)
             progress.update(
                 task,
                 completed=len(done),
@@ -262,7 +291,8 @@ def wait_for(
     pending = list(dict.fromkeys(container_ids))
     done: dict[str, ContainerInfo] = {}
     deadline = time.monotonic() + timeout
-    with _progress(console, show_progress) as progress:
+    progress, plain = _displays(console, show_progress, len(pending))
+    with progress:
         task = progress.add_task("wait", total=len(pending), statuses="", last_line="")
         while pending:
             states = {}
@@ -272,8 +302,10 @@ def wait_for(
                 if info.is_final:
                     done[cid] = info
                     pending.remove(cid)
+                    if plain is not None:
+                        plain.container_finished(cid, info.status, info.target)
             running = [cid for cid, status in states.items() if status == cs.RUNNING]
-            last_line = _last_log_line(xapi, running[0]) if follow_log and running else ""
+            last_line = _running_line(xapi, running[0] if running else None, follow_log, plain)
             progress.update(task, completed=len(done), statuses="", last_line=last_line)
             if not pending:
                 break
