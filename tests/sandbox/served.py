@@ -117,7 +117,9 @@ def archive_disagreements(data_dir: Path) -> list[str]:
         elif path.stat().st_size != size or md5_of(path) != digest:
             problems.append(f"catalogued with another size or MD5: {name}")
     with sqlite3.connect(data_dir / "sandbox.db") as conn:
-        pending = conn.execute("SELECT COUNT(*) FROM archive_journal").fetchone()[0]
+        steps = conn.execute("SELECT action, source FROM archive_journal").fetchall()
+    # finished moves may stay in the journal until the next change: their source is gone
+    pending = sum(1 for action, source in steps if (data_dir / source).exists())
     if pending:
         problems.append(f"{pending} archive change(s) still pending")
     return problems

@@ -47,6 +47,13 @@ def test_moves_happen_when_the_transaction_commits_and_not_when_it_fails(
         assert not target.exists()  # not before the commit
     assert target.read_bytes() == b"a" and not source.exists()
     assert stat.S_IMODE(target.stat().st_mode) == ARCHIVE_FILE_MODE
+    # the finished move's journal row goes with the next change, not in a transaction of its own
+    [first] = db.query("SELECT id FROM archive_journal")
+    second = _staged(tmp_path, "b.part", b"b")
+    with db.write():
+        move_into_archive(db, tmp_path, [(second, target.with_name("b.txt"))])
+    assert [r["id"] for r in db.query("SELECT id FROM archive_journal")] == [first["id"] + 1]
+    assert finish_pending_changes(db, tmp_path) == 0  # nothing left to do, nothing redone
     assert db.query("SELECT * FROM archive_journal") == []
 
 

@@ -17,10 +17,12 @@ a crash leaves in `trash` is deleted at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -40,117 +42,153 @@ def move_into_archive(db: Database, data_dir: Path, moves: Iterable[tuple[Path, 
     """Inside `db.write()`: when it commits, rename each staged `source` to its archive
     `target` (both under `data_dir`; targets come from `archive.archive_path`). A target that
     is a folder, or lies under a file, is refused now (409), before anything changes."""
-    steps = [(MOVE, Path(source), Path(target)) for source, target in moves]
-    _check_targets(Path(data_dir), [target for _, _, target in steps])
-    _record(db, data_dir, steps)
+    base = os.fspath(data_dir)
+    steps = [(MOVE, os.fspath(source), os.fspath(target)) for source, target in moves]
+    _check_targets(base, [target for _, _, target in steps])
+    _record(db, base, steps)
 
 
 def discard_from_archive(db: Database, data_dir: Path, path: Path) -> None:
     """Inside `db.write()`: when it commits, remove the archive file or folder `path` (from
     `archive.archive_path`; missing is fine)."""
-    trash = Path(data_dir) / TRASH_DIR / uuid.uuid4().hex
-    _record(db, data_dir, [(DISCARD, path, trash)])
+    base = os.fspath(data_dir)
+    trash = os.path.join(base, TRASH_DIR, uuid.uuid4().hex)
+    _record(db, base, [(DISCARD, os.fspath(path), trash)])
 
 
-def _check_targets(base: Path, targets: list[Path]) -> None:
-    """A file cannot replace a folder nor sit under a file: answer 409 while nothing changed."""
+def _check_targets(base: str, targets: list[str]) -> None:
+    """A file cannot replace a folder nor sit under a file: answer 409 while nothing changed.
+    (Plain strings and one stat per existing folder: this runs for every upload.)"""
     wanted = set(targets)
     for target in targets:
-        clash = target.is_dir() and not target.is_symlink()
-        for parent in target.parents:
-            if parent == base or clash:
-                break
-            clash = parent in wanted or (parent.exists() and not parent.is_dir())
+        clash = os.path.isdir(target) and not os.path.islink(target)
+        parent = os.path.dirname(target)
+        while not clash and len(parent) > len(base):
+            if parent in wanted:
+                clash = True
+            elif os.path.isdir(parent):
+                break  # an existing folder: every folder above it exists too
+            elif os.path.lexists(parent):
+                clash = True
+            parent = os.path.dirname(parent)
         if clash:
             raise Refused(
-                f"{target.name}: a file and a folder of the same name would meet at "
-                f"{_relative(target, base)}; choose another file name",
+                f"{os.path.basename(target)}: a file and a folder of the same name would meet "
+                f"at {_relative(target, base)}; choose another file name",
                 409,
             )
 
 
-def _record(db: Database, data_dir: Path, steps: list[tuple[str, Path, Path]]) -> None:
+# Journal rows of moves already carried out, deleted by the next transaction that records
+# steps (a finished move repeated at start-up finds no source and does nothing), so an upload
+# costs no transaction of its own for its bookkeeping. Guarded by the database's write lock.
+_finished_moves: weakref.WeakKeyDictionary[Database, list[int]] = weakref.WeakKeyDictionary()
+
+
+def _record(db: Database, base: str, steps: list[tuple[str, str, str]]) -> None:
     if not steps:
         return
-    base = Path(data_dir)
     rows = [
         (action, _relative(source, base), _relative(target, base))
         for action, source, target in steps
     ]
     conn = db.connection()
+    finished = list(_finished_moves.get(db, ()))
+    if finished:
+        marks = ",".join("?" * len(finished))
+        conn.execute(f"DELETE FROM archive_journal WHERE id IN ({marks})", finished)
     ids = [
-        conn.execute(
-            "INSERT INTO archive_journal (action, source, target) VALUES (?, ?, ?)", row
-        ).lastrowid
+        int(
+            conn.execute(
+                "INSERT INTO archive_journal (action, source, target) VALUES (?, ?, ?)", row
+            ).lastrowid
+            or 0
+        )
         for row in rows
     ]
 
     def carry_out() -> Callable[[], None] | None:
-        failed = [row for row in rows if not _apply_logged(base, *row)]
-        conn.executemany("DELETE FROM archive_journal WHERE id = ?", [(i,) for i in ids])
+        _finished_moves[db] = [i for i in _finished_moves.get(db, ()) if i not in finished]
+        failed = [row for row in rows if _apply_logged(base, *row) is False]
+        moved = [i for i, row in zip(ids, rows, strict=True) if row[0] == MOVE]
+        if len(moved) == len(ids) and not failed:
+            _finished_moves[db].extend(moved)
+        else:  # a removal must not be repeated once the path may hold something new
+            conn.executemany("DELETE FROM archive_journal WHERE id = ?", [(i,) for i in ids])
         if failed:
             raise OSError(f"{len(failed)} archive change(s) failed after their commit (see log)")
-        trashed = [base / target for action, _, target in rows if action == DISCARD]
+        trashed = [os.path.join(base, target) for action, _, target in rows if action == DISCARD]
         return (lambda: _empty(trashed)) if trashed else None
 
     db.on_commit(carry_out)
 
 
-def _relative(path: Path, base: Path) -> str:
-    return Path(path).relative_to(base).as_posix()
+def _relative(path: str, base: str) -> str:
+    if not path.startswith(base + os.sep):
+        raise ValueError(f"{path} is not under {base}")
+    return path[len(base) + 1 :].replace(os.sep, "/")
 
 
-def _apply_logged(base: Path, action: str, source: str, target: str) -> bool:
+def _apply_logged(base: str, action: str, source: str, target: str) -> bool | None:
+    """True when the step changed something, None when it was done already, False when it
+    failed (logged)."""
     try:
-        _apply(base, action, source, target)
+        return _apply(base, action, source, target) or None
     except OSError as exc:
         log.error("archive change %s %s -> %s failed: %s", action, source, target, exc)
         return False
-    return True
 
 
-def _apply(base: Path, action: str, source: str, target: str) -> None:
-    """One journal step; repeating a step that was done already changes nothing."""
+def _apply(base: str, action: str, source: str, target: str) -> bool:
+    """One journal step; True if it changed something (a step done already changes
+    nothing)."""
+    origin, destination = os.path.join(base, source), os.path.join(base, target)
     if action == MOVE:
-        origin, destination = base / source, base / target
-        if not origin.exists():  # done before a crash
-            return
-        os.chmod(origin, ARCHIVE_FILE_MODE)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(origin, ARCHIVE_FILE_MODE)
+        except FileNotFoundError:  # done already
+            return False
+        try:
+            os.replace(origin, destination)
+        except FileNotFoundError:  # the folder is new
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            os.replace(origin, destination)
+        return True
+    if action == DISCARD:
+        if os.path.lexists(destination) or not os.path.lexists(origin):
+            return False
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
         os.replace(origin, destination)
-    elif action == DISCARD:
-        doomed, trash = base / source, base / target
-        if trash.exists() or not (doomed.exists() or doomed.is_symlink()):
-            return
-        trash.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(doomed, trash)
-    else:
-        raise ValueError(f"unknown archive journal step {action!r}")
+        return True
+    raise ValueError(f"unknown archive journal step {action!r}")
 
 
-def _empty(paths: list[Path]) -> None:
+def _empty(paths: list[str]) -> None:
     for path in paths:
-        if path.is_dir() and not path.is_symlink():
+        if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def finish_pending_changes(db: Database, data_dir: Path) -> int:
     """At start-up: carry out the steps a crash left after their commit, then empty the
-    trash. Returns how many steps were finished."""
-    base = Path(data_dir)
+    trash. Returns how many steps had still to be done."""
+    base = os.fspath(data_dir)
     with db.write() as conn:
         rows = conn.execute(
             "SELECT id, action, source, target FROM archive_journal ORDER BY id"
         ).fetchall()
-        for row in rows:
-            _apply_logged(base, row["action"], row["source"], row["target"])
+        finished = sum(
+            bool(_apply_logged(base, row["action"], row["source"], row["target"])) for row in rows
+        )
         conn.execute("DELETE FROM archive_journal")
-    if rows:
+    if finished:
         log.warning(
             "finished %d archive change(s) that a stop had interrupted after their commit",
-            len(rows),
+            finished,
         )
-    shutil.rmtree(base / TRASH_DIR, ignore_errors=True)
-    return len(rows)
+    _finished_moves.pop(db, None)
+    shutil.rmtree(os.path.join(base, TRASH_DIR), ignore_errors=True)
+    return finished
