@@ -30,7 +30,8 @@ class DetectionCounts:
     false_negative: int
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def connected_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Component ids (26-connected in 3D, 1..n) of a boolean mask, and n."""
     structure = _FULL_CONNECTIVITY_3D if mask.ndim == 3 else np.ones((3,) * mask.ndim, bool)
     # uint16 ids halve the memory of int32 on CT-sized crops; far more components fall back.
     try:
@@ -93,8 +94,8 @@ def detection_counts(
     reference: np.ndarray, prediction: np.ndarray, min_iou: float = 0.0
 ) -> DetectionCounts:
     """Count TP/FP/FN lesions between two binary masks on one grid (see module docstring)."""
-    ref_ids, n_ref = _components(reference.astype(bool, copy=False))
-    pred_ids, n_pred = _components(prediction.astype(bool, copy=False))
+    ref_ids, n_ref = connected_components(reference.astype(bool, copy=False))
+    pred_ids, n_pred = connected_components(prediction.astype(bool, copy=False))
     if n_ref == 0 or n_pred == 0:
         return DetectionCounts(n_ref, n_pred, 0, n_pred, n_ref)
 

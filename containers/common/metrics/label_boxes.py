@@ -2,6 +2,7 @@
 
 Every later computation (overlap counts, surfaces, lesions) works on the crop of the union box
 of one label in the reference and the prediction, so its cost follows the organ, not the volume.
+`component_boxes` gives one box per connected component: a lesion's reference box.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from containers.common.metrics.detection import connected_components
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,26 @@ def count_voxels_by_label(label_map: np.ndarray, max_label: int, slab: int = 16)
         part = label_map[start : start + slab].ravel()
         counts += np.bincount(part, minlength=max_label + 1)[: max_label + 1]
     return counts
+
+
+@dataclass(frozen=True)
+class Component:
+    """One connected component of a mask: its box and how many voxels it holds."""
+
+    box: Box
+    voxels: int
+
+
+def component_boxes(mask: np.ndarray) -> list[Component]:
+    """One box per connected component of `mask` (26-connected in 3D, as lesions are counted
+    in `detection`), in the order of their first voxel."""
+    ids, count = connected_components(mask.astype(bool, copy=False))
+    if count == 0:
+        return []
+    sizes = np.bincount(ids.ravel(), minlength=count + 1)
+    found = ndimage.find_objects(ids, max_label=count)
+    return [
+        Component(Box(tuple(s.start for s in slices), tuple(s.stop for s in slices)), int(sizes[n]))
+        for n, slices in enumerate(found, start=1)
+        if slices is not None
+    ]
