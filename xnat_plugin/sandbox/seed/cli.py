@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from xnat_plugin.sandbox.seed.sites import SITES
+from xnat_plugin.sandbox.seed.tasks import DEFAULT_TASK, SEED_TASKS
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ def run_seed(args: argparse.Namespace) -> int:
             with_reference=not args.no_reference,
             matrix=args.matrix,
             slices=args.slices,
+            task=args.task,
         )
     log.info(
         "seeded %d sessions in project %s at %s (%s)",
@@ -47,6 +49,12 @@ def register(sandbox_subparsers: argparse._SubParsersAction) -> None:
         "--sites", type=int, default=len(SITES), help=f"scanner sites, 1..{len(SITES)}"
     )
     seed.add_argument("--seed", type=int, default=0, help="same seed, same data")
+    seed.add_argument(
+        "--task",
+        choices=sorted(SEED_TASKS),
+        default=DEFAULT_TASK,
+        help="segmentation: abdominal organs (default); detection: chest CT with lung nodules",
+    )
     seed.add_argument("--user", help="else XNAT_USER, else ~/.netrc")
     seed.add_argument("--password", help="else XNAT_PASS, else ~/.netrc")
     seed.add_argument("--matrix", type=int, help="rows = columns (default 96; e.g. 512)")

@@ -60,14 +60,16 @@ class WrittenSeries:
 def planned_series(
     phantom: Phantom, with_reconstructions: bool, localizer_name: str
 ) -> tuple[PlannedSeries, ...]:
-    axial = PlannedSeries("axial", AXIAL_SERIES_NUMBER, f"ABDOMEN {phantom.spacing_mm[0]:g}mm")
+    axial = PlannedSeries(
+        "axial", AXIAL_SERIES_NUMBER, f"{phantom.body_part} {phantom.spacing_mm[0]:g}mm"
+    )
     if not with_reconstructions:
         return (axial,)
     return (
         PlannedSeries("localizer", 1, localizer_name),
         axial,
-        PlannedSeries("thin", 3, f"ABDOMEN {THIN_MM:g}mm THIN"),
-        PlannedSeries("thick", 4, f"ABDOMEN {THICK_MM:g}mm THICK"),
+        PlannedSeries("thin", 3, f"{phantom.body_part} {THIN_MM:g}mm THIN"),
+        PlannedSeries("thick", 4, f"{phantom.body_part} {THICK_MM:g}mm THICK"),
     )
 
 

@@ -106,14 +106,14 @@ def ct_slice_dataset(
     ds.InstitutionName = site.institution
     ds.ReferringPhysicianName = ""
     ds.StationName = f"{site.name}_CT1"
-    ds.StudyDescription = "CT ABDOMEN"
+    ds.StudyDescription = f"CT {phantom.body_part}"
     ds.SeriesDescription = identity.series_description
     ds.ManufacturerModelName = site.model
     ds.PatientName = identity.patient_name
     ds.PatientID = identity.patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = "O"
-    ds.BodyPartExamined = "ABDOMEN"
+    ds.BodyPartExamined = phantom.body_part
     ds.SliceThickness = _ds(step_z)
     ds.SpacingBetweenSlices = _ds(step_z)
     ds.KVP = str(site.kvp)

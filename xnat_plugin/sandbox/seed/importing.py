@@ -23,6 +23,7 @@ from xnat_plugin.sandbox.seed.seeding import (
     upload_manual_reference,
 )
 from xnat_plugin.sandbox.seed.sites import Site
+from xnat_plugin.sandbox.seed.tasks import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,11 @@ def import_session(
     *,
     matrix: int | None = None,
     slices: int | None = None,
+    task: str = DEFAULT_TASK,
 ) -> SeededSession:
     """Session number `index` of `project` (which must exist), through the import service;
     the same phantom, labels and reference as `seed_session` would make."""
-    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices)
+    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices, task=task)
     site, phantom, identity = planned.site, planned.phantom, planned.identity
     subject_label, session_label = planned.subject_label, planned.session_label
     reference_label = reference_id = None

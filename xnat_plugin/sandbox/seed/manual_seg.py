@@ -1,7 +1,8 @@
 """The phantom's reference labels as a DICOM SEG on its CT series (algorithm type MANUAL).
 
-One segment per organ present, coded with SNOMED CT (category 123037004, type liver 10200004,
-spleen 78961009, kidney 64033007), so readers can match segments by code or by label.
+One segment per structure present, coded with SNOMED CT (organs: category 123037004, type liver
+10200004, spleen 78961009, kidney 64033007; lung nodules: category 49755003, type 27925004), so
+readers can match segments by code or by label.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from xnat_plugin import __version__
 from xnat_plugin.errors import UserError
-from xnat_plugin.sandbox.seed.organs import CATEGORY_CODE, CATEGORY_MEANING, ORGANS
+from xnat_plugin.sandbox.seed.organs import structures_named
 from xnat_plugin.sandbox.seed.phantom import Phantom
 
 SEG_SERIES_NUMBER = 300
@@ -42,15 +43,15 @@ def write_manual_seg(
         )
     # The label volume runs feet → head; put the sources in the same order.
     sources.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
-    present = [organ for organ in ORGANS if np.any(phantom.labels == organ.value)]
+    structures = structures_named(phantom.label_names)
+    present = [s for s in structures if s.may_be_absent or np.any(phantom.labels == s.value)]
     if not present:
         raise UserError(f"phantom of seed {phantom.seed} has no labelled organ: nothing to save")
-    category = Code(CATEGORY_CODE, "SCT", CATEGORY_MEANING)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=number,
             segment_label=organ.name,
-            segmented_property_category=category,
+            segmented_property_category=Code(organ.category_code, "SCT", organ.category_meaning),
             segmented_property_type=Code(organ.snomed_code, "SCT", organ.snomed_meaning),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
         )

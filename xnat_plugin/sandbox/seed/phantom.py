@@ -40,6 +40,7 @@ class Phantom:
     site: Site
     seed: int
     label_names: dict[int, str] = field(default_factory=lambda: dict(LABEL_NAMES))
+    body_part: str = "ABDOMEN"  # DICOM BodyPartExamined, and the series descriptions' prefix
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -2,10 +2,11 @@
 
 Per session: subject `SUBJnnn`, `xnat:ctSessionData` `SUBJnnn_CT1` (site in field `site` and in
 `acquisition_site`, the scanner's manufacturer and model), its CT scans with resource `DICOM`
-(the axial series `2`; every second session also a localizer and a thin and a thick
-reconstruction, see `clinical_series`), and the manual reference on the axial series: an
-`icr:roiCollectionData` assessor `SUBJnnn_CT1_manual_SEG` whose resource `SEG` holds one DICOM
-SEG.
+(the axial series `2`; in a segmentation project every second session also a localizer and a
+thin and a thick reconstruction, see `clinical_series`), and the manual reference on the axial
+series: an `icr:roiCollectionData` assessor `SUBJnnn_CT1_manual_SEG` whose resource `SEG` holds
+one DICOM SEG. What the sessions show (abdominal organs, or lung nodules) is the project's task
+(`tasks`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from xnat_plugin.sandbox.seed.clinical_series import (
 )
 from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity
 from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
-from xnat_plugin.sandbox.seed.phantom import Phantom, make_phantom
+from xnat_plugin.sandbox.seed.phantom import Phantom
 from xnat_plugin.sandbox.seed.sites import Site, site_for_session, site_named
+from xnat_plugin.sandbox.seed.tasks import DEFAULT_TASK, seed_task
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +105,15 @@ class PlannedSession:
         *,
         matrix: int | None = None,
         slices: int | None = None,
+        task: str = DEFAULT_TASK,
     ) -> PlannedSession:
         site = site_named(site) if isinstance(site, str) else site
         subject_label, session_label = subject_label_for(index), session_label_for(index)
         own_seed = subject_seed(seed, index)
-        phantom = make_phantom(own_seed, site, matrix=matrix, slices=slices)
-        plan = planned_series(phantom, has_reconstructions(index), site.localizer_name)
+        seeding = seed_task(task)
+        phantom = seeding.make_phantom(own_seed, site, matrix=matrix, slices=slices)
+        clinical = seeding.clinical_exams and has_reconstructions(index)
+        plan = planned_series(phantom, clinical, site.localizer_name)
         axial = next(s for s in plan if s.kind == "axial")
         subject_identity = SeriesIdentity.for_subject(own_seed, subject_label, session_label)
         return cls(
@@ -131,9 +136,10 @@ def seed_session(
     *,
     matrix: int | None = None,
     slices: int | None = None,
+    task: str = DEFAULT_TASK,
 ) -> SeededSession:
     """Create session number `index` (1-based) of `project`; the project must exist."""
-    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices)
+    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices, task=task)
     site, phantom, identity = planned.site, planned.phantom, planned.identity
     subject_label, session_label = planned.subject_label, planned.session_label
     subject_id = ensure_subject(client, project, subject_label)
@@ -220,7 +226,7 @@ def upload_manual_reference(
         uid=str(seg.SOPInstanceUID),
         series_uids=[identity.series_uid],
         name="manual",
-        description="Manual reference segmentation: liver, spleen, kidney",
+        description="Manual reference segmentation: " + ", ".join(phantom.label_names.values()),
         date=identity.study_date,
         fields={"algorithm_type": "MANUAL"},
     )
@@ -242,12 +248,13 @@ def seed_project(
     matrix: int | None = None,
     slices: int | None = None,
     show_progress: bool = True,
+    task: str = DEFAULT_TASK,
 ) -> list[SeededSession]:
     """Create the project if missing and `sessions` sessions spread over `sites` sites."""
-    ensure_project(client, project, description="Synthetic abdominal CT (xnat-monai)")
+    ensure_project(client, project, description=seed_task(task).project_description)
     seeded = []
     with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(f"seeding {project}", total=sessions)
+        bar = progress.add_task(f"seeding {project}", total=sessions)
         for index in range(1, sessions + 1):
             seeded.append(
                 seed_session(
@@ -259,7 +266,8 @@ def seed_project(
                     with_reference,
                     matrix=matrix,
                     slices=slices,
+                    task=task,
                 )
             )
-            progress.advance(task)
+            progress.advance(bar)
     return seeded
