@@ -13,6 +13,7 @@ from xnat_plugin.sandbox.archive_changes import (
     ARCHIVE_FILE_MODE,
     discard_from_archive,
     finish_pending_changes,
+    move_folder_in_archive,
     move_into_archive,
 )
 from xnat_plugin.sandbox.db import Database
@@ -76,6 +77,28 @@ def test_a_restart_finishes_what_a_crash_left_after_the_commit(
     assert [p.relative_to(old).as_posix() for p in old.rglob("*.dcm")] == ["2/DICOM/new.dcm"]
     assert not (tmp_path / "trash").exists()
     assert finish_pending_changes(db, tmp_path) == 0  # nothing twice
+
+
+def test_a_folder_move_left_by_a_crash_is_finished_once_at_restart(
+    tmp_path: Path, db: Database
+) -> None:
+    """A renamed object's folder (`org.nrg.xnat.archive.Rename` moves it) follows its rows
+    even when the server died between the commit and the move."""
+    old = tmp_path / "archive" / "P" / "arc001" / "old"
+    new = old.with_name("new")
+    (old / "RESOURCES" / "R").mkdir(parents=True)
+    (old / "RESOURCES" / "R" / "a.txt").write_bytes(b"a")
+    new.mkdir()  # an empty folder of the new label is replaced
+    conn = db.connection()
+    conn.execute("BEGIN IMMEDIATE")
+    db._local.on_commit = []
+    move_folder_in_archive(db, tmp_path, old, new)
+    conn.execute("COMMIT")
+    assert finish_pending_changes(db, tmp_path) == 1
+    assert (new / "RESOURCES" / "R" / "a.txt").read_bytes() == b"a" and not old.exists()
+    old.mkdir()  # a later object of the old label: a second start must not move it again
+    assert finish_pending_changes(db, tmp_path) == 0
+    assert old.is_dir() and (new / "RESOURCES" / "R" / "a.txt").exists()
 
 
 def test_a_file_cannot_take_the_place_of_a_folder(tmp_path: Path, db: Database) -> None:

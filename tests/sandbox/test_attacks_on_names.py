@@ -28,6 +28,7 @@ from tests.sandbox.attack_helpers import (
     raw_request,
     victim_files_intact,
 )
+from tests.sandbox.served import archive_disagreements
 from tests.sandbox.xml_documents import roi_collection_xml
 from xnat_plugin.sandbox.safe_paths import Refused, check_xnat_id, inside
 from xnat_plugin.sandbox.server import running_sandbox
@@ -317,3 +318,63 @@ def test_a_session_label_with_crlf_from_an_older_catalogue_still_downloads_as_a_
     assert "filename*=UTF-8''evil%0D%0ASet-Cookie" in disposition
     with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
         assert [archive.read(n) for n in archive.namelist()] == [b"ok"]
+
+
+# ------------------------------------------------------------------ renames
+# XNAT's `org.nrg.xnat.archive.Rename` (called by `ExperimentResource`/`SubjectResource` for a
+# PUT with `label=`) moves the object's folder to its new label and rewrites the URI of every
+# resource below it; a new folder that already holds files is FolderConflictException, 409
+# "File system destination contains pre-existing files".
+RENAMED = {
+    # kind: (object URI, where a file goes, the object's folder under MINE/)
+    "session": (ATTACKER_SESSION, f"{ATTACKER_SESSION}/resources/NOTES/files/keep.txt", "arc001"),
+    "subject": (SUBJECT, f"{SUBJECT}/resources/NOTES/files/keep.txt", "subjects"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RENAMED))
+def test_a_renamed_objects_files_follow_it_and_a_new_object_of_the_old_label_cannot_remove_them(
+    stage: Stage, kind: str
+) -> None:
+    """Rename an object, create another with the old label, delete that one: the renamed
+    object's files must survive (they used to sit in the old label's folder and went with it)."""
+    uri, file_uri, parent = RENAMED[kind]
+    old_label = uri.rsplit("/", 1)[-1]
+    assert stage.attacker.put(f"{stage.url}{file_uri}", data=b"keep").status_code == 200
+    renamed = stage.attacker.put(f"{stage.url}{uri}", params={"label": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+    folder = stage.server.data_dir / "archive" / ATTACKER / parent
+    assert not (folder / old_label).exists()
+    assert (folder / "renamed").is_dir()
+    made = stage.attacker.put(
+        f"{stage.url}{uri}", params={"xsiType": "xnat:ctSessionData"} if kind == "session" else {}
+    )
+    assert made.status_code == 201, made.text
+    before = files_on_disk(stage.outside)
+    assert stage.admin.delete(f"{stage.url}{uri}").status_code == 200
+    by_new_label = file_uri.replace(f"/{old_label}/", "/renamed/")
+    kept = stage.attacker.get(f"{stage.url}{by_new_label}")
+    assert (kept.status_code, kept.content) == (200, b"keep")
+    assert files_on_disk(stage.outside) == before
+    assert archive_disagreements(stage.server.data_dir) == []
+    assert victim_files_intact(stage)
+
+
+@pytest.mark.parametrize("kind", sorted(RENAMED))
+def test_a_rename_onto_a_folder_that_holds_files_is_refused_and_changes_nothing(
+    stage: Stage, kind: str
+) -> None:
+    uri, file_uri, parent = RENAMED[kind]
+    assert stage.attacker.put(f"{stage.url}{file_uri}", data=b"keep").status_code == 200
+    squatted = stage.server.data_dir / "archive" / ATTACKER / parent / "taken"
+    squatted.mkdir(parents=True)
+    (squatted / "left.txt").write_bytes(b"left")
+    rows_before = _catalogue_counts(stage)
+    before = files_on_disk(stage.outside)
+    refused = stage.attacker.put(f"{stage.url}{uri}", params={"label": "taken"})
+    assert refused.status_code == 409
+    assert refused.text.startswith("File system destination contains pre-existing files")
+    assert files_on_disk(stage.outside) == before
+    assert _catalogue_counts(stage) == rows_before
+    kept = stage.attacker.get(f"{stage.url}{file_uri}")
+    assert (kept.status_code, kept.content) == (200, b"keep")

@@ -17,10 +17,13 @@ wall for anything that got past (an old catalogue, a planted link).
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
 from xnat_plugin.errors import UserError
+from xnat_plugin.sandbox import archive_changes
 from xnat_plugin.sandbox.data_path import BadPath, parse_data_path
 from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.resolve import Resolved, resolve
@@ -63,6 +66,35 @@ def relative_object_directory(found: Resolved) -> Path:
     if found.scan is not None:
         return session / "SCANS" / found.scan["id"]
     return session
+
+
+# `org.nrg.xnat.archive.Rename` refuses a new label whose folder already holds files
+# (FolderConflictException); the REST resources answer it with 409 and this sentence.
+FOLDER_CONFLICT = "File system destination contains pre-existing files"
+
+
+def move_object_folder(
+    db: Database, conn: sqlite3.Connection, data_dir: Path, found: Resolved, label: str
+) -> None:
+    """Inside `db.write()`, as the object in `found` (subject, session or assessor) takes the
+    already checked `label`: its folder follows it, as XNAT's `Rename` moves the folder and
+    rewrites every resource's URI below it. The resources below now name the new folder, and
+    the folder is renamed when the rows commit (`archive_changes`). A new folder that already
+    holds anything is refused (409) while nothing has changed: a renamed object's files never
+    mix with another's, and deleting a later object of the old label cannot remove them."""
+    old = relative_object_directory(found)
+    new = old.parent / label
+    source, target = archive_path(data_dir, old), archive_path(data_dir, new)
+    occupied = os.path.isfile(target) or (os.path.isdir(target) and any(os.scandir(target)))
+    if occupied:
+        raise Refused(f"{FOLDER_CONFLICT}: {new.as_posix()}", 409)
+    prefix = old.as_posix() + "/"
+    conn.execute(
+        "UPDATE resources SET directory = ? || substr(directory, ?) "
+        "WHERE substr(directory, 1, ?) = ?",
+        (new.as_posix() + "/", len(prefix) + 1, len(prefix), prefix),
+    )
+    archive_changes.move_folder_in_archive(db, data_dir, source, target)
 
 
 def resource_directory(found: Resolved, label: str) -> Path:

@@ -2,7 +2,8 @@
 at any moment leaves the two agreeing once the server starts again.
 
 A route changes rows inside `Database.write()` and, in the same block, asks for its file moves
-(`move_into_archive`) and removals (`discard_from_archive`). Each step is written to the
+(`move_into_archive`), removals (`discard_from_archive`) and folder renames
+(`move_folder_in_archive`, when an object takes a new label). Each step is written to the
 `archive_journal` table in that transaction, so it exists exactly when the rows do. After the
 commit, still holding the write lock (no other write in between), the steps are carried out
 and their journal rows deleted. A refused or failed request therefore touches no file at all
@@ -35,6 +36,7 @@ TRASH_DIR = "trash"
 # created 0600 by mkstemp; zip members and imports with the process umask).
 ARCHIVE_FILE_MODE = 0o644
 MOVE = "move"
+MOVE_FOLDER = "move-folder"
 DISCARD = "discard"
 
 
@@ -54,6 +56,14 @@ def discard_from_archive(db: Database, data_dir: Path, path: Path) -> None:
     base = os.fspath(data_dir)
     trash = os.path.join(base, TRASH_DIR, uuid.uuid4().hex)
     _record(db, base, [(DISCARD, os.fspath(path), trash)])
+
+
+def move_folder_in_archive(db: Database, data_dir: Path, source: Path, target: Path) -> None:
+    """Inside `db.write()`: when it commits, rename the archive folder `source` to `target`
+    (an object that took a new label; both from `archive.archive_path`). A missing `source`
+    is fine (the object had no files yet); `target` must not hold anything."""
+    base = os.fspath(data_dir)
+    _record(db, base, [(MOVE_FOLDER, os.fspath(source), os.fspath(target))])
 
 
 def _check_targets(base: str, targets: list[str]) -> None:
@@ -113,7 +123,7 @@ def _record(db: Database, base: str, steps: list[tuple[str, str, str]]) -> None:
         moved = [i for i, row in zip(ids, rows, strict=True) if row[0] == MOVE]
         if len(moved) == len(ids) and not failed:
             _finished_moves[db].extend(moved)
-        else:  # a removal must not be repeated once the path may hold something new
+        else:  # a removal or folder move must not be repeated once its path may hold new files
             conn.executemany("DELETE FROM archive_journal WHERE id = ?", [(i,) for i in ids])
         if failed:
             raise OSError(f"{len(failed)} archive change(s) failed after their commit (see log)")
@@ -153,6 +163,12 @@ def _apply(base: str, action: str, source: str, target: str) -> bool:
         except FileNotFoundError:  # the folder is new
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             os.replace(origin, destination)
+        return True
+    if action == MOVE_FOLDER:
+        if not os.path.isdir(origin) or os.path.islink(origin):  # done already, or no files yet
+            return False
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        os.replace(origin, destination)  # an empty folder at `destination` is replaced
         return True
     if action == DISCARD:
         if os.path.lexists(destination) or not os.path.lexists(origin):

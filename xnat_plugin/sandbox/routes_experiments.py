@@ -151,6 +151,7 @@ def _update_experiment(
             ).fetchone()
             if clash is not None:
                 raise HTTPException(409, "Specified label is already in use.")
+            archive.move_object_folder(call.db, conn, call.data_dir, _placed(call, existing), label)
             conn.execute("UPDATE experiments SET label = ? WHERE id = ?", (label, existing["id"]))
         if subject_ref and subject_ref != existing["subject_id"]:
             subject = catalog.get_subject(call.db, existing["project"], subject_ref)
@@ -166,6 +167,15 @@ def _update_experiment(
             )
         catalog.update_fields(conn, "experiments", {"id": existing["id"]}, fields)
     return put_answer(existing["id"], False)
+
+
+def _placed(call: Call, row: Any) -> Resolved:
+    """Where the session (or an assessor, reached by its ID) `row` sits, for its folder."""
+    project = catalog.get_project(call.db, row["project"])
+    if row["session_id"]:
+        session = catalog.get_experiment(call.db, None, row["session_id"])
+        return Resolved(path=call.path, project=project, experiment=session, assessor=row)
+    return Resolved(path=call.path, project=project, experiment=row)
 
 
 def get_experiment(call: Call, found: Resolved) -> Response:

@@ -108,6 +108,12 @@ def _update_subject(
             ).fetchone()
             if clash is not None:
                 raise HTTPException(409, "Specified label is already in use.")
+            placed = Resolved(
+                path=call.path,
+                project=catalog.get_project(call.db, existing["project"]),
+                subject=existing,
+            )
+            archive.move_object_folder(call.db, conn, call.data_dir, placed, label)
             conn.execute("UPDATE subjects SET label = ? WHERE id = ?", (label, existing["id"]))
         catalog.update_fields(conn, "subjects", {"id": existing["id"]}, fields)
     return put_answer(existing["id"], False)
