@@ -229,6 +229,12 @@ def test_a_planted_scan_folder_in_another_project_is_not_read_or_deleted(stage: 
     )
     assert zipped.status_code == 400  # the victim's file is not read through the planted row
     assert b"PK" not in zipped.content[:2]
+    located = stage.attacker.get(
+        f"{stage.url}{ATTACKER_SESSION}/scans/ALL/files", params={"locator": "absolutePath"}
+    )
+    assert located.status_code == 400  # nor is its place on the server named
+    assert "not a path inside the archive" in located.text
+    assert str(stage.server.data_dir) not in located.text
     rows_before = _catalogue_counts(stage)
     deleted = stage.attacker.delete(f"{stage.url}{ATTACKER_SESSION}")
     assert deleted.status_code == 200  # the session's own folder is inside: it goes

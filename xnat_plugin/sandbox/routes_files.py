@@ -184,7 +184,7 @@ def _file_location(call: Call, resource: sqlite3.Row, path: str, base: str, loca
         return f"{base}/{path}"
     directory = Path(resource["directory"])
     if locator == "absolutePath":
-        return str((archive.archive_root(call.data_dir) / directory / path).resolve())
+        return str(archive.archive_path(call.data_dir, directory, path))
     # The first folder of a resource's directory is its project's archive folder.
     return (Path(*directory.parts[1:]) / path).as_posix()
 
