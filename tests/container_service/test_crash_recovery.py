@@ -32,6 +32,7 @@ from tests.container_service.sandbox_data import (
     make_project,
     wait_until,
 )
+from tests.sandbox.served import archive_disagreements
 from xnat_plugin.admin import Xapi, launch
 from xnat_plugin.admin.workflows import read_workflow
 from xnat_plugin.sandbox.container_service.orphans import group_members
@@ -79,6 +80,16 @@ def _serve(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
+def _job_credentials(pid: int) -> tuple[str, str]:
+    """The alias token a job was given (XNAT_USER, XNAT_PASS in its environment)."""
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        if "=" in item
+    )
+    return environ["XNAT_USER"], environ["XNAT_PASS"]
+
+
 def _job_processes() -> list[tuple[int, int]]:
     """(pid, process group) of the test job's processes."""
     found = []
@@ -118,6 +129,8 @@ def test_a_server_killed_during_a_job_restarts_at_once_and_fails_the_job_cleanly
             timeout=60,
         )
         jobs = wait_until(_job_processes, timeout=30)
+        token = _job_credentials(jobs[0][0])
+        assert requests.get(f"{url}/data/auth", auth=token, timeout=10).ok  # alive until now
         xapi.close()
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
@@ -132,6 +145,7 @@ def test_a_server_killed_during_a_job_restarts_at_once_and_fails_the_job_cleanly
         with Xapi(url, "admin", "admin") as xapi:
             record = xapi.get_json(f"/xapi/containers/{container}", what="read")
             workflow = read_workflow(xapi, launched.workflow_id)
+        token_answer = requests.get(f"{url}/data/auth", auth=token, timeout=10).status_code
     with sqlite3.connect(data_dir / "sandbox.db") as db:
         tokens = db.execute("SELECT COUNT(*) FROM alias_tokens").fetchone()[0]
 
@@ -140,5 +154,7 @@ def test_a_server_killed_during_a_job_restarts_at_once_and_fails_the_job_cleanly
     assert record["history"][-1]["message"] == CONTAINER_LOST
     assert (workflow.status, workflow.details) == ("Failed", CONTAINER_LOST)
     assert tokens == 0
+    assert token_answer == 401  # the job's own credentials no longer let anyone in
+    assert archive_disagreements(data_dir) == []  # archive and catalogue agree file for file
     assert _job_processes() == []
     assert all(group_members(group, None) == [] for group in groups)
