@@ -76,6 +76,10 @@ CREATE_ATTACKS = {
         ),
         "Invalid character in experiment label.",
     ),
+    "session renamed to ../../../VICTIM/arc001/v1_CT": (
+        ("PUT", f"{ATTACKER_SESSION}?label=../../../{VICTIM}/arc001/v1_CT", b""),
+        "Invalid character in experiment label.",
+    ),
     "session label /abs/path": (
         ("PUT", f"{SUBJECT}/experiments/e9?xsiType=xnat:ctSessionData&label=/tmp/abs", b""),
         "Invalid character in experiment label.",
@@ -90,6 +94,10 @@ CREATE_ATTACKS = {
     ),
     "scan ID ..": (
         ("PUT", f"{ATTACKER_SESSION}/scans/..?xsiType=xnat:ctScanData", b""),
+        "Invalid character in scan ID.",
+    ),
+    "scan ID with a backslash": (
+        ("PUT", f"{ATTACKER_SESSION}/scans/..%5C..%5Cx?xsiType=xnat:ctScanData", b""),
         "Invalid character in scan ID.",
     ),
     "scan ID with a dot segment": (
