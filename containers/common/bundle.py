@@ -27,14 +27,13 @@ from pydantic import ValidationError
 from containers.common.bundle_configs import SPEC_KEY, inference_config, monai_metadata
 from containers.common.bundle_spec import (
     BundleSpec,
-    CodedConcept,
     CTWindow,
     NetworkSpec,
     Normalization,
-    SegmentCodes,
     ZScore,
     default_segment_codes,
 )
+from containers.common.segment_codes import CodedConcept, SegmentCodes
 from xnat_plugin.errors import UserError
 
 if TYPE_CHECKING:  # imported where weights are read or written: a spec needs no torch

@@ -13,48 +13,16 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from containers.common.networks import build_network, check_network_name, default_kwargs
+from containers.common.segment_codes import GENERIC_CODES, TISSUE, SegmentCodes, segment_codes_for
 from xnat_plugin.errors import UserError
 
 if TYPE_CHECKING:  # a spec is read and checked without torch; only build_network needs it
     import torch
 
 
-class CodedConcept(BaseModel):
-    """A coded concept (value, scheme, meaning) as DICOM SEG stores it."""
-
-    value: str
-    scheme: str = "SCT"
-    meaning: str
-
-
-class SegmentCodes(BaseModel):
-    """SNOMED CT category and type of one label, for the DICOM SEG's segment description."""
-
-    category: CodedConcept
-    type: CodedConcept
-
-
-_ANATOMICAL_STRUCTURE = CodedConcept(value="123037004", meaning="Anatomical Structure")
-KNOWN_ORGAN_CODES: dict[str, SegmentCodes] = {
-    "liver": SegmentCodes(
-        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="10200004", meaning="Liver")
-    ),
-    "spleen": SegmentCodes(
-        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="78961009", meaning="Spleen")
-    ),
-    "kidney": SegmentCodes(
-        category=_ANATOMICAL_STRUCTURE, type=CodedConcept(value="64033007", meaning="Kidney")
-    ),
-}
-_TISSUE = CodedConcept(value="85756007", meaning="Tissue")
-
-
 def default_segment_codes(label: str) -> SegmentCodes:
-    """SNOMED codes for a known organ, else the generic "Tissue" with the label as meaning."""
-    known = KNOWN_ORGAN_CODES.get(label.lower())
-    if known is not None:
-        return known
-    return SegmentCodes(category=_TISSUE, type=CodedConcept(value="85756007", meaning=label))
+    """SNOMED CT codes for a known structure, else the generic "Tissue" pair."""
+    return segment_codes_for(label)
 
 
 class CTWindow(BaseModel):
@@ -165,7 +133,12 @@ class BundleSpec(BaseModel):
     @model_validator(mode="after")
     def _fill_codes(self) -> BundleSpec:
         for name in self.labels:
-            self.segment_codes.setdefault(name, default_segment_codes(name))
+            codes = self.segment_codes.get(name)
+            # Bundles written before codes were checked paired "Tissue"'s code with the label
+            # as its meaning, which is not a valid coded concept: read those as the generic pair.
+            if codes is not None and codes.type.value == TISSUE.value and codes.type != TISSUE:
+                codes = GENERIC_CODES
+            self.segment_codes[name] = codes or default_segment_codes(name)
         return self
 
     @property

@@ -30,7 +30,6 @@ from pydicom.filewriter import correct_ambiguous_vr, correct_ambiguous_vr_elemen
 from pydicom.sr.coding import Code
 from pydicom.valuerep import AMBIGUOUS_VR, format_number_as_ds
 
-from containers.common.bundle import SegmentCodes, default_segment_codes
 from containers.common.dicom_series import Series
 from containers.common.seg_frames import (
     PER_FRAME_GROUPS,
@@ -42,6 +41,8 @@ from containers.common.seg_frames import (
     referenced_series_element,
     source_images_element,
 )
+from containers.common.segment_codes import CodedConcept, SegmentCodes
+from containers.common.segment_codes import segment_codes_for as default_segment_codes
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ def _segment_description(
         identification = hd.AlgorithmIdentificationSequence(
             name=algorithm.name or "unknown", version=algorithm.version or "0", family=_AI_FAMILY
         )
-    return hd.seg.SegmentDescription(
+    description = hd.seg.SegmentDescription(
         segment_number=number,
         segment_label=name,
         segmented_property_category=_code(codes.category),
@@ -280,7 +281,14 @@ def _segment_description(
         tracking_uid=hd.UID(),
         tracking_id=name,
     )
+    if codes.modifier is not None:
+        # Laterality (PS3.3 C.8.20.2: a Segmented Property Type Modifier inside the type's item).
+        type_item = description.SegmentedPropertyTypeCodeSequence[0]
+        type_item.SegmentedPropertyTypeModifierCodeSequence = [
+            hd.sr.CodedConcept(codes.modifier.value, codes.modifier.scheme, codes.modifier.meaning)
+        ]
+    return description
 
 
-def _code(concept: object) -> Code:
-    return Code(concept.value, concept.scheme, concept.meaning)  # type: ignore[attr-defined]
+def _code(concept: CodedConcept) -> Code:
+    return Code(concept.value, concept.scheme, concept.meaning)

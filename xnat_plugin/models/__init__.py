@@ -1,0 +1,1 @@
+"""MONAI bundles as XNAT holds them: layout, checksums, `xnat-monai models add|list`."""
