@@ -8,12 +8,14 @@ from typing import Any
 import numpy as np
 
 from containers.common.bundle_spec import BundleSpec, CTWindow
+from xnat_plugin.models.layout import SPEC_KEY
+
+__all__ = ["METADATA_SCHEMA", "SPEC_KEY", "inference_config", "monai_metadata"]
 
 METADATA_SCHEMA = (
     "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
     "0.8.1/meta_schema_20220324.json"
 )
-SPEC_KEY = "xnat_monai"
 
 
 def monai_metadata(spec: BundleSpec) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def declarative_view(
     problems: list[str] = []
     pending = [i for i in ids if i in config]
     while pending:
-        top = pending.pop()
+        top = pending.pop(0)
         if top in view:
             continue
         if top not in config:
@@ -169,7 +169,7 @@ def _check_component(node: dict[str, Any], where: str, problems: list[str]) -> N
         return
     short = _short(target)
     if short not in DECLARATIVE_TARGETS or ("." in target and not target.startswith("monai.")):
-        problems.append(f"{where}: _target_ {target!r} (not a MONAI network or transform)")
+        problems.append(f"{where}: _target_ {target!r} (not a declarative MONAI class)")
     if node.get("_mode_", "default") != "default":
         problems.append(f"{where}: _mode_ {node['_mode_']!r}")
     reader = node.get("reader")
@@ -197,7 +197,7 @@ def decide(root: Path, config: Mapping[str, Any], *, where: str) -> TrustDecisio
             code_checksum=checksum,
             reason=f"runs its own code, trusted by {sources[checksum]}",
         )
-    scripts = " and imports from scripts/" if (root / SCRIPTS_DIR).is_dir() else ""
+    scripts = "; it also carries scripts/" if (root / SCRIPTS_DIR).is_dir() else ""
     raise UserError(
         f"bundle {root.name} runs its own code ({where} {view.problems[0]}"
         f"{f' and {len(view.problems) - 1} more' if len(view.problems) > 1 else ''}{scripts}) "

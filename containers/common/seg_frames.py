@@ -75,13 +75,38 @@ def binary_frames(
     lo, hi = (int(labelled[0]), int(labelled[-1]) + 1) if len(labelled) else (0, 0)
     # per segment: (hi - lo, bytes per frame) packed masks, and in which of those slices it is
     packed = _packed_masks(flat[lo:hi], values, int(slice_max.max(initial=0)))
+    return _frames_of_packed(packed, lo, n_slices, flat.shape[1], positions, orientation)
+
+
+def mask_frames(
+    masks: np.ndarray, positions: np.ndarray, orientation: Sequence[float]
+) -> SegFrames:
+    """`masks` (segments, slices, rows, columns) of booleans, segment n is `masks[n - 1]`;
+    segments may overlap (each voxel may belong to several)."""
+    n_slices = masks.shape[1]
+    flat = masks.reshape(masks.shape[0], n_slices, -1)
+    labelled = np.flatnonzero(flat.any(axis=(0, 2)))
+    lo, hi = (int(labelled[0]), int(labelled[-1]) + 1) if len(labelled) else (0, 0)
+    packed = [np.packbits(m[lo:hi], axis=-1, bitorder="little") for m in flat]
+    return _frames_of_packed(packed, lo, n_slices, flat.shape[2], positions, orientation)
+
+
+def _frames_of_packed(
+    packed: list[np.ndarray],
+    lo: int,
+    n_slices: int,
+    pixels_per_frame: int,
+    positions: np.ndarray,
+    orientation: Sequence[float],
+) -> SegFrames:
+    """The frames in file order from each segment's packed masks of slices lo, lo + 1, …"""
     present = np.stack([p.any(axis=1) for p in packed])
     occupied = np.zeros(n_slices, dtype=bool)
-    occupied[lo:hi] = present.any(axis=0)
+    occupied[lo : lo + present.shape[1]] = present.any(axis=0)
     if not occupied.any():  # like highdicom: an empty map keeps its (one) slice, all segments
         occupied[0] = True
-        present = np.ones((len(values), 1), dtype=bool)
-        packed = [np.zeros((1, (flat.shape[1] + 7) // 8), np.uint8) for _ in values]
+        present = np.ones((len(packed), 1), dtype=bool)
+        packed = [np.zeros((1, (pixels_per_frame + 7) // 8), np.uint8) for _ in packed]
         lo = 0
     stored = np.flatnonzero(occupied)
     normal = get_normal_vector(orientation, index_convention=VOLUME_INDEX_CONVENTION)
@@ -97,14 +122,14 @@ def binary_frames(
         chunks.append(masks[order - lo])
     all_slices = np.concatenate(slices)
     pixels = np.concatenate(chunks)
-    if flat.shape[1] % 8:  # frames share bytes: repack without per-frame padding
-        bits = np.unpackbits(pixels, axis=1, count=flat.shape[1], bitorder="little")
+    if pixels_per_frame % 8:  # frames share bytes: repack without per-frame padding
+        bits = np.unpackbits(pixels, axis=1, count=pixels_per_frame, bitorder="little")
         pixels = np.packbits(bits.ravel(), bitorder="little")
     pixel_data = pixels.tobytes()
     if len(pixel_data) % 2:
         pixel_data += b"\x00"
     return SegFrames(
-        segment_count=len(values),
+        segment_count=len(packed),
         segments=np.concatenate(segments),
         slices=all_slices,
         plane_ranks=rank[all_slices],

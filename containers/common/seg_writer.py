@@ -37,6 +37,7 @@ from containers.common.seg_frames import (
     SOURCE_IMAGES,
     SegFrames,
     binary_frames,
+    mask_frames,
     per_frame_groups_element,
     referenced_series_element,
     source_images_element,
@@ -80,10 +81,21 @@ def write_seg(
     series_number: int = 900,
     manufacturer: str = "xnat-monai",
     software_version: str = "0.1.0",
+    masks: np.ndarray | None = None,
 ) -> WrittenSeg:
-    """Write `label_map` ((columns, rows, slices) like `series.volume`) as a DICOM SEG."""
+    """Write `label_map` ((columns, rows, slices) like `series.volume`) as a DICOM SEG.
+
+    With `masks` ((segments, columns, rows, slices) booleans, segment k for the label whose
+    value is k + 1) the segments are those masks, which may overlap; `label_map` is then unused.
+    """
     path = Path(path)
-    if tuple(label_map.shape) != series.shape:
+    if masks is not None:
+        if tuple(masks.shape[1:]) != series.shape or masks.shape[0] != len(labels):
+            raise UserError(
+                f"masks of shape {masks.shape} do not fit {len(labels)} label(s) on a series of "
+                f"shape {series.shape}"
+            )
+    elif tuple(label_map.shape) != series.shape:
         raise UserError(
             f"label map shape {label_map.shape} differs from series shape {series.shape}; "
             "resample the segmentation onto the scan first"
@@ -109,13 +121,21 @@ def write_seg(
             f"label values {sorted(labels.values())} must lie in 1..255 to be written as a SEG; "
             "renumber the labels in the model's label map"
         )
-    volume = np.transpose(label_map, (2, 1, 0))  # (slices, rows, columns), a view when F-ordered
-    frames = binary_frames(
-        np.ascontiguousarray(volume, dtype=np.uint8),
-        [value for _name, value in ordered],
-        series.positions,
-        series.orientation,
-    )
+    if masks is not None:
+        ordered_masks = np.stack([masks[value - 1] for _name, value in ordered])
+        frames = mask_frames(
+            np.ascontiguousarray(np.transpose(ordered_masks, (0, 3, 2, 1)), dtype=bool),
+            series.positions,
+            series.orientation,
+        )
+    else:
+        volume = np.transpose(label_map, (2, 1, 0))  # (slices, rows, columns); a view if F-ordered
+        frames = binary_frames(
+            np.ascontiguousarray(volume, dtype=np.uint8),
+            [value for _name, value in ordered],
+            series.positions,
+            series.orientation,
+        )
 
     with values_already_valid():
         seg = _build(

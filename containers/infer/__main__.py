@@ -1,15 +1,16 @@
-"""`python -m containers.infer`: segment one DICOM series with a MONAI bundle.
+"""`python -m containers.infer`: segment a scan with a MONAI bundle.
 
-Reads the series, brings it to the model's orientation and spacing, normalises, runs the
-sliding-window ensemble, maps the labels back onto the scan's grid, and writes into --output:
-`SEG/` (DICOM SEG), `NIFTI/` (the label map), `REPORT/` (report.json + QC picture) and, when
-the XNAT arguments are given, `assessor.xml` (an icr:roiCollectionData pointing at the SEG).
-All outputs appear together or not at all.
+Reads the series (one per input channel for multi-channel bundles, chosen in the mounted
+session), runs the model (`model_loading`: our train step's bundles on the step's own
+pipeline, any other MONAI bundle on its own pipeline under the site's trust rule), and writes
+into --output: `SEG/` (DICOM SEG on the first channel's series), `NIFTI/` (the label map),
+`REPORT/` (report.json + QC picture) and, when the XNAT arguments are given, `assessor.xml` (an
+icr:roiCollectionData pointing at the SEG). All outputs appear together or not at all.
 
-Start-up: this module imports neither torch nor MONAI. `run` starts them in the background
-(torch, then the model's weights and MONAI network, then the writers' libraries) and reads the
-series meanwhile; the report records how long the step then waited for them. Run as a
-program, it ends without tearing the interpreter down (`exit_at_once`).
+Start-up: this module imports neither torch nor MONAI. `run` reads the model's metadata, then
+starts them in the background (torch, then the model's weights and network, then the writers'
+libraries) and reads the series meanwhile; the report records how long the step then waited.
+Run as a program, it ends without tearing the interpreter down (`exit_at_once`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,29 @@ import os
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from containers.common.background import BackgroundStages
-from containers.common.bundle import Bundle, load_bundle, read_bundle_spec
-from containers.common.bundle_spec import BundleSpec
 from containers.common.dicom_series import Series, read_series
 from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
-from containers.infer.report import InferenceReport, LabelVolume, Timings
+from containers.infer.channels import (
+    ChannelScan,
+    choose_channel_scans,
+    parse_channel_patterns,
+    session_scans,
+)
+from containers.infer.model_loading import (
+    ModelDescription,
+    describe_model,
+    model_provenance,
+    parse_overrides,
+)
+from containers.infer.report import ChannelChoice, InferenceReport, LabelVolume, Timings
+from containers.infer.segmentation import Segmentation
 from containers.infer.staging import require_empty_output, staged_output
 from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
@@ -40,6 +53,8 @@ from xnat_plugin.log import configure_logging
 if TYPE_CHECKING:
     import torch
 
+    from containers.common.bundle import Bundle
+    from containers.common.bundle_pipeline import BundlePipeline
     from containers.common.seg_writer import WrittenSeg
 
 log = logging.getLogger("containers.infer")
@@ -49,10 +64,35 @@ XNAT_ARGUMENTS = ("session_id", "project", "subject", "session_label")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m containers.infer", description="Segment one DICOM series with a bundle."
+        prog="python -m containers.infer",
+        description="Segment a scan (one per input channel) with a MONAI bundle.",
     )
     parser.add_argument("--input", required=True, type=Path, help="folder with one DICOM series")
     parser.add_argument("--model", required=True, type=Path, help="one MONAI bundle folder")
+    parser.add_argument(
+        "--session-dir",
+        type=Path,
+        help="the whole session (SCANS/<scan>/DICOM): where a model with several input "
+        "channels finds one scan per channel",
+    )
+    parser.add_argument(
+        "--channel-scans",
+        help="CHANNEL=PATTERN,...: series-description pattern per input channel "
+        "(default: the channel's name as a word of the description)",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ID=VALUE",
+        help="MONAI config override of a model-zoo bundle, e.g. inferer::roi_size=[96,96,96]",
+    )
+    parser.add_argument(
+        "--overrides",
+        default="",
+        metavar="'ID=VALUE ...'",
+        help="several --override items in one value, separated by spaces",
+    )
     parser.add_argument("--output", required=True, type=Path, help="empty output folder")
     parser.add_argument("--session-id", help="the image session's XNAT ID")
     parser.add_argument("--project", help="XNAT project ID")
@@ -93,43 +133,65 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@dataclass
+class ChannelInput:
+    """The series of one input channel and how it was chosen."""
+
+    series: Series
+    choice: ChannelScan | None
+    on_first_grid: bool = True  # else resampled onto the first channel's grid
+
+
+@dataclass
+class LoadedModel:
+    """What the background loaded: our bundle's networks, or the bundle's own pipeline."""
+
+    device: torch.device
+    bundle: Bundle | None = None
+    models: list[Any] = field(default_factory=list)
+    pipeline: BundlePipeline | None = None
+
+
 def run(args: argparse.Namespace) -> InferenceReport:
     clock = RunClock()
     xnat = _xnat_arguments(args)
-    folder = _bundle_folder(args.model)
-    spec = read_bundle_spec(folder)
+    overrides = parse_overrides([*args.overrides.split(), *args.override])
+    model = describe_model(_bundle_folder(args.model), overrides=overrides)
+    log.info("model %s %s: %s", model.name, model.version, ", ".join(model.format.input_channels))
     require_empty_output(args.output)
     with BackgroundStages(
         [
             ("torch", _import_numerics),
-            ("models", lambda: _load_models(folder, args.device)),
+            ("models", lambda: _load_model(model, args.device)),
             ("writers", _import_writers),
         ]
     ) as background:
-        return _run(args, clock, xnat, spec, background)
+        return _run(args, clock, xnat, model, background)
 
 
 def _import_numerics() -> None:
     """torch and the step's own modules built on it (the main thread imports them after)."""
-    import containers.common.qc_picture
-    import containers.common.resample
-    import containers.infer.predict  # noqa: F401
+    import containers.infer.native  # noqa: F401  (torch, resampling, prediction, grey levels)
 
 
-def _load_models(folder: Path, device_name: str) -> tuple[Bundle, list[torch.nn.Module], Any]:
-    """The bundle's weights in their networks (MONAI's import comes with the first network)."""
+def _load_model(model: ModelDescription, device_name: str) -> LoadedModel:
+    """Weights in their networks (MONAI's import comes with the first network), or the
+    bundle's own pipeline once the trust rule allows it."""
+    from containers.infer.model_loading import load_native, load_pipeline
     from containers.infer.predict import choose_device
 
-    bundle = load_bundle(folder)
-    bundle.check_fits(in_channels=1)
     device = choose_device(device_name)
-    return bundle, bundle.build_models(device, release=True), device
+    if model.native:
+        bundle, models = load_native(model, device)
+        return LoadedModel(device=device, bundle=bundle, models=models)
+    return LoadedModel(device=device, pipeline=load_pipeline(model))
 
 
 def _import_writers() -> None:
     """What the clean-up and the writers use (highdicom, nibabel, Pillow, cc3d)."""
     import containers.common.nifti_io
     import containers.common.seg_writer
+    import containers.infer.bundle_run
     import containers.infer.cleanup  # noqa: F401
 
 
@@ -137,110 +199,73 @@ def _run(
     args: argparse.Namespace,
     clock: RunClock,
     xnat: dict[str, str] | None,
-    spec: BundleSpec,
+    model: ModelDescription,
     background: BackgroundStages,
 ) -> InferenceReport:
     start = time.perf_counter()
-    series = read_series(args.input)
+    inputs = _read_inputs(args, model)
     read_seconds = time.perf_counter() - start
+    series = inputs[0].series
     log.info("read series %s %s in %.2f s", series.series_instance_uid, series.shape, read_seconds)
-
-    background.result("torch")
-    from containers.common.qc_picture import grey_levels
-    from containers.common.resample import labels_to_original_grid, plan_grid, to_model_grid
-    from containers.infer.predict import choose_sw_batch_size, predict
-
-    start = time.perf_counter()
-    mapping = plan_grid(series.shape, series.affine, spec.spacing, spec.orientation)
-    image = to_model_grid(series.volume, mapping)
-    spec.normalization.apply(image.numpy(), in_place=True)  # the tensor is ours alone
-    # Held in half precision while the network runs (windows go to it as float32): a step of
-    # 1/2048 of the normalised range, far below the scan's own noise, for half the memory.
-    image = image.half()
-    # From here on only the QC picture needs the scan's voxels: keep just the 8-bit grey
-    # levels it shows, a quarter of the float32 volume, while the network runs.
-    series.volume = grey_levels(series.volume)
-    preprocess_seconds = time.perf_counter() - start
-    log.info("model grid %s at %s mm", mapping.model_shape, spec.spacing)
-
-    bundle, models, device = background.result("models")
-    log.info("model %s %s (%d member(s))", spec.model_name, spec.version, len(models))
-    sw_batch_size = choose_sw_batch_size(device, spec.patch_size, args.sw_batch_size)
-    start = time.perf_counter()
-    prediction = predict(
-        image,
-        models,
-        patch_size=spec.patch_size,
-        device=device,
-        sw_batch_size=sw_batch_size,
-        tta=args.tta,
-    )
-    inference_seconds = time.perf_counter() - start
-    del image, models
-    background.result("writers")
-    from containers.infer.cleanup import keep_largest_component
 
     # Helpers for the rest of the step: the checksums and the output files.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        start = time.perf_counter()
-        label_map = labels_to_original_grid(prediction.margins, mapping, mode=args.resample)
-        del prediction.margins
-        resample_seconds = time.perf_counter() - start
-        # The clean-up runs on one core: the checksums (hashing releases the GIL) use the other.
-        provenance_job = pool.submit(_provenance_checksums, args, series, bundle)
-        if not args.no_largest_component:
-            pieces = {
-                spec.labels[name]: n for name, n in spec.components.items() if name in spec.labels
-            }
-            keep_largest_component(label_map, sorted(spec.labels.values()), pieces)
-        postprocess_seconds = time.perf_counter() - start
+        checksums: list[Future[Any]] = []
+        segmentation, loaded = _segment(args, model, inputs, background, pool, checksums)
 
         start = time.perf_counter()
         stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
         assessor_label = None
         if xnat is not None:
             assessor_label = args.assessor_label or (
-                f"{xnat['session_label']}_monai_{spec.model_name}_{stamp}"
+                f"{xnat['session_label']}_monai_{model.name}_{stamp}"
             )
-        name = assessor_label or f"monai_{spec.model_name}_{stamp}"
+        name = assessor_label or f"monai_{model.name}_{stamp}"
         with staged_output(args.output) as staging:
             written, volumes = _write_files(
-                pool, staging, name, label_map, series, spec, waiting_for=[provenance_job]
+                pool, staging, name, segmentation, series, model, waiting_for=checksums
             )
-            input_checksums, model_provenance = provenance_job.result()
+            input_checksums, weights_sha256 = checksums[0].result()
             write_seconds = time.perf_counter() - start
+            times = segmentation.times
             report = InferenceReport(
-                model_name=spec.model_name,
-                model_version=spec.version,
+                model_name=model.name,
+                model_version=model.version,
                 series_instance_uid=series.series_instance_uid,
                 seg_sop_instance_uid=written.sop_instance_uid,
                 assessor_label=assessor_label,
                 image_shape=list(series.shape),
-                model_grid_shape=list(mapping.model_shape),
+                model_grid_shape=segmentation.model_grid_shape,
                 spacing_mm=[round(s, 4) for s in series.spacing],
                 labels=volumes,
-                tta=args.tta,
-                largest_component=not args.no_largest_component,
+                tta=bool(args.tta and model.native),
+                largest_component=model.native and not args.no_largest_component,
+                pipeline="xnat-monai" if model.native else "bundle",
+                overlapping_segments=segmentation.overlapping,
+                channels=[_channel_choice(i) for i in inputs],
                 timings=Timings(
                     read_seconds=round(read_seconds, 3),
-                    preprocess_seconds=round(preprocess_seconds, 3),
-                    forward_seconds=round(prediction.forward_seconds, 3),
-                    inference_seconds=round(inference_seconds, 3),
-                    postprocess_seconds=round(postprocess_seconds, 3),
-                    resample_seconds=round(resample_seconds, 3),
-                    cleanup_seconds=round(postprocess_seconds - resample_seconds, 3),
+                    preprocess_seconds=round(times.preprocess_seconds, 3),
+                    forward_seconds=round(times.forward_seconds, 3),
+                    inference_seconds=round(times.inference_seconds, 3),
+                    postprocess_seconds=round(times.resample_seconds + times.cleanup_seconds, 3),
+                    resample_seconds=round(times.resample_seconds, 3),
+                    cleanup_seconds=round(times.cleanup_seconds, 3),
                     write_seconds=round(write_seconds, 3),
                     total_seconds=round(clock.elapsed(), 3),
                     startup_wait_seconds=round(background.waited_seconds, 3),
-                    forward_passes=prediction.passes,
-                    windows=prediction.windows,
+                    forward_passes=times.forward_passes,
+                    windows=times.windows,
                 ),
                 provenance=collect_provenance(
                     "infer",
                     clock,
-                    device=str(device),
+                    device=str(loaded.device),
                     inputs=input_checksums,
-                    model=model_provenance,
+                    model={
+                        **model_provenance(model, loaded.bundle, loaded.pipeline),
+                        "sha256": weights_sha256,
+                    },
                 ),
             )
             (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
@@ -254,27 +279,151 @@ def _run(
                     time=clock.started_at.time(),
                     uid=written.sop_instance_uid,
                     collection_type="SEG",
-                    series_uids=[series.series_instance_uid],
+                    series_uids=list(dict.fromkeys(i.series.series_instance_uid for i in inputs)),
                     name=assessor_label,
-                    description=f"MONAI {spec.model_name} {spec.version} (AUTOMATIC)",
+                    description=f"MONAI {model.name} {model.version} (AUTOMATIC)",
                 )
                 (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
     log.info(
         "done in %.1f s (forward passes %.1f s): %s",
         clock.elapsed(),
-        prediction.forward_seconds,
+        segmentation.times.forward_seconds,
         ", ".join(f"{k} {v.volume_ml:.1f} mL" for k, v in report.labels.items()),
     )
     return report
+
+
+def _segment(
+    args: argparse.Namespace,
+    model: ModelDescription,
+    inputs: list[ChannelInput],
+    background: BackgroundStages,
+    pool: ThreadPoolExecutor,
+    checksums: list[Future[Any]],
+) -> tuple[Segmentation, LoadedModel]:
+    """Run the model; the checksums start as soon as they can overlap one-core work."""
+    series = inputs[0].series
+
+    def writers_and_checksums() -> None:
+        background.result("writers")
+        # Hashing releases the GIL: it overlaps the one-core clean-up.
+        checksums.append(pool.submit(_provenance_checksums, args, inputs, model))
+
+    background.result("torch")
+    if model.native:
+        from containers.infer.native import NativeOptions, segment_native, to_model_input
+
+        assert model.spec is not None
+        prepared = to_model_input(series, model.spec)
+        loaded: LoadedModel = background.result("models")
+        log.info("model %s %s (%d member(s))", model.name, model.version, len(loaded.models))
+        options = NativeOptions(
+            tta=args.tta,
+            resample=args.resample,
+            largest_component=not args.no_largest_component,
+            sw_batch_size=args.sw_batch_size,
+        )
+        segmentation = segment_native(
+            prepared,
+            model.spec,
+            loaded.models,
+            loaded.device,
+            options,
+            before_cleanup=writers_and_checksums,
+        )
+        loaded.models.clear()
+        return segmentation, loaded
+
+    loaded = background.result("models")
+    writers_and_checksums()
+    from containers.common.qc_picture import DEFAULT_WINDOW, grey_levels
+    from containers.infer.bundle_run import segment_with_bundle
+
+    if args.tta or args.no_largest_component or args.resample != "linear":
+        log.info(
+            "TTA, clean-up and resampling options apply to models trained here; bundle %s "
+            "runs its own postprocessing",
+            model.name,
+        )
+    window = DEFAULT_WINDOW if series.modality == "CT" else _percentile_window(series.volume)
+    assert loaded.pipeline is not None
+    segmentation = segment_with_bundle(
+        loaded.pipeline, model.format, [i.series for i in inputs], device=loaded.device
+    )
+    # Only the QC picture needs the scan's voxels from here on.
+    series.volume = grey_levels(series.volume, window)
+    for other in inputs[1:]:
+        other.series.volume = np.empty((0, 0, 0), dtype=np.float32)
+    return segmentation, loaded
+
+
+def _read_inputs(args: argparse.Namespace, model: ModelDescription) -> list[ChannelInput]:
+    """The series of each input channel: --input for a one-channel model (or when the
+    session is not mounted), else one scan per channel from --session-dir."""
+    channels = model.format.input_channels
+    session = args.session_dir
+    has_session = session is not None and (session / "SCANS").is_dir()
+    if len(channels) == 1 and (not has_session or not args.channel_scans):
+        if not _has_files(args.input) and has_session:
+            raise UserError(
+                f"{args.input} holds no DICOM: give the scan, or --channel-scans to choose it "
+                "in the session"
+            )
+        return [ChannelInput(read_series(args.input), None)]
+    if session is None or not has_session:
+        raise UserError(
+            f"model {model.name} takes {len(channels)} input channels ({', '.join(channels)}), "
+            "one scan each: launch the wrapper that mounts the whole session (segment from "
+            "several scans), or give --session-dir"
+        )
+    patterns = parse_channel_patterns(args.channel_scans, channels)
+    chosen = choose_channel_scans(session_scans(session), channels, patterns)
+    inputs: list[ChannelInput] = []
+    for choice in chosen:
+        log.info(
+            "channel %s: scan %s %r (%s)",
+            choice.channel,
+            choice.scan.scan_id,
+            choice.scan.series_description,
+            choice.pattern,
+        )
+        series = read_series(choice.scan.folder)
+        first = inputs[0].series if inputs else series
+        same = series.shape == first.shape and np.allclose(series.affine, first.affine, atol=1e-3)
+        inputs.append(ChannelInput(series, choice, on_first_grid=same))
+    return inputs
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+def _percentile_window(volume: np.ndarray) -> tuple[float, float]:
+    """A display window for scans without Hounsfield units (MR): the 1st-99th percentile."""
+    sample = volume[::4, ::4, ::2]
+    low, high = (float(v) for v in np.percentile(sample, [1, 99]))
+    return (low, high if high > low else low + 1.0)
+
+
+def _channel_choice(channel_input: ChannelInput) -> ChannelChoice:
+    series, choice = channel_input.series, channel_input.choice
+    return ChannelChoice(
+        channel=choice.channel if choice else "image",
+        scan_id=choice.scan.scan_id if choice else None,
+        series_description=choice.scan.series_description if choice else "",
+        series_instance_uid=series.series_instance_uid,
+        chosen_by=choice.pattern if choice else "--input",
+        resampled_onto_first=not channel_input.on_first_grid,
+    )
 
 
 def _write_files(
     pool: ThreadPoolExecutor,
     staging: Path,
     name: str,
-    label_map: np.ndarray,
+    segmentation: Segmentation,
     series: Series,
-    spec: BundleSpec,
+    model: ModelDescription,
     *,
     waiting_for: list[Future[Any]],
 ) -> tuple[WrittenSeg, dict[str, LabelVolume]]:
@@ -283,23 +432,27 @@ def _write_files(
     from containers.common.nifti_io import write_nifti
     from containers.common.qc_picture import write_qc_montage
     from containers.common.seg_writer import SegAlgorithm, write_seg
-    from containers.infer.report import label_volumes
+    from containers.infer.report import label_volumes, mask_volumes
 
+    labels = segmentation.labels
+    masks = segmentation.masks
     jobs: list[Future[Any]] = [
         pool.submit(
             write_seg,
             staging / "SEG" / f"{name}.dcm",
-            label_map,
+            segmentation.label_map,
             series,
-            spec.labels,
-            algorithm=SegAlgorithm(kind="AUTOMATIC", name=spec.model_name, version=spec.version),
-            segment_codes=spec.segment_codes,
-            series_description=f"MONAI {spec.model_name} {spec.version}"[:64],
+            labels,
+            algorithm=SegAlgorithm(kind="AUTOMATIC", name=model.name, version=model.version),
+            segment_codes=model.segment_codes,
+            series_description=f"MONAI {model.name} {model.version}"[:64],
+            masks=masks,
         ),
         pool.submit(
             write_nifti,
             staging / "NIFTI" / f"{name}.nii.gz",
-            label_map,
+            # Overlapping segments: one 0/1 volume per label along a 4th axis, in label order.
+            segmentation.label_map if masks is None else np.moveaxis(masks, 0, -1),
             series.affine,
             dtype=np.uint8,
         ),
@@ -307,14 +460,17 @@ def _write_files(
             write_qc_montage,
             staging / "REPORT" / "qc.png",
             series.volume,
-            label_map,
+            segmentation.label_map,
             series.spacing,
-            spec.labels,
+            labels,
             title=name,
         ),
     ]
     try:
-        volumes = label_volumes(label_map, spec.labels, series.spacing)
+        if masks is None:
+            volumes = label_volumes(segmentation.label_map, labels, series.spacing)
+        else:
+            volumes = mask_volumes(masks, labels, series.spacing)
     finally:
         # Every job has finished before an error surfaces, so none writes into the staging
         # folder after it is removed.
@@ -350,23 +506,20 @@ def _bundle_folder(model: Path) -> Path:
 
 
 def _provenance_checksums(
-    args: argparse.Namespace, series: Series, bundle: Bundle
-) -> tuple[dict[str, str], dict[str, object]]:
-    """The input series' and the model's checksums, for the report's provenance."""
-    key = f"scan {args.scan_id}" if args.scan_id else str(args.input)
-    inputs = {f"{key} ({series.shape[2]} DICOM files)": sha256_of_files(series.paths)}
-    return inputs, _model_provenance(bundle)
+    args: argparse.Namespace, inputs: list[ChannelInput], model: ModelDescription
+) -> tuple[dict[str, str], str]:
+    """The input series' checksums and the weights' (sha256 over every member)."""
+    from xnat_plugin.models.layout import weights_checksum
 
-
-def _model_provenance(bundle: Bundle) -> dict[str, object]:
-    return {
-        "name": bundle.spec.model_name,
-        "version": bundle.spec.version,
-        "network": bundle.spec.network.name,
-        "members": bundle.member_names,
-        "sha256": bundle.checksum,
-        "training": bundle.spec.training,
-    }
+    checksums = {}
+    for channel_input in inputs:
+        series, choice = channel_input.series, channel_input.choice
+        if choice is not None:
+            key = f"scan {choice.scan.scan_id}"
+        else:
+            key = f"scan {args.scan_id}" if args.scan_id else str(args.input)
+        checksums[f"{key} ({series.shape[2]} DICOM files)"] = sha256_of_files(series.paths)
+    return checksums, weights_checksum(model.root)
 
 
 def exit_at_once(code: int) -> None:

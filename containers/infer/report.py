@@ -33,6 +33,17 @@ class Timings(BaseModel):
     windows: int  # sliding windows the network evaluated, over all passes
 
 
+class ChannelChoice(BaseModel):
+    """Which scan fed an input channel, and why (see containers.infer.channels)."""
+
+    channel: str
+    scan_id: str | None
+    series_description: str
+    series_instance_uid: str
+    chosen_by: str
+    resampled_onto_first: bool = False
+
+
 class InferenceReport(BaseModel):
     model_name: str
     model_version: str
@@ -45,6 +56,10 @@ class InferenceReport(BaseModel):
     labels: dict[str, LabelVolume]
     tta: bool
     largest_component: bool
+    # "xnat-monai": the step's own pipeline; "bundle": the bundle's own MONAI pipeline.
+    pipeline: str = "xnat-monai"
+    overlapping_segments: bool = False
+    channels: list[ChannelChoice] = []
     timings: Timings
     provenance: Provenance
 
@@ -69,3 +84,17 @@ def label_volumes(
         )
         for name, value in sorted(labels.items(), key=lambda item: item[1])
     }
+
+
+def mask_volumes(
+    masks: np.ndarray, labels: Mapping[str, int], spacing: tuple[float, float, float]
+) -> dict[str, LabelVolume]:
+    """Voxel count and mL per mask (label value k is `masks[k - 1]`)."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    volumes = {}
+    for name, value in sorted(labels.items(), key=lambda item: item[1]):
+        voxels = int(np.count_nonzero(masks[value - 1]))
+        volumes[name] = LabelVolume(
+            value=value, voxels=voxels, volume_ml=round(voxels * voxel_ml, 3)
+        )
+    return volumes

@@ -1,4 +1,4 @@
-"""Small synthetic single-frame CT series written with pydicom, for tests and benchmarks."""
+"""Small synthetic single-frame CT (or MR) series written with pydicom, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,12 @@ def write_ct_series(
     study_uid: str | None = None,
     slices: Sequence[int] | None = None,
     intercept: float = -1024.0,
+    modality: str = "CT",
+    series_description: str | None = None,
 ) -> list[Path]:
-    """Write `volume` (int16 HU, (columns, rows, slices)) as one file per slice, shuffled names."""
+    """Write `volume` (int16 HU, (columns, rows, slices)) as one file per slice, shuffled names.
+
+    `modality="MR"` writes MR images (MR Image Storage) with the same geometry."""
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
     study_uid = study_uid or generate_uid()
@@ -82,6 +86,12 @@ def write_ct_series(
     paths = []
     for k in slices if slices is not None else range(n):
         ds = _ct_header(series_uid, study_uid, frame_uid, k)
+        if modality != "CT":
+            ds.Modality = modality
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+            del ds.KVP
+        if series_description is not None:
+            ds.SeriesDescription = series_description
         ds.Rows, ds.Columns = rows, cols
         ds.ImageOrientationPatient = [*geometry.row_dir, *geometry.col_dir]
         ds.ImagePositionPatient = [float(v) for v in geometry.position(k)]

@@ -140,6 +140,14 @@ def bundle_format(metadata: dict[str, Any], where: Path | str) -> BundleFormat:
         )
     image = _first(formats.get("inputs"), where, "inputs")
     pred = _first(formats.get("outputs"), where, "outputs")
+    if pred.get("type", "image") != "image":
+        kind = {"object": "detection", "probabilities": "classification"}.get(
+            str(pred.get("type")), str(pred.get("type"))
+        )
+        raise UserError(
+            f"{where}: this bundle's output is {pred.get('type')!r} ({kind}), not a "
+            "segmentation image; the infer step segments (output type 'image')"
+        )
     in_count = _int(image.get("num_channels", 1), where, "inputs num_channels")
     in_def = _channel_def(image.get("channel_def"), where, "inputs")
     input_channels = tuple(in_def.get(c, f"channel {c}") for c in range(in_count))
