@@ -30,7 +30,8 @@ CONTRACT_OPTIONS = {
     "containers.infer": {
         "--input", "--model", "--output", "--session-id", "--project", "--subject",
         "--session-label", "--scan-id", "--assessor-label", "--tta", "--no-largest-component",
-        "--device", "--sw-batch-size", "--roi-namespace",
+        "--device", "--sw-batch-size", "--roi-namespace", "--session-dir", "--channel-scans",
+        "--overrides",
     },
     "containers.evaluate session": {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
@@ -198,7 +199,7 @@ def test_train_runs_on_a_project_mounted_read_only_and_stores_into_monai_models(
 
 def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
     (infer,) = step_commands("infer")
-    (wrapper,) = infer.xnat
+    wrapper = infer.wrapper("monai-segment-session")
     assert wrapper.contexts == ["xnat:imageSessionData"]
     scan = wrapper.input("scan")
     assert scan.type == "Scan" and scan.user_settable is True
@@ -215,9 +216,29 @@ def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
     assert {"id", "label", "project-id", "subject-id"} <= properties
 
 
-def test_infer_uploads_an_roi_collection_with_its_files_under_it() -> None:
+def test_infer_with_several_scans_mounts_the_whole_session_instead_of_one_scan() -> None:
+    """Each wrapper feeds one of /input and /session; the other stays an empty folder."""
     (infer,) = step_commands("infer")
-    (wrapper,) = infer.xnat
+    wrapper = infer.wrapper("monai-segment-session-scans")
+    (session,) = wrapper.external_inputs
+    assert session.type == "Session"
+    assert infer.mount(str(session.provides_files_for_command_mount)).path == "/session"
+    fed = {i.provides_files_for_command_mount for i in wrapper.inputs} - {None}
+    assert fed == {"session", "models"}
+    assert not any(i.type == "Scan" for i in wrapper.inputs)
+    single = {
+        i.provides_files_for_command_mount for i in infer.wrapper("monai-segment-session").inputs
+    }
+    assert "session" not in single and "input" in single
+    words = shlex.split(fill_command_line(infer, SAMPLE_XNAT_VALUES | {"channel-scans": "T1=*t1*"}))
+    assert words[words.index("--channel-scans") + 1] == "T1=*t1*"
+    assert words[words.index("--session-dir") + 1] == "/session"
+
+
+@pytest.mark.parametrize("name", ["monai-segment-session", "monai-segment-session-scans"])
+def test_infer_uploads_an_roi_collection_with_its_files_under_it(name: str) -> None:
+    (infer,) = step_commands("infer")
+    wrapper = infer.wrapper(name)
     handlers = wrapper.output_handlers_in_upload_order()
     assessor = handlers[0]
     assert (assessor.type, assessor.xsi_type, assessor.as_a_child_of) == (

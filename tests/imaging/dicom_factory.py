@@ -73,6 +73,8 @@ def write_ct_series(
     intercept: float = -1024.0,
     modality: str = "CT",
     series_description: str | None = None,
+    series_number: int = 2,
+    frame_uid: str | None = None,
 ) -> list[Path]:
     """Write `volume` (int16 HU, (columns, rows, slices)) as one file per slice, shuffled names.
 
@@ -80,7 +82,7 @@ def write_ct_series(
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
     study_uid = study_uid or generate_uid()
-    frame_uid = generate_uid()
+    frame_uid = frame_uid or generate_uid()
     cols, rows, n = volume.shape
     stored = (volume.astype(np.int32) - int(intercept)).astype(np.int16)
     paths = []
@@ -92,6 +94,7 @@ def write_ct_series(
             del ds.KVP
         if series_description is not None:
             ds.SeriesDescription = series_description
+        ds.SeriesNumber = series_number
         ds.Rows, ds.Columns = rows, cols
         ds.ImageOrientationPatient = [*geometry.row_dir, *geometry.col_dir]
         ds.ImagePositionPatient = [float(v) for v in geometry.position(k)]

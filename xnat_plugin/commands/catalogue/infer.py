@@ -1,4 +1,10 @@
-"""`xnat-monai-infer`: segment one session's CT/MR scan with a model from MONAI_MODELS."""
+"""`xnat-monai-infer`: segment one session's CT/MR scan with a model from MONAI_MODELS.
+
+Two wrappers share the command: `monai-segment-session` mounts one scan's DICOM (the usual
+case), `monai-segment-session-scans` mounts the whole session so the step picks one scan per
+input channel of a multi-channel model (BraTS: T1c, T1, T2, FLAIR) by series description.
+Each wrapper leaves the other's mount unfed: XNAT gives it an empty folder.
+"""
 
 from __future__ import annotations
 
@@ -36,9 +42,13 @@ SCAN_MATCHER = ScanRule().matcher()
 
 INFER_COMMAND_LINE = (
     "python -m containers.infer --input /input --model '/models/#model-name#' --output /output "
+    "--session-dir /session --channel-scans '#channel-scans#' "
+    "--overrides '#bundle-overrides#' "
     "#SESSION_ID# #PROJECT_ID# #SUBJECT_ID# #SESSION_LABEL# #SCAN_ID# "
     "#tta# #largest-component# #device# #sw-batch-size# #roi-namespace#"
 )
+SINGLE_SCAN_WRAPPER = "monai-segment-session"
+CHANNEL_SCANS_WRAPPER = "monai-segment-session-scans"
 
 
 def infer_command(variant: Variant) -> Command:
@@ -58,6 +68,7 @@ def infer_command(variant: Variant) -> Command:
         override_entrypoint=True,
         mounts=[
             read_only_mount("input", "/input"),
+            read_only_mount("session", "/session"),
             read_only_mount("models", "/models"),
             output_mount(),
         ],
@@ -75,7 +86,29 @@ def infer_command(variant: Variant) -> Command:
             xnat_value_input(
                 "SESSION_LABEL", "Session label", "Label of the session.", "--session-label"
             ),
-            xnat_value_input("SCAN_ID", "Scan ID", "ID of the segmented scan.", "--scan-id"),
+            CommandInput(
+                name="SCAN_ID",
+                label="Scan ID",
+                description="ID of the segmented scan (none when one scan per channel is chosen).",
+                command_line_flag="--scan-id",
+            ),
+            value_input(
+                "channel-scans",
+                "Scan of each input channel",
+                "For models with several input channels: CHANNEL=PATTERN,... (shell-style, "
+                "case-insensitive, over the series description), e.g. "
+                "T1c=*t1*post*,T1=*t1*pre*,T2=*t2*,FLAIR=*flair*; empty: each channel's name "
+                "as a word of the description.",
+                default="",
+            ),
+            value_input(
+                "bundle-overrides",
+                "Bundle config overrides",
+                "For MONAI model-zoo bundles: ID=VALUE items separated by spaces, in MONAI's "
+                "override syntax with :: between levels, e.g. inferer::roi_size=[96,96,96] "
+                "inferer::sw_batch_size=2.",
+                default="",
+            ),
             CommandInput(
                 name="tta",
                 label="Test-time augmentation",
@@ -147,107 +180,143 @@ def infer_command(variant: Variant) -> Command:
                 path="REPORT",
             ),
         ],
-        xnat=[
-            CommandWrapper(
-                name=f"monai-segment-session{variant.suffix}",
-                label=f"MONAI: segment this session{variant.menu_suffix}",
-                description=(
-                    "Segment a CT or MR scan of this session with a model from MONAI_MODELS; "
-                    "the segmentation appears as an ROI collection (DICOM SEG) on the session."
-                ),
-                contexts=["xnat:imageSessionData"],
-                external_inputs=[
-                    ExternalInput(
-                        name="session",
-                        label="Session",
-                        description="The imaging session to segment.",
-                        type="Session",
-                        required=True,
-                    )
-                ],
-                derived_inputs=[
-                    DerivedInput(
-                        name="scan",
-                        label="Scan",
-                        description=(
-                            "The CT or MR scan to segment: the one scan with DICOM files that "
-                            "the project's scan rule picks (default: at least 10 frames)."
-                        ),
-                        type="Scan",
-                        derived_from_wrapper_input="session",
-                        matcher=SCAN_MATCHER,
-                        user_settable=True,
-                    ),
-                    DerivedInput(
-                        name="scan-dicom",
-                        label="Scan DICOM",
-                        description="The scan's DICOM resource, mounted at /input.",
-                        type="Resource",
-                        derived_from_wrapper_input="scan",
-                        matcher="@.label == 'DICOM'",
-                        provides_files_for_command_mount="input",
-                        user_settable=False,
-                    ),
-                    property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
-                    property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
-                    property_of(
-                        "session-label", "Session label", "session", "label", "SESSION_LABEL"
-                    ),
-                    property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
-                    property_of("subject-id", "Subject ID", "session", "subject-id", "SUBJECT_ID"),
-                    DerivedInput(
-                        name="project",
-                        label="Project",
-                        description="The session's project, which holds the models.",
-                        type="Project",
-                        derived_from_wrapper_input="session",
-                        user_settable=False,
-                        # load-children stays true: XNAT loads a derived project's resources
-                        # only with it (and only the types this wrapper needs).
-                    ),
-                    DerivedInput(
-                        name="models",
-                        label="Models",
-                        description="The project resource MONAI_MODELS, mounted at /models.",
-                        type="Resource",
-                        derived_from_wrapper_input="project",
-                        matcher="@.label == 'MONAI_MODELS'",
-                        provides_files_for_command_mount="models",
-                        user_settable=False,
-                    ),
-                ],
-                output_handlers=[
-                    OutputHandler(
-                        name="segmentation-assessor",
-                        accepts_command_output="assessor",
-                        as_a_child_of="session",
-                        type="Assessor",
-                        xsi_type="icr:roiCollectionData",
-                        description="The ROI collection assessor of the AI segmentation.",
-                    ),
-                    OutputHandler(
-                        name="seg-resource",
-                        accepts_command_output="seg",
-                        as_a_child_of="segmentation-assessor",
-                        type="Resource",
-                        label="SEG",
-                    ),
-                    OutputHandler(
-                        name="nifti-resource",
-                        accepts_command_output="nifti",
-                        as_a_child_of="segmentation-assessor",
-                        type="Resource",
-                        label="NIFTI",
-                    ),
-                    OutputHandler(
-                        name="report-resource",
-                        accepts_command_output="report",
-                        as_a_child_of="segmentation-assessor",
-                        type="Resource",
-                        label="REPORT",
-                    ),
-                ],
-            )
-        ],
+        xnat=[_single_scan_wrapper(variant), _channel_scans_wrapper(variant)],
     )
     return with_hardware(command, variant, INFER_RESOURCES)
+
+
+def _session_values() -> list[DerivedInput]:
+    """The session's IDs and label, its project and the project's MONAI_MODELS."""
+    return [
+        property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
+        property_of("session-label", "Session label", "session", "label", "SESSION_LABEL"),
+        property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
+        property_of("subject-id", "Subject ID", "session", "subject-id", "SUBJECT_ID"),
+        DerivedInput(
+            name="project",
+            label="Project",
+            description="The session's project, which holds the models.",
+            type="Project",
+            derived_from_wrapper_input="session",
+            user_settable=False,
+            # load-children stays true: XNAT loads a derived project's resources
+            # only with it (and only the types this wrapper needs).
+        ),
+        DerivedInput(
+            name="models",
+            label="Models",
+            description="The project resource MONAI_MODELS, mounted at /models.",
+            type="Resource",
+            derived_from_wrapper_input="project",
+            matcher="@.label == 'MONAI_MODELS'",
+            provides_files_for_command_mount="models",
+            user_settable=False,
+        ),
+    ]
+
+
+def _output_handlers() -> list[OutputHandler]:
+    return [
+        OutputHandler(
+            name="segmentation-assessor",
+            accepts_command_output="assessor",
+            as_a_child_of="session",
+            type="Assessor",
+            xsi_type="icr:roiCollectionData",
+            description="The ROI collection assessor of the AI segmentation.",
+        ),
+        OutputHandler(
+            name="seg-resource",
+            accepts_command_output="seg",
+            as_a_child_of="segmentation-assessor",
+            type="Resource",
+            label="SEG",
+        ),
+        OutputHandler(
+            name="nifti-resource",
+            accepts_command_output="nifti",
+            as_a_child_of="segmentation-assessor",
+            type="Resource",
+            label="NIFTI",
+        ),
+        OutputHandler(
+            name="report-resource",
+            accepts_command_output="report",
+            as_a_child_of="segmentation-assessor",
+            type="Resource",
+            label="REPORT",
+        ),
+    ]
+
+
+def _single_scan_wrapper(variant: Variant) -> CommandWrapper:
+    return CommandWrapper(
+        name=f"{SINGLE_SCAN_WRAPPER}{variant.suffix}",
+        label=f"MONAI: segment this session{variant.menu_suffix}",
+        description=(
+            "Segment a CT or MR scan of this session with a model from MONAI_MODELS; "
+            "the segmentation appears as an ROI collection (DICOM SEG) on the session."
+        ),
+        contexts=["xnat:imageSessionData"],
+        external_inputs=[
+            ExternalInput(
+                name="session",
+                label="Session",
+                description="The imaging session to segment.",
+                type="Session",
+                required=True,
+            )
+        ],
+        derived_inputs=[
+            DerivedInput(
+                name="scan",
+                label="Scan",
+                description=(
+                    "The CT or MR scan to segment: the one scan with DICOM files that "
+                    "the project's scan rule picks (default: at least 10 frames)."
+                ),
+                type="Scan",
+                derived_from_wrapper_input="session",
+                matcher=SCAN_MATCHER,
+                user_settable=True,
+            ),
+            DerivedInput(
+                name="scan-dicom",
+                label="Scan DICOM",
+                description="The scan's DICOM resource, mounted at /input.",
+                type="Resource",
+                derived_from_wrapper_input="scan",
+                matcher="@.label == 'DICOM'",
+                provides_files_for_command_mount="input",
+                user_settable=False,
+            ),
+            property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
+            *_session_values(),
+        ],
+        output_handlers=_output_handlers(),
+    )
+
+
+def _channel_scans_wrapper(variant: Variant) -> CommandWrapper:
+    return CommandWrapper(
+        name=f"{CHANNEL_SCANS_WRAPPER}{variant.suffix}",
+        label=f"MONAI: segment this session from several scans{variant.menu_suffix}",
+        description=(
+            "Segment this session with a model that takes several scans, one per input "
+            "channel (e.g. T1c, T1, T2, FLAIR), chosen by series description (input "
+            "channel-scans); the segmentation appears on the first channel's scan."
+        ),
+        contexts=["xnat:imageSessionData"],
+        external_inputs=[
+            ExternalInput(
+                name="session",
+                label="Session",
+                description="The imaging session to segment, mounted whole at /session.",
+                type="Session",
+                required=True,
+                provides_files_for_command_mount="session",
+            )
+        ],
+        derived_inputs=_session_values(),
+        output_handlers=_output_handlers(),
+    )
