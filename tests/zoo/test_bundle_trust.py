@@ -95,10 +95,11 @@ def test_untrusted_bundle_with_code_is_refused_before_any_of_it_runs(
     marker.unlink(missing_ok=True)  # building test weights resolves the network only
 
     assert _infer(series_dir, bundle, tmp_path / "out") == 2
-    error = capsys.readouterr().err.strip()
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("infer: ")]
     assert not marker.exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    assert len(error.splitlines()) == 1
+    assert len(lines) == 1
+    error = lines[0]
     assert "runs its own code" in error and TRUST_ENV in error
     assert code_checksum(bundle) in error
 
