@@ -25,6 +25,7 @@ VERB_MODULES = (
     "xnat_plugin.commands.cli",
     "xnat_plugin.admin.cli",
     "xnat_plugin.runner.cli",
+    "xnat_plugin.models.cli",
 )
 
 

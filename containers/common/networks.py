@@ -109,6 +109,15 @@ def check_patch_size(name: str, kwargs: dict[str, Any], patch_size: Sequence[int
         )
 
 
+def network_class(name: str) -> type:
+    """The MONAI class registered under `name`."""
+    # Here, not at the top: any MONAI import loads most of MONAI (seconds), and reading or
+    # checking a bundle's spec needs none of it.
+    from monai.networks import nets
+
+    return getattr(nets, check_network_name(name))  # type: ignore[no-any-return]
+
+
 def build_network(
     name: str,
     in_channels: int,
@@ -119,18 +128,44 @@ def build_network(
     """Build network `name` (3-D); missing kwargs take this project's defaults."""
     merged = {**default_kwargs(name, patch_size), **kwargs}
     check_patch_size(name, merged, patch_size)
-    # Here, not at the top: any MONAI import loads most of MONAI (seconds), and reading or
-    # checking a bundle's spec needs none of it.
-    from monai.networks.nets import DynUNet, SegResNet, SwinUNETR, UNet
+    cls = network_class(name)
+    return cls(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)  # type: ignore[no-any-return]
 
-    if name == "UNet":
-        return UNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)
-    if name == "SegResNet":
-        return SegResNet(
-            spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged
-        )
-    if name == "SwinUNETR":
-        return SwinUNETR(
-            spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged
-        )
-    return DynUNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, **merged)
+
+# Arguments a bundle's spec never stores: the step gives them.
+_GIVEN = ("self", "spatial_dims", "in_channels", "out_channels")
+
+
+def complete_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with every other constructor argument of `name` at MONAI's default, so the
+    stored set is the whole network and a later MONAI changing a default cannot change it.
+    Values are made JSON-friendly (tuples as lists, enums as their value)."""
+    import inspect
+    from enum import Enum
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    full: dict[str, Any] = {}
+    for parameter in inspect.signature(network_class(name)).parameters.values():
+        if parameter.name in _GIVEN or parameter.kind in (
+            parameter.VAR_POSITIONAL,
+            parameter.VAR_KEYWORD,
+        ):
+            continue
+        if parameter.name in kwargs:
+            full[parameter.name] = plain(kwargs[parameter.name])
+        elif parameter.default is not parameter.empty:
+            default = plain(parameter.default)
+            if default is None or isinstance(default, str | int | float | bool | list | dict):
+                full[parameter.name] = default
+    unknown = sorted(set(kwargs) - set(full) - set(_GIVEN))
+    if unknown:
+        raise UserError(f"{name} takes no argument {', '.join(unknown)} on this MONAI")
+    return full

@@ -162,3 +162,29 @@ def test_detection_and_classification_bundles_are_refused_in_one_line(
     )
     error = [x for x in capsys.readouterr().err.splitlines() if x.startswith("infer: ")]
     assert len(error) == 1 and f"({kind})" in error[0] and "not a segmentation" in error[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "spleen_ct_segmentation",
+        "segmentation_template",
+        "prostate_mri_anatomy",
+        "brats_mri_segmentation",
+    ],
+)
+def test_models_add_check_passes_each_zoo_segmentation_bundle_without_running_its_code(
+    name: str, reference_dir: Path, tmp_path: Path
+) -> None:
+    from containers.infer.bundle_check import check_bundle
+
+    bundle = zoo_bundle(reference_dir, name, tmp_path / "models")
+    facts = check_bundle(bundle)
+    assert list(facts["labels"]) == LABELS.get(
+        name, ["Tumor core", "Whole tumor", "Enhancing tumor"]
+    )
+    assert facts["forward_pass"]["output"][1] == len(facts["labels"]) + (
+        name != "brats_mri_segmentation"
+    )
+    assert facts["needs_trust"] is (name == "brats_mri_segmentation")
+    assert facts["code_sha256"] == code_checksum(bundle)
