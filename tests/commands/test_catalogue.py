@@ -152,7 +152,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 12
 
 
 def test_catalogue_files_are_one_per_image() -> None:
