@@ -35,6 +35,7 @@ from tests.container_service.sandbox_data import (
 from tests.sandbox.served import archive_disagreements
 from xnat_plugin.admin import Xapi, launch
 from xnat_plugin.admin.workflows import read_workflow
+from xnat_plugin.sandbox.cli import PASSWORD_ENV
 from xnat_plugin.sandbox.container_service.orphans import group_members
 from xnat_plugin.sandbox.container_service.service import CONTAINER_LOST
 
@@ -67,6 +68,7 @@ def _serve(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL,
         stderr=(data_dir.parent / f"server-{time.monotonic_ns()}.log").open("wb"),
         start_new_session=True,
+        env={**os.environ, PASSWORD_ENV: "admin"},  # how a site passes the admin's password
     )
     try:
         yield process
@@ -80,13 +82,17 @@ def _serve(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
-def _job_credentials(pid: int) -> tuple[str, str]:
-    """The alias token a job was given (XNAT_USER, XNAT_PASS in its environment)."""
-    environ = dict(
+def _job_environment(pid: int) -> dict[str, str]:
+    return dict(
         item.split("=", 1)
         for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
         if "=" in item
     )
+
+
+def _job_credentials(pid: int) -> tuple[str, str]:
+    """The alias token a job was given (XNAT_USER, XNAT_PASS in its environment)."""
+    environ = _job_environment(pid)
     return environ["XNAT_USER"], environ["XNAT_PASS"]
 
 
@@ -130,6 +136,7 @@ def test_a_server_killed_during_a_job_restarts_at_once_and_fails_the_job_cleanly
         )
         jobs = wait_until(_job_processes, timeout=30)
         token = _job_credentials(jobs[0][0])
+        assert PASSWORD_ENV not in _job_environment(jobs[0][0])  # the server's secret stays
         assert requests.get(f"{url}/data/auth", auth=token, timeout=10).ok  # alive until now
         xapi.close()
         os.killpg(first.pid, signal.SIGKILL)

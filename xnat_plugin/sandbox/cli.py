@@ -2,8 +2,9 @@
 
 Passwords never need to be on the command line, where every user of the machine can read them
 (`ps`): `--password-file FILE` (`-` for standard input), for `serve` the environment variable
-`XNAT_MONAI_SANDBOX_PASSWORD`, for `add-user` a prompt when run in a terminal. `--password`
-still works, with a warning.
+`XNAT_MONAI_SANDBOX_PASSWORD` (taken out of the server's environment once read, so no job
+inherits it), for `add-user` a prompt when run in a terminal. `--password` still works, with a
+warning.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def read_password(
             raise UserError(f"--password-file {args.password_file} holds an empty password")
         return password
     if use_env and os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
+        # Read once, then gone: the server's jobs (process backend) inherit its environment.
+        return os.environ.pop(PASSWORD_ENV)
     if args.password:
         log.warning(
             "--password is visible to every user of this machine (ps); use --password-file "
