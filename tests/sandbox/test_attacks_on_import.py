@@ -23,6 +23,7 @@ import requests
 
 from tests.sandbox.attack_helpers import (
     ATTACKER,
+    VICTIM,
     Stage,
     build_stage,
     files_on_disk,
@@ -215,4 +216,46 @@ def test_a_failed_overwrite_delete_import_keeps_the_old_scans(
     after = _scan_files(stage, "S07")
     assert sorted(after) == _catalogued(stage, "S07")
     assert {name.split("/")[0] for name in after} == {"2"}
+    assert list((stage.server.data_dir / "spool").glob("**/*")) == []
+
+
+@pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")
+def test_a_refused_overwrite_delete_import_keeps_the_old_scans(
+    stage: Stage, tmp_path: Path
+) -> None:
+    """A replacement refused for a hostile header (400) removes nothing of what it would have
+    replaced: the old scans stay on disk and in the catalogue."""
+    old = zip_of(series_files(tmp_path / "old", "PAT08", number=1))
+    assert post_import(stage, old, EXPT_LABEL="S08").status_code == 200
+    before = _scan_files(stage, "S08")
+    hostile = zip_of(
+        series_files(tmp_path / "new", "PAT08", number=2), SOPInstanceUID="../../../../VICTIM/x"
+    )
+    answer = post_import(stage, hostile, EXPT_LABEL="S08", overwrite="delete")
+    assert answer.status_code == 400, answer.text
+    assert _scan_files(stage, "S08") == before and len(before) == 4
+    assert _catalogued(stage, "S08") == sorted(before)
+    assert victim_files_intact(stage)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"PROJECT_ID": "../VICTIM"},
+        {"PROJECT_ID": "", "dest": "/archive/projects/../../VICTIM"},
+        {"PROJECT_ID": "", "dest": "/archive/projects/VICTIM/../MINE"},
+        {"PROJECT_ID": "MINE", "dest": "/archive/projects/VICTIM"},
+        {"PROJECT_ID": "", "dest": "/prearchive/projects/VICTIM"},
+    ],
+)
+def test_a_hostile_destination_is_refused_and_nothing_is_stored(
+    stage: Stage, tmp_path: Path, query: dict[str, str]
+) -> None:
+    body = zip_of(series_files(tmp_path / "series"))
+    before = files_on_disk(stage.outside)
+    answer = post_import(stage, body, **query)
+    assert answer.status_code in (400, 403, 404), answer.text
+    assert new_files_outside_archive(stage, before) == []
+    assert sessions_in(stage, VICTIM) == ["v1_CT"] and sessions_in(stage, ATTACKER) == ["m1_CT"]
+    assert victim_files_intact(stage)
     assert list((stage.server.data_dir / "spool").glob("**/*")) == []
