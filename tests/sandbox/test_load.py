@@ -22,8 +22,8 @@ import requests
 from tests.container_service.sandbox_data import TINY_WRAPPER, add_ct_session, installed_admin
 from tests.sandbox.served import PASSWORD, USER, ServedSandbox, archive_disagreements
 from tests.sandbox.served import catalogued_files as catalogue
-from xnat_plugin.admin import Xapi, launch, wait_for
-from xnat_plugin.admin.watching import ContainerInfo
+from xnat_plugin.admin import Xapi, launch, wait_for_launches
+from xnat_plugin.admin.watching import JobInfo
 
 pytestmark = pytest.mark.slow
 CLIENTS = 16
@@ -92,15 +92,13 @@ def _run_client(url: str, client: Client, stop: threading.Event) -> None:
             client.errors.append(f"{exc.__class__.__name__}: {exc}")
 
 
-def _run_jobs(
-    admin: Xapi, sessions: list[str], stop: threading.Event, done: list[ContainerInfo]
-) -> None:
-    """Launch the tiny command on the sessions in turn, one job at a time, until told to stop."""
+def _run_jobs(admin: Xapi, sessions: list[str], stop: threading.Event, done: list[JobInfo]) -> None:
+    """Launch the tiny command on the sessions in turn, one job at a time, until told to stop
+    (each launch followed through its workflow, as ContainerServiceImpl.launchContainer answers)."""
     turn = 0
     while not stop.is_set():
         launched = launch(admin, PROJECT, TINY_WRAPPER, f"/experiments/{sessions[turn % 2]}")
-        assert launched.container_id is not None
-        done.extend(wait_for(admin, [launched.container_id], timeout=300, show_progress=False))
+        done.extend(wait_for_launches(admin, [launched], timeout=300, show_progress=False))
         turn += 1
 
 
@@ -113,7 +111,7 @@ def test_sixteen_clients_for_a_minute_while_jobs_run(tmp_path: Path) -> None:
         admin = installed_admin(server, tmp_path, [PROJECT])
         stop = threading.Event()
         clients = [Client(i) for i in range(CLIENTS)]
-        jobs: list[ContainerInfo] = []
+        jobs: list[JobInfo] = []
         threads = [
             threading.Thread(target=_run_client, args=(server.url, c, stop), daemon=True)
             for c in clients
