@@ -33,9 +33,9 @@ class ScanFrame:
     def of(cls, series: object) -> ScanFrame:
         """The frame of a `dicom_series.Series` (anything with affine_lps, spacing, shape)."""
         return cls(
-            np.asarray(series.affine_lps, dtype=np.float64),  # type: ignore[attr-defined]
-            tuple(float(s) for s in series.spacing),  # type: ignore[attr-defined]
-            tuple(int(n) for n in series.shape),  # type: ignore[attr-defined]
+            np.asarray(series.affine_lps, dtype=np.float64),  # type: ignore[attr-defined,arg-type]
+            tuple(float(s) for s in series.spacing),  # type: ignore[attr-defined,arg-type]
+            tuple(int(n) for n in series.shape),  # type: ignore[attr-defined,arg-type]
         )
 
     @property

@@ -105,5 +105,6 @@ class HitRule:
             return np.zeros((len(detections), len(lesions)), dtype=bool)
         if self.kind == "centre-in-box":
             centres = box_centres(detections)[:, None, :]
-            return ((centres >= lesions[None, :, :3]) & (centres <= lesions[None, :, 3:])).all(2)
+            inside = (centres >= lesions[None, :, :3]) & (centres <= lesions[None, :, 3:])
+            return np.asarray(inside.all(axis=2))
         return box_iou(detections, lesions) >= self.iou_threshold

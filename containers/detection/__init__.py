@@ -1,0 +1,1 @@
+"""The detection step: lesions found as scored boxes, evaluated against reference lesions."""
