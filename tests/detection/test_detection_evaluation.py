@@ -162,3 +162,37 @@ def test_project_outputs_summary_sessions_and_froc_picture(tmp_path: Path):
     picture = imread(tmp_path / "froc.png")
     assert picture.shape[:2] == (432, 672)  # 5.6 × 3.6 inches at 120 dpi
     assert np.unique(picture.reshape(-1, picture.shape[2]), axis=0).shape[0] > 10
+
+
+def test_the_session_assessor_holds_every_figure_and_validates(reference_dir: Path):
+    """As sent, ID included: XNAT's XMLValidator (DefaultCatalogService.insertXmlObject)."""
+    import datetime as dt
+
+    from containers.detection.session_assessor import build_detection_assessor
+    from xnat_plugin.assessors.qc_assessment import QcAssessment
+    from xnat_plugin.assessors.xsd import load_reference_schemas, validate
+
+    result = _result("s1", [_lesion(0, 10), _lesion(50, 6)], [_cube(2, 6)], [0.9])
+    assessor = build_detection_assessor(
+        project="DET",
+        session_id="XNAT_E00001",
+        session_label="chest_01",
+        scan_id="2",
+        result=result,
+        ai_assessor="chest_01_monai_nodules_20261203120000",
+        reference_assessor="chest_01_manual",
+        model_name="nodules",
+        when=dt.datetime(2026, 12, 3, 12, 30, 5),
+    )
+    xml = assessor.to_xml()
+    assert validate(xml, load_reference_schemas(reference_dir)) == []
+    back = QcAssessment.from_xml(xml)
+    assert back.label == "chest_01_monai_detect_eval_20261203123005"
+    assert back.qc_type == "monai_detection_evaluation"
+    assert back.fields["hit_rule"] == "centre-in-box" and back.fields["threshold"] == "0.5"
+    statistics = back.scans[0].statistics
+    assert statistics["detection_true_positive"] == 1.0
+    assert statistics["detection_false_negative"] == 1.0
+    assert statistics["detection_sensitivity"] == 0.5
+    assert statistics["detection_largest_lesion_mm"] == 10.0
+    assert len(statistics) == 9
