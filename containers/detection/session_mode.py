@@ -1,0 +1,175 @@
+"""Detection evaluation of one session in XNAT: its AI findings against its reference lesions.
+
+The AI and the reference are `icr:roiCollectionData` assessors picked by label pattern as the
+segmentation evaluation picks them (`containers.evaluate.assessor_choice`: the newest match, or
+the AI assessor named by ID). Each one's regions are its `SEG` or `RTSTRUCT` resource (the ICR
+ROI plugin names the resource after the collection type); the AI assessor's `FINDINGS` resource,
+when it holds a findings JSON, is read instead, for its scores. Files come from the mounted
+session archive where XNAT's catalog puts them, else over REST (`SessionFiles`).
+
+Writes into `folder`: `assessor.xml` (`session_assessor`) and `REPORT/detection.json`
+(`session_result`), the figures of the session and every box, which the project evaluation reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from containers.common.dicom_series import read_series
+from containers.common.metrics.boxes import HitRule
+from containers.common.rtstruct_reader import RTSTRUCT_SOP_CLASS, referenced_series_uids
+from containers.detection.session_assessor import (
+    build_detection_assessor,
+    detection_evaluation_label,
+)
+from containers.detection.session_result import (
+    DEFAULT_THRESHOLD,
+    RESULT_FILE,
+    SessionResult,
+    write_result,
+)
+from containers.detection.sources import one_file, predicted_findings, reference_lesions
+from containers.evaluate.assessor_choice import choose_pair, model_name_from_label
+from containers.evaluate.session_sources import SessionFiles, referenced_series_uid
+from xnat_plugin.client import XnatClient, paths
+from xnat_plugin.client.browse import AssessorInfo, get_session, list_assessors, list_resources
+from xnat_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+REGION_RESOURCES = ("SEG", "RTSTRUCT")
+FINDINGS_RESOURCE = "FINDINGS"
+UNKNOWN_GROUP = "unknown"
+
+
+@dataclass(frozen=True)
+class DetectionSessionRequest:
+    session_id: str
+    project: str
+    session_dir: Path | None = None
+    ai_pattern: str = ".*_monai_.*"
+    reference_pattern: str = ".*manual.*"
+    ai_assessor_id: str | None = None
+    hit_rule: str = "centre-in-box"
+    threshold: float = DEFAULT_THRESHOLD
+    labels: tuple[str, ...] = ()
+
+
+def parse_hit_rule(text: str) -> HitRule:
+    try:
+        return HitRule.parse(text)
+    except ValueError as exc:
+        raise UserError(f"--hit-rule: {exc}") from None
+
+
+def _assessor_file(
+    files: SessionFiles, assessor: AssessorInfo, resources: Sequence[str], work: Path
+) -> Path:
+    """The one file of the first of `resources` the assessor has."""
+    from containers.common.resource_files import resource_folder
+
+    owner = paths.assessor(files.session_id, assessor.id)
+    present = {r.label for r in list_resources(files.client, owner)}
+    for resource in resources:
+        if resource in present:
+            folder = resource_folder(
+                files.client, owner, resource, files.mount, work / assessor.id / resource
+            )
+            return one_file(folder, f"{assessor.label} {resource}")
+    raise UserError(
+        f"assessor {assessor.label} has no {' or '.join(resources)} resource "
+        f"(it has: {', '.join(sorted(present)) or 'none'}): upload its boxes there"
+    )
+
+
+def series_of(path: Path) -> str:
+    """The series a SEG, an RTSTRUCT or a findings JSON is on."""
+    if path.suffix.lower() == ".json":
+        from containers.common.findings import read_findings
+
+        return read_findings(path).series_instance_uid
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    if str(header.get("SOPClassUID", "")) == RTSTRUCT_SOP_CLASS:
+        uids = referenced_series_uids(header)
+        if len(uids) != 1:
+            raise UserError(
+                f"{path.name} references {len(uids)} series; an RTSTRUCT of exactly one scan is "
+                "expected"
+            )
+        return uids.pop()
+    return referenced_series_uid(path)
+
+
+def evaluate_session(
+    request: DetectionSessionRequest, client: XnatClient, work: Path, folder: Path
+) -> SessionResult:
+    """Evaluate the session and write `assessor.xml` and `REPORT/detection.json` into `folder`."""
+    if request.threshold != request.threshold:  # NaN
+        raise UserError("--threshold must be a number")
+    rule = parse_hit_rule(request.hit_rule)
+    session = get_session(client, request.session_id)
+    assessors = list_assessors(client, request.session_id)
+    ai, reference = choose_pair(
+        assessors,
+        request.ai_pattern,
+        request.reference_pattern,
+        session.label or request.session_id,
+        ai_id=request.ai_assessor_id,
+    )
+    log.info("AI %s vs reference %s", ai.label, reference.label)
+    files = SessionFiles(client, request.session_id, work, request.session_dir)
+    prediction = _assessor_file(files, ai, (FINDINGS_RESOURCE, *REGION_RESOURCES), work)
+    reference_file = _assessor_file(files, reference, REGION_RESOURCES, work)
+    ai_series, reference_series = series_of(prediction), series_of(reference_file)
+    if ai_series != reference_series:
+        raise UserError(
+            f"{ai.label} is on series {ai_series} but {reference.label} on {reference_series}: "
+            "they are not of the same scan and cannot be compared"
+        )
+    scan_id, dicom_dir = files.scan_dicom_dir(reference_series)
+    series = read_series(dicom_dir, series_uid=reference_series)
+    labels = list(request.labels) or None
+    result = SessionResult(
+        scan=session.label or request.session_id,
+        group=session.site or session.manufacturer or UNKNOWN_GROUP,
+        series_instance_uid=series.series_instance_uid,
+        lesions=tuple(reference_lesions(reference_file, series, labels)),
+        findings=predicted_findings(prediction, series, labels),
+        hit_rule=rule,
+        threshold=request.threshold,
+    )
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    taken = {a.label for a in assessors}
+    while detection_evaluation_label(session.label, when) in taken:
+        when += dt.timedelta(seconds=1)
+    assessor = build_detection_assessor(
+        project=request.project,
+        session_id=request.session_id,
+        session_label=session.label,
+        scan_id=scan_id,
+        result=result,
+        ai_assessor=ai.label,
+        reference_assessor=reference.label,
+        model_name=model_name_from_label(ai.label, session.label),
+        when=when,
+    )
+    (folder / "REPORT").mkdir(parents=True, exist_ok=True)
+    (folder / "assessor.xml").write_text(assessor.to_xml(), encoding="utf-8")
+    write_result(folder / "REPORT" / RESULT_FILE, result)
+    figures = result.figures()
+    log.info(
+        "%s: %d of %d lesions found, %d false positives at score >= %g (%s)",
+        result.scan,
+        figures["true_positive"],
+        figures["reference_lesions"],
+        figures["false_positive"],
+        result.threshold,
+        rule.name,
+    )
+    return result
