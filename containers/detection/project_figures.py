@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def froc_picture(figures: dict[str, DetectionFigures]) -> Figure:
         curve = result.froc
         cpm = result.cpm.value
         text = "n/a" if math.isnan(cpm) else f"{cpm:.3f}"
-        style = {"linewidth": 2.2, "color": "black"} if name == ALL_SESSIONS else {"linewidth": 1.2}
+        style = {"linewidth": 2.2, "color": "black"} if name == ALL_SESSIONS else {"linewidth": 1.4}
         axis.step(
             curve.fps_per_scan,
             curve.sensitivity,
@@ -89,21 +89,34 @@ def froc_picture(figures: dict[str, DetectionFigures]) -> Figure:
 
 
 def write_project_outputs(
-    folder: Path, results: Sequence[SessionResult], figures: dict[str, DetectionFigures]
+    folder: Path,
+    results: Mapping[str, Sequence[SessionResult]],
+    figures: dict[str, dict[str, DetectionFigures]],
 ) -> None:
-    """`summary.json` (every figure, overall and per group), `sessions.csv` (the per-session
-    figures) and `froc.png` in `folder`."""
+    """`summary.json` (every figure per model, overall and per group), `sessions.csv` (the
+    per-session figures) and `froc.png` in `folder`. `results` and `figures` are by model; the
+    picture shows one model's groups, or each model over all sessions when there are several."""
     summary: dict[str, Any] = {
-        "sessions": len(results),
-        "hit_rule": next(iter(figures.values())).hit_rule.name,
-        "threshold": sorted({r.threshold for r in results}),
-        "figures": {name: f.as_dict() for name, f in figures.items()},
+        "sessions": sum(len(r) for r in results.values()),
+        "hit_rule": next(iter(next(iter(figures.values())).values())).hit_rule.name,
+        "threshold": sorted({r.threshold for rs in results.values() for r in rs}),
+        "models": {
+            model: {name: f.as_dict() for name, f in by_group.items()}
+            for model, by_group in figures.items()
+        },
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     with (folder / "sessions.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["session", "group", *SESSION_FIGURES])
-        for result in sorted(results, key=lambda r: (r.group, r.scan)):
-            values = result.figures()
-            writer.writerow([result.scan, result.group, *(values[k] for k in SESSION_FIGURES)])
-    froc_picture(figures).savefig(folder / "froc.png", dpi=FIGURE_DPI)
+        writer.writerow(["model", "session", "group", *SESSION_FIGURES])
+        for model, rows in results.items():
+            for result in sorted(rows, key=lambda r: (r.group, r.scan)):
+                values = result.figures()
+                writer.writerow(
+                    [model, result.scan, result.group, *(values[k] for k in SESSION_FIGURES)]
+                )
+    if len(figures) == 1:
+        curves = next(iter(figures.values()))
+    else:
+        curves = {model: by_group[ALL_SESSIONS] for model, by_group in figures.items()}
+    froc_picture(curves).savefig(folder / "froc.png", dpi=FIGURE_DPI)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,9 +108,17 @@ def series_of(path: Path) -> str:
 
 
 def evaluate_session(
+    request: DetectionSessionRequest, client: XnatClient, folder: Path
+) -> SessionResult:
+    """Evaluate the session and write `assessor.xml` and `REPORT/detection.json` into `folder`
+    (downloads, when the mount does not hold a file, go to a temporary folder)."""
+    with tempfile.TemporaryDirectory() as work:
+        return _evaluate_session(request, client, Path(work), folder)
+
+
+def _evaluate_session(
     request: DetectionSessionRequest, client: XnatClient, work: Path, folder: Path
 ) -> SessionResult:
-    """Evaluate the session and write `assessor.xml` and `REPORT/detection.json` into `folder`."""
     if request.threshold != request.threshold:  # NaN
         raise UserError("--threshold must be a number")
     rule = parse_hit_rule(request.hit_rule)

@@ -151,14 +151,16 @@ def test_one_site_gives_no_separate_group_and_mixed_rules_are_refused():
 def test_project_outputs_summary_sessions_and_froc_picture(tmp_path: Path):
     results = _two_sites()
     figures = project_figures(results, resamples=50)
-    write_project_outputs(tmp_path, results, figures)
+    write_project_outputs(tmp_path, {"nodules": results}, {"nodules": figures})
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["sessions"] == 2 and summary["hit_rule"] == "centre-in-box"
-    assert summary["figures"][ALL_SESSIONS]["cpm"]["value"] == pytest.approx(2.5 / 7)
-    assert summary["figures"]["B"]["froc"]["sensitivity"][-1] == 0.0
+    model = summary["models"]["nodules"]
+    assert model[ALL_SESSIONS]["cpm"]["value"] == pytest.approx(2.5 / 7)
+    assert model["B"]["froc"]["sensitivity"][-1] == 0.0
     rows = (tmp_path / "sessions.csv").read_text().splitlines()
-    assert rows[0].startswith("session,group,reference_lesions,findings")
-    assert rows[1].startswith("a1,A,1,2,2,1,1,0,1.0") and rows[2].startswith("b1,B,1,0,0,0,0,1,0.0")
+    assert rows[0].startswith("model,session,group,reference_lesions,findings")
+    assert rows[1].startswith("nodules,a1,A,1,2,2,1,1,0,1.0")
+    assert rows[2].startswith("nodules,b1,B,1,0,0,0,0,1,0.0")
     picture = imread(tmp_path / "froc.png")
     assert picture.shape[:2] == (432, 672)  # 5.6 × 3.6 inches at 120 dpi
     assert np.unique(picture.reshape(-1, picture.shape[2]), axis=0).shape[0] > 10

@@ -57,16 +57,17 @@ def _store(client, session_id, subject_id, label, kind, file: Path, sop_uid, ser
     upload_assessor_files(client, session_id, label, resource, file.parent, show_progress=False)
 
 
-def _seed(client, work: Path):
+def _seed(client, work: Path, index: int = 1, site: str = "north"):
     """A session whose reference has two lesions; the AI's RTSTRUCT finds the first (score
     0.8) and marks a false positive (0.6) and a low-scoring false positive (0.2)."""
     ensure_project(client, PROJECT)
-    subject_id = ensure_subject(client, PROJECT, "S01")
+    subject = f"S{index:02d}"
+    subject_id = ensure_subject(client, PROJECT, subject)
     session_id = create_session(
-        client, PROJECT, "S01", "S01_CT", date=dt.date(2026, 1, 2), acquisition_site="north"
+        client, PROJECT, subject, f"{subject}_CT", date=dt.date(2026, 1, 2), acquisition_site=site
     )
     dicom = work / "DICOM"
-    write_ct_series(dicom, phantom_volume(SHAPE))
+    write_ct_series(dicom, phantom_volume(SHAPE, index))
     series = read_series(dicom)
     create_scan(client, session_id, "2", scan_type="CT", series_uid=series.series_instance_uid)
     upload_folder(client, paths.scan(session_id, "2"), "DICOM", dicom, show_progress=False)
@@ -78,7 +79,7 @@ def _seed(client, work: Path):
         work / "manual" / "seg.dcm", mask, series, {"nodule": 1}, algorithm=SegAlgorithm("MANUAL")
     )
     uid = series.series_instance_uid
-    _store(client, session_id, subject_id, "S01_CT_manual_SEG", "SEG", manual.path,
+    _store(client, session_id, subject_id, f"{subject}_CT_manual_SEG", "SEG", manual.path,
            manual.sop_instance_uid, uid, "SEG")  # fmt: skip
 
     frame = ScanFrame.of(series)
@@ -95,7 +96,7 @@ def _seed(client, work: Path):
     )
     rtstruct = work / "ai" / "boxes.dcm"
     write_rtstruct(rtstruct, series, rois, identity)
-    ai_label = "S01_CT_monai_nodules_20260102120000"
+    ai_label = f"{subject}_CT_monai_nodules_20260102120000"
     _store(client, session_id, subject_id, ai_label, "RTSTRUCT", rtstruct,
            identity.sop_instance_uid, uid, "RTSTRUCT")  # fmt: skip
     return session_id, series, boxes, scores, ai_label
@@ -104,9 +105,7 @@ def _seed(client, work: Path):
 def test_session_mode_writes_the_assessor_and_the_result(client, tmp_path: Path):
     session_id, _series, _boxes, _scores, ai_label = _seed(client, tmp_path / "seed")
     out = tmp_path / "out"
-    result = evaluate_session(
-        DetectionSessionRequest(session_id, PROJECT), client, tmp_path / "work", out
-    )
+    result = evaluate_session(DetectionSessionRequest(session_id, PROJECT), client, out)
     assert result.group == "north" and result.scan == "S01_CT"
     assessor = QcAssessment.from_xml((out / "assessor.xml").read_text())
     assert assessor.label.startswith("S01_CT_monai_detect_eval_")
@@ -125,8 +124,7 @@ def test_session_mode_writes_the_assessor_and_the_result(client, tmp_path: Path)
     assert back.lesion_scores().tolist() == [0.8, -np.inf]
     # A lower threshold reports the 0.2 false positive too.
     low = evaluate_session(
-        DetectionSessionRequest(session_id, PROJECT, threshold=0.1), client, tmp_path / "w2",
-        tmp_path / "out2",
+        DetectionSessionRequest(session_id, PROJECT, threshold=0.1), client, tmp_path / "out2",
     )  # fmt: skip
     assert low.figures()["false_positive"] == 2
 
@@ -147,7 +145,7 @@ def test_a_findings_resource_is_read_before_the_regions(client, tmp_path: Path):
     write_findings(folder / "findings.json", findings)
     upload_assessor_files(client, session_id, ai_label, "FINDINGS", folder, show_progress=False)
     result = evaluate_session(
-        DetectionSessionRequest(session_id, PROJECT), client, tmp_path / "work", tmp_path / "out"
+        DetectionSessionRequest(session_id, PROJECT), client, tmp_path / "out"
     )
     assert result.figures()["true_positive"] == 2
     assert result.figures()["false_positive"] == 0
@@ -158,13 +156,12 @@ def test_a_bad_hit_rule_and_a_missing_reference_are_refused(client, tmp_path: Pa
     session_id, *_ = _seed(client, tmp_path / "seed")
     with pytest.raises(UserError, match="--hit-rule: hit rule 'iou>=2'"):
         evaluate_session(
-            DetectionSessionRequest(session_id, PROJECT, hit_rule="iou>=2"), client, tmp_path,
-            tmp_path / "out",
+            DetectionSessionRequest(session_id, PROJECT, hit_rule="iou>=2"), client, tmp_path / "out",
         )  # fmt: skip
     with pytest.raises(UserError, match="no segmentation assessor whose label matches"):
         evaluate_session(
             DetectionSessionRequest(session_id, PROJECT, reference_pattern=".*reader2.*"),
-            client, tmp_path, tmp_path / "out",
+            client, tmp_path / "out",
         )  # fmt: skip
     assert not (tmp_path / "out").exists()
 
@@ -183,6 +180,36 @@ def test_the_files_are_read_in_the_mounted_session_archive(
 
     monkeypatch.setattr("containers.common.resource_files.download_resource", no_download)
     request = DetectionSessionRequest(session_id, PROJECT, session_dir=mount)
-    result = evaluate_session(request, client, tmp_path / "work", tmp_path / "out")
+    result = evaluate_session(request, client, tmp_path / "out")
     assert result.figures()["true_positive"] == 1
-    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").rglob("*.dcm"))
+
+
+def test_project_mode_pools_every_session_result(client, tmp_path: Path):
+    """Two sessions, each: one of two lesions found at 0.8, false positives at 0.6 and 0.2.
+    Pooled, sensitivity is 1/2 at every rate from 1/8 to 8 FPs per scan: CPM 0.5."""
+    import json
+
+    from containers.detection.project_mode import evaluate_project
+
+    for index, site in ((1, "north"), (2, "south")):
+        session_id, *_ = _seed(client, tmp_path / f"seed{index}", index, site)
+        out = tmp_path / f"eval{index}"
+        evaluate_session(DetectionSessionRequest(session_id, PROJECT), client, out)
+        xml = (out / "assessor.xml").read_text()
+        create_assessor(client, session_id, xml)
+        label = QcAssessment.from_xml(xml).label
+        upload_assessor_files(client, session_id, label, "REPORT", out / "REPORT",
+                              show_progress=False)  # fmt: skip
+    folder = tmp_path / "project"
+    folder.mkdir()
+    figures = evaluate_project(client, PROJECT, folder, resamples=20)
+    overall = figures["nodules"]["all sessions"]
+    assert (overall.scans, overall.lesions, overall.detections) == (2, 4, 6)
+    assert overall.cpm.value == 0.5
+    assert set(figures["nodules"]) == {"all sessions", "north", "south"}
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["models"]["nodules"]["south"]["cpm"]["value"] == 0.5
+    assert (folder / "froc.png").stat().st_size > 1000
+    assert len((folder / "sessions.csv").read_text().splitlines()) == 3
+    with pytest.raises(UserError, match="no detection evaluation of model other"):
+        evaluate_project(client, PROJECT, folder, models=["other"])
