@@ -58,7 +58,9 @@ class ServedSandbox:
                     f"sandbox serve exited {self.process.returncode}: {self.log.read_text()}"
                 )
             try:
-                if requests.get(f"{self.url}/data/version", auth=(USER, PASSWORD), timeout=10).ok:
+                if requests.get(
+                    f"{self.url}/xapi/siteConfig/buildInfo", auth=(USER, PASSWORD), timeout=10
+                ).ok:
                     return time.monotonic() - began
             except requests.RequestException:
                 time.sleep(0.1)

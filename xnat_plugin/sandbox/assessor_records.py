@@ -16,6 +16,7 @@ from typing import Any
 
 from xnat_plugin.sandbox import catalog, events, identifiers
 from xnat_plugin.sandbox.db import Database
+from xnat_plugin.sandbox.object_document import document_values
 from xnat_plugin.sandbox.xml_validation import PREFIXES, XSI
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,10 @@ SESSION_ID_TAG = f"{{{XNAT_NS}}}imageSession_ID"
 for _uri, _prefix in PREFIXES.items():
     ET.register_namespace(_prefix, _uri)
 ET.register_namespace("xsi", XSI)
+
+
+# Kept in the row's columns, not among its values.
+_IDENTITY = ("ID", "label", "project", "imageSession_ID")
 
 
 class AssessorConflict(ValueError):
@@ -46,47 +51,6 @@ def set_session_reference(root: ET.Element, session_id: str) -> None:
     element = root.find(SESSION_ID_TAG)
     if element is not None:
         element.text = session_id
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _is_wrapper(element: ET.Element) -> bool:
-    """`<scans><scan/>…</scans>`: a plural element that only holds its items."""
-    return not element.attrib and len(element) > 0 and all(len(c) or c.attrib for c in element)
-
-
-def element_json(element: ET.Element, field: str) -> dict[str, Any]:
-    """XNAT's JSON for a nested element: its attributes and text children as data_fields."""
-    data: dict[str, Any] = {k: v for k, v in element.attrib.items() if not k.startswith("{")}
-    children: list[dict[str, Any]] = []
-    for child in element:
-        name = _local(child.tag)
-        if len(child) == 0 and not child.attrib:
-            data[name] = (child.text or "").strip()
-        elif len(child) == 0 and child.get("name") is not None:
-            children.append({"field": name, "items": [element_json(child, name)]})
-        else:
-            for grandchild in child if _is_wrapper(child) else [child]:
-                sub = f"{name}/{_local(grandchild.tag)}" if _is_wrapper(child) else name
-                children.append({"field": sub, "items": [element_json(grandchild, sub)]})
-    if element.text and element.text.strip() and len(element) == 0:
-        data.setdefault("value", element.text.strip())
-    xsi_type = element.get(f"{{{XSI}}}type") or field
-    return {
-        "children": children,
-        "meta": {"isHistory": False, "xsi:type": xsi_type},
-        "data_fields": data,
-    }
-
-
-def fields_from_xml(root: ET.Element) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    converted = element_json(root, "")
-    data = converted["data_fields"]
-    for key in ("ID", "label", "project", "imageSession_ID"):
-        data.pop(key, None)
-    return data, converted["children"]
 
 
 def existing_assessor(db: Database, assessor_id: str, project: str, label: str) -> Any:
@@ -113,7 +77,11 @@ def store(
     """Insert (or update `existing`) the assessor `root` describes; its `ID`, `project`, `label`
     and session reference are already final. Call inside `db.write()`."""
     del db  # the connection carries the transaction
-    fields, _ = fields_from_xml(root)
+    fields = {
+        path: value
+        for path, value in document_values(xsi_type, root).items()
+        if path not in _IDENTITY
+    }
     fields.update(extra_fields or {})
     xml_text = ET.tostring(root, encoding="unicode")
     label = root.get("label", "")

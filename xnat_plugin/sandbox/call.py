@@ -40,6 +40,18 @@ class Call:
         with self.body_file.open("rb") as handle:
             return handle.read(limit)
 
+    def values_for(self, family: str, xsi_type: str) -> dict[str, str]:
+        """The values this PUT sets on an object of `xsi_type` (`field_paths.accept`): shortcuts
+        and XML paths, typed; a value of the wrong kind is 400."""
+        from fastapi import HTTPException
+
+        from xnat_plugin.sandbox.field_paths import BadValue, accept
+
+        try:
+            return accept(family, xsi_type, self.query)
+        except BadValue as exc:
+            raise HTTPException(400, str(exc)) from exc
+
     def fields_for(self, xsi_type: str | None, *prefixes: str) -> dict[str, str]:
         """Object fields from the query string, the way xnatpy and pyxnat send them:
         `xnat:ctSessionData/modality=CT`, `modality=CT`, `label=…` (XNAT's `req_format=qs`)."""

@@ -123,6 +123,21 @@ def update_fields(conn: sqlite3.Connection, table: str, where: dict[str, str], n
     conn.execute(
         f"UPDATE {table} SET fields = ? WHERE {clause}", (json.dumps(merged), *where.values())
     )
+    if table in ("subjects", "experiments"):
+        touch(conn, table, where["id"])
+
+
+def touch(conn: sqlite3.Connection, table: str, object_id: str) -> None:
+    """Record a change of a subject or experiment (XNAT's `last_modified`); a change to an
+    experiment changes its subject too."""
+    now = now_text()
+    conn.execute(f"UPDATE {table} SET last_modified = ? WHERE id = ?", (now, object_id))
+    if table == "experiments":
+        conn.execute(
+            "UPDATE subjects SET last_modified = ? WHERE id = "
+            "(SELECT subject_id FROM experiments WHERE id = ?)",
+            (now, object_id),
+        )
 
 
 def project_row_json(row: sqlite3.Row) -> dict[str, Any]:

@@ -65,6 +65,8 @@ ADDED_COLUMNS = (
     ("web_sessions", "last_used", "REAL NOT NULL DEFAULT 0"),
     ("web_sessions", "alias", "TEXT"),
     ("projects", "accessibility", "TEXT NOT NULL DEFAULT 'protected'"),
+    ("subjects", "last_modified", "TEXT"),
+    ("experiments", "last_modified", "TEXT"),
 )
 
 

@@ -1,62 +1,39 @@
-"""`?format=xml` for objects the sandbox stores as rows (assessors keep their uploaded XML)."""
+"""Answering a read of one object (`?format=xml`, else XNAT's JSON item) from its stored values
+(`object_document`); assessors keep the document they were given."""
 
 from __future__ import annotations
 
-from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 from fastapi import Response
 
-NAMESPACES = {"xnat": "http://nrg.wustl.edu/xnat", "icr": "http://icr.ac.uk/icr"}
-ROOT_ELEMENTS = {
-    "xnat:projectData": "xnat:Project",
-    "xnat:subjectData": "xnat:Subject",
-    "xnat:ctSessionData": "xnat:CTSession",
-    "xnat:mrSessionData": "xnat:MRSession",
-    "xnat:ctScanData": "xnat:CTScan",
-    "xnat:mrScanData": "xnat:MRScan",
-    "xnat:imageScanData": "xnat:CTScan",
-    "xnat:resourceCatalog": "xnat:ResourceCatalog",
-}
-ATTRIBUTES = {
-    "ID",
-    "label",
-    "project",
-    "secondary_ID",
-    "type",
-    "UID",
-    "modality",
-    "URI",
-    "format",
-    "content",
-    "file_count",
-    "file_size",
-}
-# Row columns that are the catalogue's bookkeeping, not part of the XNAT document.
-SKIP = {"insert_date", "insert_user", "xnat_imagescandata_id", "URI", "pi_firstname", "pi_lastname"}
+from xnat_plugin.sandbox.listing import item_response
+from xnat_plugin.sandbox.object_document import item_json, write_document
+from xnat_plugin.sandbox.xml_validation import PREFIXES, XSI
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+for _uri, _prefix in PREFIXES.items():
+    ET.register_namespace(_prefix, _uri)
+ET.register_namespace("xsi", XSI)
 
 
-def render(xsi_type: str, data: dict[str, Any]) -> str:
-    root = ROOT_ELEMENTS.get(xsi_type, xsi_type)
-    namespaces = " ".join(f'xmlns:{p}="{u}"' for p, u in NAMESPACES.items())
-    attributes = "".join(
-        f" {key}={quoteattr(str(value))}"
-        for key, value in data.items()
-        if key in ATTRIBUTES and key not in SKIP and value not in (None, "")
-    )
-    elements = "".join(
-        f"<xnat:{key}>{escape(str(value))}</xnat:{key}>"
-        for key, value in data.items()
-        if key not in ATTRIBUTES
-        and key not in SKIP
-        and value not in (None, "")
-        and key.replace("_", "").isalnum()
-    )
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} {namespaces} '
-        f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"{attributes}>{elements}</{root}>'
-    )
+def xml_text(element: ET.Element) -> str:
+    return XML_DECLARATION + ET.tostring(element, encoding="unicode")
 
 
-def response(xsi_type: str, data: dict[str, Any]) -> Response:
-    return Response(render(xsi_type, data), media_type="text/xml")
+def object_response(
+    fmt: str | None,
+    xsi_type: str,
+    values: Mapping[str, str],
+    *,
+    start_date: str = "",
+    extra: Mapping[str, list[ET.Element]] | None = None,
+) -> Response:
+    """The object as `?format=xml` (its document) or JSON (`data_fields` + `children`)."""
+    if (fmt or "").lower() == "xml":
+        document = write_document(xsi_type, values, extra)
+        return Response(xml_text(document), media_type="text/xml")
+    data_fields, children = item_json(xsi_type, values)
+    return item_response(xsi_type, data_fields, children, start_date=start_date)

@@ -24,15 +24,23 @@ from xnat_plugin.sandbox import (
     assessor_records,
     catalog,
     identifiers,
+    listing_columns,
+    object_views,
     object_xml,
     xsi_types,
 )
 from xnat_plugin.sandbox.call import Call
-from xnat_plugin.sandbox.listing import item_response, result_set
+from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.routes_subjects import wanted_id
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
-from xnat_plugin.sandbox.xml_validation import InvalidXml, UnknownElement, parse_document, validate
+from xnat_plugin.sandbox.xml_validation import (
+    InvalidXml,
+    UnknownElement,
+    parse_document,
+    schema_order,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +48,13 @@ log = logging.getLogger(__name__)
 def list_assessors(call: Call, found: Resolved) -> Response:
     assert found.experiment is not None
     rows = call.db.query(
-        "SELECT * FROM experiments WHERE session_id = ? ORDER BY id", (found.experiment["id"],)
+        "SELECT * FROM experiments WHERE session_id = ? ORDER BY id",
+        (found.experiment["id"],),
     )
-    base = f"/data/experiments/{found.experiment['id']}/assessors"
-    listing = [{**catalog.experiment_row_json(r), "URI": f"{base}/{r['id']}"} for r in rows]
-    return result_set(listing, call.fmt, "Assessors", call.query)
+    subject = catalog.get_subject(call.db, None, found.experiment["subject_id"])
+    listed = [object_views.experiment_row(r, subject, found.experiment) for r in rows]
+    table = listing_columns.table(listed, "assessor", object_views.ASSESSOR_DEFAULTS, call.query)
+    return result_set(table, call.fmt, "Assessors")
 
 
 def put_assessor(call: Call, found: Resolved) -> Response:
@@ -58,7 +68,9 @@ def put_assessor(call: Call, found: Resolved) -> Response:
         raise HTTPException(417, "Need POST Contents")
     if xsi_type and not xsi_types.is_assessor_type(xsi_type):
         raise HTTPException(422, "Only xnat:Subject documents can be PUT to this address.")
-    fields = call.fields_for(xsi_type, "xnat:imageAssessorData", "xnat:experimentData")
+    assert xsi_type is not None or found.assessor is not None
+    fields = call.values_for("assessor", xsi_type or found.assessor["xsi_type"])  # type: ignore[index]
+    fields.pop("project", None)
     chosen = wanted_id(fields)
     if found.assessor is not None:
         if chosen and chosen != found.assessor["id"]:
@@ -138,6 +150,7 @@ def _store(
             root.set("ID", chosen)
         else:
             root.set("ID", identifiers.generate(conn, "experiment"))
+        schema_order(root)
         try:
             validate(root, namespaces)
         except UnknownElement as exc:
@@ -146,13 +159,22 @@ def _store(
             raise HTTPException(400, str(exc)) from exc
         try:
             stored = assessor_records.store(
-                call.db, conn, root, xsi_type, session, existing, call.user.login, fields
+                call.db,
+                conn,
+                root,
+                xsi_type,
+                session,
+                existing,
+                call.user.login,
+                fields,
             )
         except assessor_records.AssessorConflict as exc:
             raise HTTPException(409, str(exc)) from exc
     assessor_records.announce(stored, root, xsi_type, session, call.user.login)
     return Response(
-        stored.assessor_id, status_code=201 if stored.created else 200, media_type="text/plain"
+        stored.assessor_id,
+        status_code=201 if stored.created else 200,
+        media_type="text/plain",
     )
 
 
@@ -193,19 +215,14 @@ def _session_position(root: ET.Element) -> int:
 def get_assessor(call: Call, found: Resolved) -> Response:
     assert found.assessor is not None
     row = found.assessor
-    data = catalog.experiment_row_json(row)
-    data.pop("xsiType", None)
+    values = object_views.experiment_values(row)
     if call.fmt == "xml":
         if row["xml"]:
-            return Response(
-                '<?xml version="1.0" encoding="UTF-8"?>\n' + row["xml"], media_type="text/xml"
-            )
-        return object_xml.response(row["xsi_type"], data)
-    children: list[dict[str, Any]] = []
-    if row["xml"]:
-        xml_fields, children = assessor_records.fields_from_xml(ET.fromstring(row["xml"]))
-        data = {**xml_fields, **data}
-    return item_response(row["xsi_type"], data, children, start_date=row["insert_date"])
+            return Response(object_xml.XML_DECLARATION + row["xml"], media_type="text/xml")
+        return object_xml.object_response(call.fmt, row["xsi_type"], values)
+    return object_xml.object_response(
+        call.fmt, row["xsi_type"], values, start_date=row["insert_date"]
+    )
 
 
 def delete_assessor(call: Call, found: Resolved) -> Response:

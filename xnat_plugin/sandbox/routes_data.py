@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from xnat_plugin.sandbox import catalog
@@ -71,6 +72,8 @@ def _dispatch(call: Call) -> Response:
     path, method = call.path, call.method
     if method == "POST":  # XNAT treats POST like PUT for creation and uploads
         method = "PUT"
+    if method == "HEAD":  # Restlet answers HEAD as GET without the body
+        method = "GET"
     if path.level == "root" and path.collection == "projects" and method == "GET":
         return projects.list_projects(call)
     if path.level == "root" and path.collection is None:
@@ -185,17 +188,21 @@ async def handle_data(request: Request, path: str, user: User) -> Response:
         limits=app_state.limits,
     )
     try:
-        return await run_in_threadpool(_dispatch, call)
+        answer = await run_in_threadpool(_dispatch, call)
     finally:
         if body_file is not None:
             body_file.unlink(missing_ok=True)
+    if request.method == "HEAD" and not isinstance(answer, FileResponse):
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        return Response(status_code=answer.status_code, headers=headers)
+    return answer
 
 
-@router.api_route("/data/{path:path}", methods=["GET", "PUT", "POST", "DELETE"])
+@router.api_route("/data/{path:path}", methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
 async def data_route(path: str, request: Request, user: CurrentUser) -> Response:
     return await handle_data(request, path, user)
 
 
-@router.api_route("/REST/{path:path}", methods=["GET", "PUT", "POST", "DELETE"])
+@router.api_route("/REST/{path:path}", methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
 async def rest_route(path: str, request: Request, user: CurrentUser) -> Response:
     return await handle_data(request, path, user)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from fastapi import HTTPException, Response
@@ -20,14 +21,18 @@ from xnat_plugin.sandbox import (
     catalog,
     events,
     identifiers,
+    listing_columns,
+    object_views,
     object_xml,
     xsi_types,
 )
 from xnat_plugin.sandbox.call import Call
-from xnat_plugin.sandbox.listing import item_response, put_answer, result_set
+from xnat_plugin.sandbox.listing import put_answer, result_set
+from xnat_plugin.sandbox.object_document import XNAT_NS, write_document
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.routes_subjects import create_subject, wanted_id
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
+from xnat_plugin.sandbox.xml_validation import XSI
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +42,41 @@ def experiment_uri(row: Any) -> str:
 
 
 def list_experiments(call: Call, found: Resolved) -> Response:
-    sql = (
-        "SELECT e.*, s.label AS subject_label FROM experiments e "
-        "JOIN subjects s ON s.id = e.subject_id WHERE e.session_id IS NULL"
+    """`/data/experiments` (`ExperimentListResource`, every experiment) and a project's or
+    subject's experiments (`ProjSubExptList`, subject assessors), filtered to the root type."""
+    listing_root = (
+        "xnat:experimentData" if found.project is None else xsi_types.SUBJECT_ASSESSOR_BASE
     )
+    root = listing_columns.root_type(call.query, listing_root)
+    sql = "SELECT * FROM experiments"
     params: tuple[str, ...] = ()
     if found.subject is not None:
-        sql, params = sql + " AND e.subject_id = ?", (found.subject["id"],)
+        sql, params = (
+            sql + " WHERE subject_id = ? AND session_id IS NULL",
+            (found.subject["id"],),
+        )
     elif found.project is not None:
-        sql, params = sql + " AND e.project = ?", (found.project["id"],)
-    rows = [
-        r for r in call.db.query(sql + " ORDER BY e.id", params) if call.user.can_read(r["project"])
-    ]
-    listing = [
-        {
-            **catalog.experiment_row_json(r),
-            "subject_label": r["subject_label"],
-            "URI": experiment_uri(r),
-        }
-        for r in rows
-    ]
-    return result_set(listing, call.fmt, "Experiments", call.query)
+        sql, params = sql + " WHERE project = ?", (found.project["id"],)
+    subjects: dict[str, Any] = {}
+    sessions: dict[str, Any] = {}
+    rows = []
+    for row in call.db.query(sql + " ORDER BY id", params):
+        if not xsi_types.derives_from(row["xsi_type"], root) or not call.user.can_read(
+            row["project"]
+        ):
+            continue
+        if row["subject_id"] not in subjects:
+            subjects[row["subject_id"]] = catalog.get_subject(call.db, None, row["subject_id"])
+        session = None
+        if row["session_id"]:
+            session = sessions.get(row["session_id"]) or catalog.get_experiment(
+                call.db, None, row["session_id"]
+            )
+            sessions[row["session_id"]] = session
+        rows.append(object_views.experiment_row(row, subjects[row["subject_id"]], session))
+    defaults = object_views.experiment_defaults(root, found.project is None)
+    table = listing_columns.table(rows, "experiment", defaults, call.query)
+    return result_set(table, call.fmt, "Experiments")
 
 
 def requested_type(call: Call) -> str | None:
@@ -75,8 +94,9 @@ def put_experiment(call: Call, found: Resolved) -> Response:
     if found.project is None:
         raise HTTPException(422, "Submitted experiment record must include the project attribute.")
     project_id = found.project["id"]
-    xsi_type = requested_type(call)
-    fields = call.fields_for(xsi_type, "xnat:experimentData", "xnat:imageSessionData")
+    xsi_type = requested_type(call) or (found.experiment["xsi_type"] if found.experiment else None)
+    fields = call.values_for("experiment", xsi_type) if xsi_type else {}
+    fields.pop("project", None)
     chosen = wanted_id(fields)
     existing = found.experiment
     if existing is None and chosen:
@@ -163,7 +183,8 @@ def _update_experiment(
                 )
             )
             conn.execute(
-                "UPDATE experiments SET subject_id = ? WHERE id = ?", (subject_id, existing["id"])
+                "UPDATE experiments SET subject_id = ? WHERE id = ?",
+                (subject_id, existing["id"]),
             )
         catalog.update_fields(conn, "experiments", {"id": existing["id"]}, fields)
     return put_answer(existing["id"], False)
@@ -181,22 +202,42 @@ def _placed(call: Call, row: Any) -> Resolved:
 def get_experiment(call: Call, found: Resolved) -> Response:
     assert found.experiment is not None
     row = found.experiment
-    data = catalog.experiment_row_json(row)
-    data.pop("xsiType", None)
-    if call.fmt == "xml":
-        return object_xml.response(row["xsi_type"], data)
-    return item_response(row["xsi_type"], data, start_date=row["insert_date"])
+    extra = {}
+    if (call.fmt or "").lower() == "xml":
+        extra["scans"] = [_scan_element(scan) for scan in _scans_of(call, row["id"])]
+    return object_xml.object_response(
+        call.fmt,
+        row["xsi_type"],
+        object_views.experiment_values(row),
+        start_date=row["insert_date"],
+        extra=extra,
+    )
+
+
+def _scans_of(call: Call, session_id: str) -> list[Any]:
+    rows = call.db.query("SELECT * FROM scans WHERE experiment_id = ?", (session_id,))
+    return sorted(rows, key=lambda r: (len(r["id"]), r["id"]))
+
+
+def _scan_element(scan: Any) -> ET.Element:
+    """A scan inside its session's document: `<xnat:scan xsi:type="…">`."""
+    element = write_document(scan["xsi_type"], object_views.scan_values(scan))
+    element.tag = f"{{{XNAT_NS}}}scan"
+    element.set(f"{{{XSI}}}type", scan["xsi_type"])
+    return element
 
 
 def delete_experiment(call: Call, found: Resolved) -> Response:
     assert found.experiment is not None and found.project is not None
     session_id = found.experiment["id"]
     folder = archive.object_directory(
-        call.data_dir, Resolved(path=found.path, project=found.project, experiment=found.experiment)
+        call.data_dir,
+        Resolved(path=found.path, project=found.project, experiment=found.experiment),
     )
     with call.db.write() as conn:
         conn.execute(
-            "DELETE FROM experiments WHERE id = ? OR session_id = ?", (session_id, session_id)
+            "DELETE FROM experiments WHERE id = ? OR session_id = ?",
+            (session_id, session_id),
         )
         catalog.purge_orphans(conn)
         archive_changes.discard_from_archive(call.db, call.data_dir, folder)

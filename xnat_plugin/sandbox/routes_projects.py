@@ -7,9 +7,17 @@ from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, archive_changes, catalog, object_xml, project_rules
+from xnat_plugin.sandbox import (
+    archive,
+    archive_changes,
+    catalog,
+    listing_columns,
+    object_views,
+    object_xml,
+    project_rules,
+)
 from xnat_plugin.sandbox.call import Call
-from xnat_plugin.sandbox.listing import item_response, put_answer, result_set
+from xnat_plugin.sandbox.listing import put_answer, result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
 
@@ -18,14 +26,28 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- projects
 def list_projects(call: Call) -> Response:
+    """`ProjectListResource`: one row per project (per alias when `alias` is a column, the
+    join XNAT makes)."""
     rows = []
+    by_alias = "alias" in call.query.get("columns", "").split(",")
     for row in call.db.query("SELECT * FROM projects ORDER BY id"):
-        if call.user.can_read(row["id"]):
-            rows.append({**catalog.project_row_json(row), "URI": f"/data/projects/{row['id']}"})
-    return result_set(rows, call.fmt, "Projects", call.query)
+        # `Permissions.getAllowedValues(user, "xnat:projectData", …, READ)`: members' projects
+        # and public ones
+        if not project_rules.can_read(call.user, row):
+            continue
+        listed = object_views.project_row(row)
+        aliases = catalog.project_aliases(call.db, row["id"]) if by_alias else []
+        for alias in aliases or [""]:
+            rows.append(
+                listing_columns.Row(
+                    listed.xsi_type, {**listed.columns, "alias": alias}, listed.values
+                )
+            )
+    table = listing_columns.table(rows, "project", object_views.PROJECT_DEFAULTS, call.query)
+    return result_set(table, call.fmt, "Projects")
 
 
-_ALIAS_KEYS = ("alias", "aliases/alias/alias")
+_ALIAS_PATH = "aliases/alias/alias"
 
 
 def put_project(call: Call, found: Resolved) -> Response:
@@ -33,9 +55,10 @@ def put_project(call: Call, found: Resolved) -> Response:
     refused, and no two projects share an ID, title, running title or alias."""
     project_id = call.path.project
     assert project_id is not None
-    fields = call.fields_for("xnat:projectData")
-    accessibility = fields.pop("accessibility", "")
-    aliases = [fields.pop(key) for key in _ALIAS_KEYS if key in fields]
+    fields = call.values_for("project", "xnat:projectData")
+    accessibility = call.query.get("accessibility", "")
+    aliases = [fields.pop(_ALIAS_PATH)] if _ALIAS_PATH in fields else []
+    fields.pop("ID", None)
     if accessibility and accessibility not in project_rules.ACCESSIBILITY:
         raise HTTPException(
             400, f"accessibility {accessibility!r}: use public, protected or private"
@@ -73,11 +96,13 @@ def put_project(call: Call, found: Resolved) -> Response:
         ):
             if key in fields:
                 conn.execute(
-                    f"UPDATE projects SET {column} = ? WHERE id = ?", (fields.pop(key), project_id)
+                    f"UPDATE projects SET {column} = ? WHERE id = ?",
+                    (fields.pop(key), project_id),
                 )
         if accessibility:
             conn.execute(
-                "UPDATE projects SET accessibility = ? WHERE id = ?", (accessibility, project_id)
+                "UPDATE projects SET accessibility = ? WHERE id = ?",
+                (accessibility, project_id),
             )
         _add_aliases(conn, project_id, aliases)
         catalog.update_fields(conn, "projects", {"id": project_id}, fields)
@@ -104,10 +129,10 @@ def _add_aliases(conn: Any, project_id: str, aliases: list[str]) -> None:
 
 def get_project(call: Call, found: Resolved) -> Response:
     assert found.project is not None
-    data = catalog.project_row_json(found.project)
-    if call.fmt == "xml":
-        return object_xml.response("xnat:projectData", data)
-    return item_response("xnat:projectData", data)
+    values = object_views.project_values(found.project)
+    for index, alias in enumerate(catalog.project_aliases(call.db, found.project["id"])):
+        values[f"aliases/alias[{index}]/alias"] = alias
+    return object_xml.object_response(call.fmt, "xnat:projectData", values)
 
 
 def delete_project(call: Call, found: Resolved) -> Response:

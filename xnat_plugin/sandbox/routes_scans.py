@@ -6,9 +6,17 @@ import json
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, archive_changes, catalog, object_xml, xsi_types
+from xnat_plugin.sandbox import (
+    archive,
+    archive_changes,
+    catalog,
+    listing_columns,
+    object_views,
+    object_xml,
+    xsi_types,
+)
 from xnat_plugin.sandbox.call import Call
-from xnat_plugin.sandbox.listing import item_response, put_answer, result_set
+from xnat_plugin.sandbox.listing import put_answer, result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
 
@@ -16,12 +24,9 @@ from xnat_plugin.sandbox.safe_paths import check_xnat_id
 def list_scans(call: Call, found: Resolved) -> Response:
     assert found.experiment is not None
     rows = call.db.query("SELECT * FROM scans WHERE experiment_id = ?", (found.experiment["id"],))
-    base = f"/data/experiments/{found.experiment['id']}/scans"
-    listing = [
-        {**catalog.scan_row_json(r), "URI": f"{base}/{r['id']}"}
-        for r in sorted(rows, key=lambda r: (len(r["id"]), r["id"]))
-    ]
-    return result_set(listing, call.fmt, "Scans", call.query)
+    listed = [object_views.scan_row(r) for r in sorted(rows, key=lambda r: (len(r["id"]), r["id"]))]
+    table = listing_columns.table(listed, "scan", object_views.SCAN_DEFAULTS, call.query)
+    return result_set(table, call.fmt, "Scans")
 
 
 def put_scan(call: Call, found: Resolved) -> Response:
@@ -29,8 +34,19 @@ def put_scan(call: Call, found: Resolved) -> Response:
     xsi_type = call.query.get("xsiType") or (
         found.scan["xsi_type"] if found.scan is not None else "xnat:imageScanData"
     )
-    fields = call.fields_for(xsi_type, "xnat:imageScanData")
-    fields.pop("ID", None)
+    if not xsi_types.known(xsi_type):
+        raise HTTPException(
+            400,
+            f"xsiType {xsi_type!r} is not a scan type this XNAT knows: "
+            f"{', '.join(xsi_types.scan_types())}",
+        )
+    fields = call.values_for("scan", xsi_type)
+    # XNAT (ScanResource.handlePut): the scan's ID is the one the document or the
+    # item fields give (`xnat:ctScanData/ID=1`), else the one in the URL; an
+    # existing scan is found by the URL's ID.
+    given_id = fields.pop("ID", None)
+    if call.query.get("type") is not None:
+        fields["type"] = call.query["type"]
     if found.scan is not None:
         with call.db.write() as conn:
             catalog.update_fields(
@@ -46,7 +62,23 @@ def put_scan(call: Call, found: Resolved) -> Response:
             f"xsiType {xsi_type!r} is not a scan type this XNAT knows: "
             f"{', '.join(xsi_types.scan_types())}",
         )
-    scan_id = check_xnat_id("scan", call.path.scan or "")
+    if xsi_type == "xnat:imageScanData":
+        raise HTTPException(
+            400,
+            "Multiple scan modalities can be associated here.  Please retry with the "
+            "specification of a particular modality (i.e. ?xsiType=xnat:mrScanData).",
+        )
+    scan_id = check_xnat_id("scan", str(given_id or call.path.scan or ""))
+    if call.db.query(
+        "SELECT 1 FROM scans WHERE experiment_id = ? AND id = ?",
+        (found.experiment["id"], scan_id),
+    ):
+        # the document named a scan the session already holds: XNAT edits that one
+        with call.db.write() as conn:
+            catalog.update_fields(
+                conn, "scans", {"experiment_id": found.experiment["id"], "id": scan_id}, fields
+            )
+        return put_answer(scan_id, False)
     with call.db.write() as conn:
         conn.execute(
             "INSERT INTO scans (experiment_id, id, xsi_type, fields) VALUES (?, ?, ?, ?)",
@@ -57,11 +89,9 @@ def put_scan(call: Call, found: Resolved) -> Response:
 
 def get_scan(call: Call, found: Resolved) -> Response:
     assert found.scan is not None
-    data = catalog.scan_row_json(found.scan)
-    data.pop("xsiType", None)
-    if call.fmt == "xml":
-        return object_xml.response(found.scan["xsi_type"], data)
-    return item_response(found.scan["xsi_type"], data)
+    return object_xml.object_response(
+        call.fmt, found.scan["xsi_type"], object_views.scan_values(found.scan)
+    )
 
 
 def delete_scan(call: Call, found: Resolved) -> Response:

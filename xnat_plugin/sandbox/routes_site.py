@@ -10,7 +10,16 @@ from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.xml_validation import SCHEMA_FILES
 
 router = APIRouter()
-XNAT_VERSION = "1.8.10"
+XNAT_VERSION = "1.9.1"
+BUILD_INFO = {
+    "version": XNAT_VERSION,
+    "buildNumber": "sandbox",
+    "buildDate": "",
+    "commit": "xnat-monai-sandbox",
+    "sha": "",
+    "isDirty": "false",
+    "branch": "",
+}
 SEARCHABLE_TYPES = [
     ("xnat:projectData", "Project", "Projects"),
     ("xnat:subjectData", "Subject", "Subjects"),
@@ -39,16 +48,11 @@ def home(request: Request) -> HTMLResponse:
     return page
 
 
-@router.get("/data/version")
-def version(user: CurrentUser) -> Response:  # noqa: ARG001
-    return Response(XNAT_VERSION, media_type="text/plain")
-
-
 @router.get("/xapi/siteConfig/buildInfo")
 def build_info(user: CurrentUser) -> JSONResponse:  # noqa: ARG001
-    return JSONResponse(
-        {"version": XNAT_VERSION, "buildNumber": "sandbox", "commit": "xnat-monai-sandbox"}
-    )
+    """`SiteConfigApi.getBuildInfo` (`XnatAppInfo.getSystemProperties`). XNAT 1.8 and later
+    serve no `/data/version`: clients (xnatpy, pyxnat) fall back to this after its 404."""
+    return JSONResponse(BUILD_INFO)
 
 
 @router.get("/xapi/siteConfig/siteId")

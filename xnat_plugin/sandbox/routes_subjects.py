@@ -12,9 +12,17 @@ from typing import Any
 
 from fastapi import HTTPException, Response
 
-from xnat_plugin.sandbox import archive, archive_changes, catalog, identifiers, object_xml
+from xnat_plugin.sandbox import (
+    archive,
+    archive_changes,
+    catalog,
+    identifiers,
+    listing_columns,
+    object_views,
+    object_xml,
+)
 from xnat_plugin.sandbox.call import Call
-from xnat_plugin.sandbox.listing import item_response, put_answer, result_set
+from xnat_plugin.sandbox.listing import put_answer, result_set
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
 
@@ -28,7 +36,8 @@ def subject_uri(row: Any) -> str:
 def list_subjects(call: Call, found: Resolved) -> Response:
     if found.project is not None:
         rows = call.db.query(
-            "SELECT * FROM subjects WHERE project = ? ORDER BY id", (found.project["id"],)
+            "SELECT * FROM subjects WHERE project = ? ORDER BY id",
+            (found.project["id"],),
         )
     else:
         rows = [
@@ -36,8 +45,9 @@ def list_subjects(call: Call, found: Resolved) -> Response:
             for r in call.db.query("SELECT * FROM subjects ORDER BY id")
             if call.user.can_read(r["project"])
         ]
-    listing = [{**catalog.subject_row_json(r), "URI": subject_uri(r)} for r in rows]
-    return result_set(listing, call.fmt, "Subjects", call.query)
+    listed = [object_views.subject_row(r) for r in rows]
+    table = listing_columns.table(listed, "subject", object_views.SUBJECT_DEFAULTS, call.query)
+    return result_set(table, call.fmt, "Subjects")
 
 
 def wanted_id(fields: dict[str, str]) -> str | None:
@@ -53,7 +63,8 @@ def put_subject(call: Call, found: Resolved) -> Response:
     if found.project is None:
         raise HTTPException(404, "subjects are created under /data/projects/<project>/subjects")
     project_id = found.project["id"]
-    fields = call.fields_for("xnat:subjectData")
+    fields = call.values_for("subject", "xnat:subjectData")
+    fields.pop("project", None)
     chosen = wanted_id(fields)
     existing = found.subject
     if existing is None and chosen:
@@ -121,10 +132,12 @@ def _update_subject(
 
 def get_subject(call: Call, found: Resolved) -> Response:
     assert found.subject is not None
-    data = catalog.subject_row_json(found.subject)
-    if call.fmt == "xml":
-        return object_xml.response("xnat:subjectData", data)
-    return item_response("xnat:subjectData", data, start_date=found.subject["insert_date"])
+    return object_xml.object_response(
+        call.fmt,
+        "xnat:subjectData",
+        object_views.subject_values(found.subject),
+        start_date=found.subject["insert_date"],
+    )
 
 
 def delete_subject(call: Call, found: Resolved) -> Response:

@@ -41,16 +41,19 @@ def list_users(request: Request, user: CurrentUser) -> JSONResponse:  # noqa: AR
 
 @router.get("/data/users")
 def data_users(request: Request, user: CurrentUser) -> Response:  # noqa: ARG001
-    """The user listing xnatpy's `connection.users` reads."""
+    """`UserListResource`: `SELECT xdat_user_id,login,firstname,lastname,email FROM xdat_user
+    WHERE enabled=1 ORDER BY lastname` (the numeric ID is the order accounts were made in)."""
     rows = [
         {
+            "xdat_user_id": str(r["rowid"]),
             "login": r["login"],
             "firstname": r["firstname"],
             "lastname": r["lastname"],
             "email": r["email"],
-            "enabled": str(bool(r["enabled"])).lower(),
         }
-        for r in request.app.state.db.query("SELECT * FROM users ORDER BY login")
+        for r in request.app.state.db.query(
+            "SELECT rowid, * FROM users WHERE enabled = 1 ORDER BY lastname, rowid"
+        )
     ]
     return result_set(rows, request.query_params.get("format"), "Users")
 
@@ -106,6 +109,38 @@ async def create_user(request: Request, user: CurrentUser) -> JSONResponse:
         raise HTTPException(409, f"user {login} already exists")
     row = request.app.state.db.query_one("SELECT * FROM users WHERE login = ?", (login,))
     return JSONResponse(_user_json(row), status_code=201)
+
+
+@router.put("/xapi/users/{login}")
+async def update_user(login: str, request: Request, user: CurrentUser) -> JSONResponse:
+    """`UsersApi.updateUser` (admins): names, e-mail, enabled, admin, password from JSON."""
+    _require_admin(user)
+    db = request.app.state.db
+    if db.query_one("SELECT 1 FROM users WHERE login = ?", (login,)) is None:
+        raise HTTPException(404, f"user {login} not found")
+    body = await request.json()
+    columns = {"firstName": "firstname", "lastName": "lastname", "email": "email"}
+    with db.write() as conn:
+        for key, column in columns.items():
+            if isinstance(body.get(key), str):
+                conn.execute(f"UPDATE users SET {column} = ? WHERE login = ?", (body[key], login))
+        if isinstance(body.get("enabled"), bool):
+            conn.execute(
+                "UPDATE users SET enabled = ? WHERE login = ?", (int(body["enabled"]), login)
+            )
+        if isinstance(body.get("admin"), bool):
+            conn.execute(
+                "UPDATE users SET is_admin = ? WHERE login = ?", (int(body["admin"]), login)
+            )
+        if isinstance(body.get("password"), str) and body["password"]:
+            conn.execute(
+                "UPDATE users SET password_hash = ? WHERE login = ?",
+                (auth.hash_secret(body["password"]), login),
+            )
+    if body.get("password"):
+        auth.forget_credentials(request, login)
+    row = db.query_one("SELECT * FROM users WHERE login = ?", (login,))
+    return JSONResponse(_user_json(row))
 
 
 def _project_for_membership(request: Request, project: str, user: User, manage: bool) -> str:

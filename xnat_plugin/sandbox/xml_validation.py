@@ -219,3 +219,41 @@ def _is_unknown_element(error: Any) -> bool:
     if child is None or group is None or not hasattr(group, "iter_elements"):
         return True
     return child.tag not in {str(e.name) for e in group.iter_elements()}
+
+
+def schema_order(root: ET.Element) -> None:
+    """Put every element's children in the order its type declares them, in place. XNAT's
+    REST handlers read a document with SAXReader, which takes an item's fields in any order
+    (pyxnat's provenance writer puts `xnat:provenance` first); the schema check then sees what
+    XNAT would store."""
+    schema = sandbox_schema()
+    declared = schema.maps.elements.get(root.tag)
+    explicit = root.get(f"{{{XSI}}}type")
+    xsd_type = _type_named(explicit, root) if explicit else getattr(declared, "type", None)
+    if xsd_type is not None:
+        _reorder(root, xsd_type)
+
+
+def _type_named(xsi_type: str, element: ET.Element) -> Any:
+    prefix, _, local = xsi_type.partition(":")
+    namespace = {p: u for u, p in PREFIXES.items()}.get(prefix)
+    return sandbox_schema().maps.types.get(f"{{{namespace}}}{local}") if namespace else None
+
+
+def _reorder(element: ET.Element, xsd_type: Any) -> None:
+    content: Any = getattr(xsd_type, "content", None)
+    if not hasattr(content, "iter_elements"):
+        return
+    declarations = list(content.iter_elements())
+    position = {str(d.name): i for i, d in reversed(list(enumerate(declarations)))}
+    children = list(element)
+    children.sort(key=lambda c: position.get(c.tag, len(declarations)))
+    element[:] = children
+    for child in children:
+        declaration = next((d for d in declarations if str(d.name) == child.tag), None)
+        if declaration is None:
+            continue
+        explicit = child.get(f"{{{XSI}}}type")
+        child_type = (_type_named(explicit, child) if explicit else None) or declaration.type
+        if not child_type.is_simple():
+            _reorder(child, child_type)

@@ -5,6 +5,7 @@ sessions alike, as XNAT's does, and a PUT of an unknown type is refused."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from xnat_plugin.sandbox.xml_validation import PREFIXES, prefixed, sandbox_schema
 
@@ -15,7 +16,7 @@ ASSESSOR_BASE = "xnat:imageAssessorData"
 SUBJECT_ASSESSOR_BASE = "xnat:subjectAssessorData"
 
 
-def _qualified(xsi_type: str) -> str | None:
+def qualified(xsi_type: str) -> str | None:
     prefix, _, local = xsi_type.partition(":")
     namespace = _NAMESPACES.get(prefix)
     return f"{{{namespace}}}{local}" if namespace and local else None
@@ -85,4 +86,22 @@ def root_tag(xsi_type: str) -> str:
     for name, element in sandbox_schema().maps.elements.items():
         if prefixed(str(element.type.name)) == xsi_type:
             return str(name)
-    return _qualified(xsi_type) or xsi_type
+    return qualified(xsi_type) or xsi_type
+
+
+def global_type(xsi_type: str) -> Any:
+    """The schema's complex type for `xsi_type` (None when this XNAT has no such type)."""
+    return sandbox_schema().maps.types.get(qualified(xsi_type) or "")
+
+
+def types_extending(base: Any) -> list[tuple[str, Any]]:
+    """Every (xsi type, schema type) that extends the schema type `base`, itself excluded."""
+    return [
+        (name, candidate)
+        for name, candidate in _global_types().items()
+        if candidate is not base and candidate.is_derived(base)  # type: ignore[attr-defined]
+    ]
+
+
+def prefixed_name(qname: Any) -> str:
+    return prefixed(str(qname))
