@@ -1,15 +1,16 @@
-"""What clients read about the site: version, build info, schemas, searchable data types."""
+"""What clients read about the site: version, build info, schemas; the search routes."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from xnat_plugin.sandbox import routes_search
 from xnat_plugin.sandbox.auth import CurrentUser, authenticate, open_web_session
-from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.xml_validation import SCHEMA_FILES
 
 router = APIRouter()
+router.include_router(routes_search.router)
 XNAT_VERSION = "1.9.1"
 BUILD_INFO = {
     "version": XNAT_VERSION,
@@ -20,16 +21,6 @@ BUILD_INFO = {
     "isDirty": "false",
     "branch": "",
 }
-SEARCHABLE_TYPES = [
-    ("xnat:projectData", "Project", "Projects"),
-    ("xnat:subjectData", "Subject", "Subjects"),
-    ("xnat:ctSessionData", "CT Session", "CT Sessions"),
-    ("xnat:mrSessionData", "MR Session", "MR Sessions"),
-    ("xnat:ctScanData", "CT Scan", "CT Scans"),
-    ("xnat:mrScanData", "MR Scan", "MR Scans"),
-    ("xnat:qcAssessmentData", "QC Assessment", "QC Assessments"),
-    ("icr:roiCollectionData", "ROI Collection", "ROI Collections"),
-]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -78,34 +69,3 @@ def get_schema(name: str, user: CurrentUser) -> FileResponse:  # noqa: ARG001
 @router.get("/schemas/{namespace}/{name}")
 def get_schema_legacy(namespace: str, name: str, user: CurrentUser) -> FileResponse:
     return get_schema(f"{namespace}/{name}", user)
-
-
-@router.get("/data/search/elements")
-def search_elements(request: Request, user: CurrentUser) -> Response:  # noqa: ARG001
-    rows = [
-        {"ELEMENT_NAME": t, "SINGULAR": s, "PLURAL": p, "COUNT": "0", "SECURED": "true"}
-        for t, s, p in SEARCHABLE_TYPES
-    ]
-    return result_set(rows, request.query_params.get("format"), "Search elements")
-
-
-@router.get("/data/search/elements/{xsi_type}")
-def search_element_fields(xsi_type: str, request: Request, user: CurrentUser) -> Response:  # noqa: ARG001
-    if xsi_type not in {t for t, _, _ in SEARCHABLE_TYPES}:
-        raise HTTPException(404, f"data type {xsi_type} not found")
-    base = ["ID", "LABEL", "PROJECT", "INSERT_DATE", "INSERT_USER"]
-    rows = [
-        {
-            "FIELD_ID": f,
-            "HEADER": f.title(),
-            "SUMMARY": f,
-            "TYPE": "string",
-            "REQUIRES_VALUE": "false",
-            "DESC": f,
-            "ELEMENT_NAME": xsi_type,
-            "SRC": "0",
-            "XPATH": f"{xsi_type}/{f.lower()}",
-        }
-        for f in base
-    ]
-    return result_set(rows, request.query_params.get("format"), xsi_type)
