@@ -57,21 +57,42 @@ def project_aliases(db: Database, project_id: str) -> list[str]:
 
 
 def get_subject(db: Database, project: str | None, id_or_label: str) -> sqlite3.Row | None:
+    """A subject by ID, or in `project` by ID or label: its own, else one shared into it
+    (under its label there)."""
     if project is None:
         return db.query_one("SELECT * FROM subjects WHERE id = ?", (id_or_label,))
     return db.query_one(
         "SELECT * FROM subjects WHERE project = ? AND (id = ? OR label = ?) ORDER BY id = ? DESC",
         (project, id_or_label, id_or_label, id_or_label),
-    )
+    ) or _shared(db, "subjects", "subject", project, id_or_label)
 
 
 def get_experiment(db: Database, project: str | None, id_or_label: str) -> sqlite3.Row | None:
+    """An experiment by ID, or in `project` by ID or label: its own, else one shared into it."""
     if project is None:
         return db.query_one("SELECT * FROM experiments WHERE id = ?", (id_or_label,))
     return db.query_one(
         "SELECT * FROM experiments WHERE project = ? AND (id = ? OR label = ?) "
         "ORDER BY id = ? DESC",
         (project, id_or_label, id_or_label, id_or_label),
+    ) or _shared(db, "experiments", "experiment", project, id_or_label)
+
+
+def _shared(
+    db: Database, table: str, kind: str, project: str, id_or_label: str
+) -> sqlite3.Row | None:
+    return db.query_one(
+        f"SELECT t.* FROM {table} t JOIN shares sh ON sh.kind = ? AND sh.id = t.id "
+        "WHERE sh.project = ? AND (t.id = ? OR sh.label = ?) ORDER BY t.id = ? DESC",
+        (kind, project, id_or_label, id_or_label, id_or_label),
+    )
+
+
+def shares_of(db: Database, kind: str, object_id: str) -> list[sqlite3.Row]:
+    """The projects (and labels there) a subject or experiment is shared into."""
+    return db.query(
+        "SELECT project, label FROM shares WHERE kind = ? AND id = ? ORDER BY rowid",
+        (kind, object_id),
     )
 
 
@@ -208,3 +229,8 @@ def purge_orphans(conn: sqlite3.Connection) -> None:
         "  (SELECT experiment_id || '/' || id FROM scans))"
     )
     conn.execute("DELETE FROM files WHERE resource_id NOT IN (SELECT id FROM resources)")
+    conn.execute(
+        "DELETE FROM shares WHERE (kind = 'subject' AND id NOT IN (SELECT id FROM subjects)) OR "
+        "(kind = 'experiment' AND id NOT IN (SELECT id FROM experiments)) OR "
+        "project NOT IN (SELECT id FROM projects)"
+    )

@@ -19,7 +19,12 @@ _CHILDREN: dict[str, dict[str, str]] = {
         "resources": "resource",
         "files": "files",
     },
-    "subject": {"experiments": "experiment", "resources": "resource", "files": "files"},
+    "subject": {
+        "experiments": "experiment",
+        "resources": "resource",
+        "files": "files",
+        "projects": "share",  # the projects a subject is shared into
+    },
     "experiment": {
         "scans": "scan",
         "assessors": "assessor",
@@ -28,6 +33,7 @@ _CHILDREN: dict[str, dict[str, str]] = {
         # an assessor reached as /data/experiments/<assessor ID>/out/resources/…
         "out": "out",
         "in": "out",
+        "projects": "share",
     },
     "assessor": {"resources": "resource", "out": "out", "in": "out", "files": "files"},
     "scan": {"resources": "resource", "files": "files"},
@@ -55,6 +61,8 @@ class DataPath:
     resource: str | None = None
     file_path: str | None = None
     collection: str | None = None
+    # `…/subjects/S/projects/P2`: the project the subject or experiment is shared into
+    share: str | None = None
 
     @property
     def level(self) -> str:
@@ -102,6 +110,11 @@ def parse_data_path(segments: list[str]) -> DataPath:
             result.collection = name
             return result
         value = segments[index + 1]
+        if child == "share":
+            if index + 2 != len(segments):
+                raise BadPath(f"unknown path element {segments[index + 2]!r} after a share")
+            result.share = value
+            return result
         if child == "experiment" and level == "experiment":
             child = "assessor"
         setattr(result, child, value)

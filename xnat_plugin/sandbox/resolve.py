@@ -60,6 +60,14 @@ def _check_access(user: User | None, project: str, write: bool) -> None:
         )
 
 
+def _to_owner(db: Database, result: Resolved, user: User | None, owner: str) -> str:
+    """An object reached through a project it is shared into is read-only there: a change goes
+    to the object in its own project, with that project's permissions."""
+    _check_access(user, owner, True)
+    result.project = catalog.get_project(db, owner)
+    return owner
+
+
 def resolve(
     db: Database,
     path: DataPath,
@@ -97,6 +105,8 @@ def resolve(
             _check_access(user, result.subject["project"], write)
             project_id = result.subject["project"]
             result.project = catalog.get_project(db, project_id)
+        elif write and result.subject["project"] != project_id:
+            project_id = _to_owner(db, result, user, result.subject["project"])
 
     if path.experiment is not None:
         row = catalog.get_experiment(db, project_id, path.experiment)
@@ -115,6 +125,8 @@ def resolve(
             _check_access(user, row["project"], write)
             project_id = row["project"]
             result.project = catalog.get_project(db, project_id)
+        elif write and row["project"] != project_id and not row["session_id"]:
+            project_id = _to_owner(db, result, user, row["project"])
         if row["session_id"]:  # an assessor reached as /experiments/<ID>
             result.assessor = row
             result.experiment = catalog.get_experiment(db, None, row["session_id"])

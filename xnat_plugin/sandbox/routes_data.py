@@ -19,6 +19,7 @@ from xnat_plugin.sandbox import routes_experiments as experiments
 from xnat_plugin.sandbox import routes_files as files
 from xnat_plugin.sandbox import routes_projects as projects
 from xnat_plugin.sandbox import routes_scans as scans
+from xnat_plugin.sandbox import routes_shares as shares
 from xnat_plugin.sandbox import routes_subjects as subjects
 from xnat_plugin.sandbox.archive import SPOOL_DIR
 from xnat_plugin.sandbox.auth import CurrentUser, User
@@ -78,6 +79,8 @@ def _dispatch(call: Call) -> Response:
         return projects.list_projects(call)
     if path.level == "root" and path.collection is None:
         raise HTTPException(404, "nothing at /data")
+    if path.share is not None or (path.collection == "projects" and path.level != "root"):
+        return _share_call(call, method)
 
     scan_ids: list[str] | None = None
     if (
@@ -124,6 +127,19 @@ def _dispatch(call: Call) -> Response:
     if item_handler is None:
         raise HTTPException(405, f"{call.method} is not allowed on a {path.level}")
     return item_handler(call, found)
+
+
+def _share_call(call: Call, method: str) -> Response:
+    """`…/subjects/S/projects[/P2]`: the projects a subject or experiment is shared into."""
+    found = resolve(call.db, call.path, call.user)
+    if call.path.share is None:
+        if method != "GET":
+            raise HTTPException(405, f"{call.method} is not allowed on a listing")
+        return shares.list_shares(call, found)
+    handler = {"PUT": shares.put_share, "DELETE": shares.delete_share}.get(method)
+    if handler is None:
+        raise HTTPException(405, f"{call.method} is not allowed on a share")
+    return handler(call, found)
 
 
 async def _spool_body(

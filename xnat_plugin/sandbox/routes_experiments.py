@@ -56,7 +56,14 @@ def list_experiments(call: Call, found: Resolved) -> Response:
             (found.subject["id"],),
         )
     elif found.project is not None:
-        sql, params = sql + " WHERE project = ?", (found.project["id"],)
+        # the project's experiments and those shared into it (under their label there)
+        sql = (
+            "SELECT * FROM experiments WHERE project = ? UNION ALL "
+            "SELECT e.id, ?, e.subject_id, sh.label, e.xsi_type, e.session_id, e.fields, e.xml, "
+            "e.insert_date, e.insert_user, e.last_modified FROM experiments e JOIN shares sh "
+            "ON sh.kind = 'experiment' AND sh.id = e.id WHERE sh.project = ?"
+        )
+        params = (found.project["id"],) * 3
     subjects: dict[str, Any] = {}
     sessions: dict[str, Any] = {}
     rows = []

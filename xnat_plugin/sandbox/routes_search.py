@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from xnat_plugin.sandbox import catalog, object_views, project_rules, xsi_types
+from xnat_plugin.sandbox import object_views, project_rules, xsi_types
 from xnat_plugin.sandbox.auth import CurrentUser, User
 from xnat_plugin.sandbox.db import Database
 from xnat_plugin.sandbox.listing import result_set
@@ -70,37 +70,65 @@ def _objects(db: Database, user: User, root: str) -> list[tuple[Found, dict[str,
     project_found = {pid: _project_found(db, row) for pid, row in projects.items()}
     if root == PROJECT_TYPE:
         return [(found, {}) for found in project_found.values()]
-    subjects = {
-        r["id"]: r
-        for r in db.query("SELECT * FROM subjects ORDER BY id")
-        if r["project"] in projects
-    }
+    shares: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for share in db.query("SELECT * FROM shares ORDER BY rowid"):
+        shares.setdefault((share["kind"], share["id"]), []).append(
+            (share["project"], share["label"])
+        )
+
+    def visible(kind: str, row: sqlite3.Row) -> bool:
+        # read access through the object's project or one it is shared into
+        return row["project"] in projects or any(
+            p in projects for p, _ in shares.get((kind, row["id"]), [])
+        )
+
+    def found(kind: str, listed: Any, object_id: str) -> Found:
+        into = shares.get((kind, object_id), [])
+        return Found(
+            listed,
+            shared_into=tuple(p for p, _ in into),
+            shared_labels=tuple(label for _, label in into),
+        )
+
+    subjects = {r["id"]: r for r in db.query("SELECT * FROM subjects ORDER BY id")}
     if root == SUBJECT_TYPE:
         return [
             (
-                Found(object_views.subject_row(row)),
-                {PROJECT_TYPE: project_found[row["project"]]},
+                found("subject", object_views.subject_row(row), row["id"]),
+                _project_join(project_found, row["project"]),
             )
             for row in subjects.values()
+            if visible("subject", row)
         ]
     out = []
     for row in db.query("SELECT * FROM experiments WHERE session_id IS NULL ORDER BY id"):
-        if row["project"] not in projects or not xsi_types.derives_from(row["xsi_type"], root):
+        if not xsi_types.derives_from(row["xsi_type"], root) or not visible("experiment", row):
             continue
-        subject = catalog.get_subject(db, None, row["subject_id"])
-        joined = {PROJECT_TYPE: project_found[row["project"]]}
+        subject = subjects.get(row["subject_id"])
+        joined = _project_join(project_found, row["project"])
         if subject is not None:
-            joined[SUBJECT_TYPE] = Found(object_views.subject_row(subject))
-        out.append((Found(object_views.experiment_row(row, subject)), joined))
+            joined[SUBJECT_TYPE] = found(
+                "subject", object_views.subject_row(subject), subject["id"]
+            )
+        out.append(
+            (found("experiment", object_views.experiment_row(row, subject), row["id"]), joined)
+        )
     return out
+
+
+def _project_join(project_found: dict[str, Found], project_id: str) -> dict[str, Found]:
+    return {PROJECT_TYPE: project_found[project_id]} if project_id in project_found else {}
 
 
 def _project_found(db: Database, row: sqlite3.Row) -> Found:
     counts = Counter(
         r["xsi_type"]
         for r in db.query(
-            "SELECT xsi_type FROM experiments WHERE project = ? AND session_id IS NULL",
-            (row["id"],),
+            # `PROJ_EXPT_COUNTS`: the project's experiments and those shared into it
+            "SELECT xsi_type FROM experiments WHERE project = ? UNION ALL SELECT e.xsi_type "
+            "FROM shares sh JOIN experiments e ON sh.kind = 'experiment' AND sh.id = e.id "
+            "WHERE sh.project = ?",
+            (row["id"], row["id"]),
         )
     )
     users = tuple(

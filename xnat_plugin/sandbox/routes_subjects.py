@@ -35,10 +35,19 @@ def subject_uri(row: Any) -> str:
 
 def list_subjects(call: Call, found: Resolved) -> Response:
     if found.project is not None:
-        rows = call.db.query(
-            "SELECT * FROM subjects WHERE project = ? ORDER BY id",
-            (found.project["id"],),
+        # `ProjectSubjectList`: the project's subjects and those shared into it
+        project_id = found.project["id"]
+        own = call.db.query("SELECT * FROM subjects WHERE project = ? ORDER BY id", (project_id,))
+        shared = call.db.query(
+            "SELECT s.*, sh.label AS shared_label FROM subjects s JOIN shares sh "
+            "ON sh.kind = 'subject' AND sh.id = s.id WHERE sh.project = ? ORDER BY s.id",
+            (project_id,),
         )
+        listed = [object_views.subject_row(r) for r in own] + [
+            object_views.subject_row(r, project_id, r["shared_label"]) for r in shared
+        ]
+        table = listing_columns.table(listed, "subject", object_views.SUBJECT_DEFAULTS, call.query)
+        return result_set(table, call.fmt, "Subjects")
     else:
         rows = [
             r
