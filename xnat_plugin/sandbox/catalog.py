@@ -221,6 +221,9 @@ def purge_orphans(conn: sqlite3.Connection) -> None:
     """Scans, resources and file rows whose owner is gone (after a delete)."""
     conn.execute("DELETE FROM scans WHERE experiment_id NOT IN (SELECT id FROM experiments)")
     conn.execute(
+        "DELETE FROM reconstructions WHERE experiment_id NOT IN (SELECT id FROM experiments)"
+    )
+    conn.execute(
         "DELETE FROM resources WHERE "
         "(owner LIKE 'project:%' AND substr(owner, 9) NOT IN (SELECT id FROM projects)) OR "
         "(owner LIKE 'subject:%' AND substr(owner, 9) NOT IN (SELECT id FROM subjects)) OR "

@@ -27,6 +27,7 @@ _CHILDREN: dict[str, dict[str, str]] = {
     },
     "experiment": {
         "scans": "scan",
+        "reconstructions": "reconstruction",
         "assessors": "assessor",
         "resources": "resource",
         "files": "files",
@@ -58,6 +59,7 @@ class DataPath:
     experiment: str | None = None
     assessor: str | None = None
     scan: str | None = None
+    reconstruction: str | None = None
     resource: str | None = None
     file_path: str | None = None
     collection: str | None = None
@@ -66,8 +68,17 @@ class DataPath:
 
     @property
     def level(self) -> str:
-        """The deepest object named: project, subject, experiment, assessor, scan, resource."""
-        for name in ("resource", "scan", "assessor", "experiment", "subject", "project"):
+        """The deepest object named: project, subject, experiment, assessor, scan,
+        reconstruction, resource."""
+        for name in (
+            "resource",
+            "scan",
+            "reconstruction",
+            "assessor",
+            "experiment",
+            "subject",
+            "project",
+        ):
             if getattr(self, name) is not None:
                 return name
         return "root"

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS alias_tokens (
 CREATE TABLE IF NOT EXISTS web_sessions (
     jsession TEXT PRIMARY KEY, login TEXT NOT NULL, created REAL NOT NULL,
     last_used REAL NOT NULL DEFAULT 0, alias TEXT);
+CREATE TABLE IF NOT EXISTS reconstructions (
+    experiment_id TEXT NOT NULL, id TEXT NOT NULL, xsi_type TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (experiment_id, id));
 CREATE TABLE IF NOT EXISTS shares (
     kind TEXT NOT NULL, id TEXT NOT NULL, project TEXT NOT NULL, label TEXT NOT NULL,
     PRIMARY KEY (kind, id, project));

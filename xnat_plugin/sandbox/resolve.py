@@ -24,6 +24,7 @@ class Resolved:
     experiment: sqlite3.Row | None = None
     assessor: sqlite3.Row | None = None
     scan: sqlite3.Row | None = None
+    reconstruction: sqlite3.Row | None = None
     resource: sqlite3.Row | None = None
 
     @property
@@ -149,6 +150,16 @@ def resolve(
         result.scan = catalog.get_scan(db, result.experiment["id"], path.scan)
         if result.scan is None:
             missing("scan", f"scan {path.scan}")
+            return result
+
+    if path.reconstruction is not None:
+        assert result.experiment is not None
+        result.reconstruction = db.query_one(
+            "SELECT * FROM reconstructions WHERE experiment_id = ? AND id = ?",
+            (result.experiment["id"], path.reconstruction),
+        )
+        if result.reconstruction is None:
+            missing("reconstruction", f"reconstruction {path.reconstruction}")
             return result
 
     if path.resource is not None:

@@ -18,6 +18,7 @@ from xnat_plugin.sandbox import routes_assessors as assessors
 from xnat_plugin.sandbox import routes_experiments as experiments
 from xnat_plugin.sandbox import routes_files as files
 from xnat_plugin.sandbox import routes_projects as projects
+from xnat_plugin.sandbox import routes_reconstructions as reconstructions
 from xnat_plugin.sandbox import routes_scans as scans
 from xnat_plugin.sandbox import routes_shares as shares
 from xnat_plugin.sandbox import routes_subjects as subjects
@@ -50,6 +51,9 @@ ITEM_HANDLERS: dict[tuple[str, str], Handler] = {
     ("scan", "GET"): scans.get_scan,
     ("scan", "PUT"): scans.put_scan,
     ("scan", "DELETE"): scans.delete_scan,
+    ("reconstruction", "GET"): reconstructions.get_reconstruction,
+    ("reconstruction", "PUT"): reconstructions.put_reconstruction,
+    ("reconstruction", "DELETE"): reconstructions.delete_reconstruction,
     ("resource", "GET"): files.get_resource,
     ("resource", "PUT"): files.put_resource,
     ("resource", "DELETE"): files.delete_resource,
@@ -59,6 +63,7 @@ LISTINGS: dict[str, Handler] = {
     "subjects": subjects.list_subjects,
     "experiments": experiments.list_experiments,
     "scans": scans.list_scans,
+    "reconstructions": reconstructions.list_reconstructions,
     "assessors": assessors.list_assessors,
     "resources": files.list_resources,
 }
