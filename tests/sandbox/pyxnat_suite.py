@@ -201,6 +201,14 @@ def create_fixtures(url: str, user: str, password: str) -> list[str]:
     http = requests.Session()
     http.auth = (user, password)
     data = url.rstrip("/") + "/data"
+    # the docker XNAT of pyxnat's CI names its first admin account so (user tests read it)
+    _check(
+        http.put(
+            f"{url.rstrip('/')}/xapi/users/{user}",
+            json={"firstName": "Admin", "lastName": "Admin", "email": "fake@fake.fake"},
+        ),
+        f"names of user {user}",
+    )
     for project, fields in PROJECTS.items():
         accessibility = fields.get("accessibility")
         params = {k: v for k, v in fields.items() if k != "accessibility"}

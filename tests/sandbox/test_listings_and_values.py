@@ -186,3 +186,42 @@ def test_an_assessor_read_back_as_xml_can_be_sent_back(sandbox, admin) -> None:
         f"{sandbox.url}/data/experiments/{session_id}/assessors/qc", data=qc_back.content
     )
     assert (resent.status_code, resent.text) == (200, qc.text)
+
+
+def test_the_prearchive_is_listed_and_empty(sandbox, admin) -> None:
+    """`PrearcSessionListResource` (`/data/prearchive/projects[/P]`): this XNAT archives
+    uploads directly, so the listing is there and empty."""
+    for path in ("/data/prearchive/projects", "/data/prearchive/projects/P"):
+        listed = admin.get(f"{sandbox.url}{path}", params={"format": "json"})
+        assert listed.status_code == 200
+        assert listed.json()["ResultSet"]["Result"] == []
+
+
+SESSION_DOCUMENT = (
+    '<xnat:MRSession xmlns:xnat="http://nrg.wustl.edu/xnat" label="s9_MR" project="P">'
+    "<xnat:date>2014-12-09</xnat:date><xnat:acquisition_site>Site A</xnat:acquisition_site>"
+    "<xnat:fieldStrength>3.0</xnat:fieldStrength></xnat:MRSession>"
+)
+
+
+def test_a_session_document_sent_to_its_url_creates_the_session(sandbox, admin) -> None:
+    """`SubjAssessmentResource.handlePut` reads a body as the item: the subject comes from the
+    URL (created when missing), a missing ID is generated, the document is validated; a
+    document of another project is 409, an element the schema lacks 422."""
+    url = f"{sandbox.url}/data/projects/P/subjects/s9/experiments/s9_MR"
+    made = admin.put(url, data=SESSION_DOCUMENT, headers={"Content-Type": "text/xml"})
+    assert made.status_code == 201, made.text
+    document = ET.fromstring(admin.get(url, params={"format": "xml"}).content)
+    assert document.get("ID") == made.text
+    assert document.findtext(f"{XNAT}acquisition_site") == "Site A"
+    assert document.findtext(f"{XNAT}subject_ID") == "XNAT_S00001"
+    other = admin.put(
+        f"{sandbox.url}/data/projects/P/subjects/s9/experiments/x",
+        data=SESSION_DOCUMENT.replace('project="P"', 'project="Q"'),
+    )
+    assert other.status_code == 409
+    unknown = admin.put(
+        f"{sandbox.url}/data/projects/P/subjects/s9/experiments/y",
+        data=SESSION_DOCUMENT.replace("<xnat:date>", "<xnat:nope>1</xnat:nope><xnat:date>"),
+    )
+    assert unknown.status_code == 422

@@ -8,6 +8,7 @@ subject that does not exist yet is created with that label (`createNewSubject`).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -28,11 +29,18 @@ from xnat_plugin.sandbox import (
 )
 from xnat_plugin.sandbox.call import Call
 from xnat_plugin.sandbox.listing import put_answer, result_set
-from xnat_plugin.sandbox.object_document import XNAT_NS, write_document
+from xnat_plugin.sandbox.object_document import XNAT_NS, document_values, write_document
 from xnat_plugin.sandbox.resolve import Resolved
 from xnat_plugin.sandbox.routes_subjects import create_subject, wanted_id
 from xnat_plugin.sandbox.safe_paths import check_xnat_id
-from xnat_plugin.sandbox.xml_validation import XSI
+from xnat_plugin.sandbox.xml_validation import (
+    XSI,
+    InvalidXml,
+    UnknownElement,
+    parse_document,
+    schema_order,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +109,15 @@ def put_experiment(call: Call, found: Resolved) -> Response:
     if found.project is None:
         raise HTTPException(422, "Submitted experiment record must include the project attribute.")
     project_id = found.project["id"]
-    xsi_type = requested_type(call) or (found.experiment["xsi_type"] if found.experiment else None)
-    fields = call.values_for("experiment", xsi_type) if xsi_type else {}
+    from_document = _document_fields(call, project_id)
+    xsi_type: str | None
+    if from_document is not None:
+        xsi_type, fields = from_document
+    else:
+        xsi_type = requested_type(call) or (
+            found.experiment["xsi_type"] if found.experiment else None
+        )
+        fields = call.values_for("experiment", xsi_type) if xsi_type else {}
     fields.pop("project", None)
     chosen = wanted_id(fields)
     existing = found.experiment
@@ -159,6 +174,54 @@ def put_experiment(call: Call, found: Resolved) -> Response:
     log.info("created %s %s (%s) in %s", xsi_type, label, experiment_id, project_id)
     events.publish(events.session_created(project_id, experiment_id, xsi_type, call.user.login))
     return put_answer(experiment_id, True)
+
+
+# The document's own identity: the row's columns, not its values.
+_DOCUMENT_IDENTITY = ("project",)
+
+
+def _document_fields(call: Call, project_id: str) -> tuple[str, dict[str, str]] | None:
+    """The type and values of a session document sent as the body (`SubjAssessmentResource.
+    handlePut` reads the body as the item when there is one): label and project come from the
+    URL when the document has none, so is the subject; a document of another project is 409;
+    the document is then validated as XNAT would store it. None when the body is empty."""
+    data = call.body_bytes()
+    if not data.strip():
+        return None
+    try:
+        document = parse_document(data)
+    except InvalidXml as exc:
+        raise HTTPException(422, f"An error occurred parsing the XML: {exc}") from exc
+    root, xsi_type = document.root, document.xsi_type
+    if not xsi_type or not xsi_types.is_session_type(xsi_type):
+        raise HTTPException(
+            422,
+            f"{xsi_type or root.tag} is not an image session type this XNAT knows: "
+            f"{', '.join(xsi_types.session_types())}",
+        )
+    if root.get("project") and root.get("project") != project_id:
+        raise HTTPException(409, "Project must be modified through separate URI.")
+    root.set("project", project_id)
+    if not root.get("label") and call.path.experiment:
+        root.set("label", call.path.experiment)
+    subject_tag = f"{{{XNAT_NS}}}subject_ID"
+    if root.find(subject_tag) is None and call.path.subject:
+        # the subject the URL names (created when missing, as `createNewSubject`)
+        ET.SubElement(root, subject_tag).text = call.path.subject
+    schema_order(root)
+    checked = copy.deepcopy(root)
+    if not checked.get("ID"):
+        # XNAT generates a missing ID before it validates; any generated ID gets the same
+        # verdict (an xs:string attribute), the real one is drawn when the row is written
+        checked.set("ID", f"{identifiers.SITE_ID}_E00000")
+    try:
+        validate(checked, document.namespaces)
+    except UnknownElement as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except InvalidXml as exc:
+        raise HTTPException(400, str(exc)) from exc
+    values = document_values(xsi_type, root)
+    return xsi_type, {k: v for k, v in values.items() if k not in _DOCUMENT_IDENTITY}
 
 
 def _update_experiment(

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from xnat_plugin.sandbox import routes_search
 from xnat_plugin.sandbox.auth import CurrentUser, authenticate, open_web_session
+from xnat_plugin.sandbox.listing import result_set
 from xnat_plugin.sandbox.xml_validation import SCHEMA_FILES
 
 router = APIRouter()
@@ -69,3 +70,14 @@ def get_schema(name: str, user: CurrentUser) -> FileResponse:  # noqa: ARG001
 @router.get("/schemas/{namespace}/{name}")
 def get_schema_legacy(namespace: str, name: str, user: CurrentUser) -> FileResponse:
     return get_schema(f"{namespace}/{name}", user)
+
+
+@router.get("/data/prearchive/projects")
+@router.get("/data/prearchive/projects/{project}")
+@router.get("/REST/prearchive/projects")
+@router.get("/REST/prearchive/projects/{project}")
+def prearchive_sessions(request: Request, user: CurrentUser, project: str = "") -> Response:  # noqa: ARG001
+    """`PrearcSessionListResource`: the sessions waiting in the prearchive. This XNAT archives
+    every upload directly (the import service refuses `dest=/prearchive`), so its prearchive is
+    always empty, as a site's is when nothing waits there."""
+    return result_set([], request.query_params.get("format"), "Prearchive")
