@@ -225,3 +225,28 @@ def test_a_session_document_sent_to_its_url_creates_the_session(sandbox, admin) 
         data=SESSION_DOCUMENT.replace("<xnat:date>", "<xnat:nope>1</xnat:nope><xnat:date>"),
     )
     assert unknown.status_code == 422
+
+
+def test_a_column_of_a_sessions_children_joins_them(sandbox, admin) -> None:
+    """`QueryOrganizer` joins the items a column names (`xnat:mrsessiondata/scans/scan/type`,
+    any letter case, makes MR sessions the root): one row per session and child, a session
+    without any once with the column empty (pyxnat's `inspect.scan_values`)."""
+    first = _session(admin, sandbox.url, "mr1", "xnat:mrSessionData")
+    second = _session(admin, sandbox.url, "mr2", "xnat:mrSessionData")
+    _session(admin, sandbox.url, "ct1", "xnat:ctSessionData")
+    for scan, kind in (("1", "anat"), ("2", "func")):
+        assert admin.put(
+            f"{sandbox.url}/data/experiments/{first}/scans/{scan}",
+            params={"xsiType": "xnat:mrScanData", "type": kind},
+        ).ok
+    rows = _csv(
+        admin.get(
+            f"{sandbox.url}/data/experiments",
+            params={"format": "csv", "columns": "ID,xnat:mrsessiondata/scans/scan/type"},
+        )
+    )
+    assert sorted((r["ID"], r["xnat:mrsessiondata/scans/scan/type"]) for r in rows) == [
+        (first, "anat"),
+        (first, "func"),
+        (second, ""),
+    ]

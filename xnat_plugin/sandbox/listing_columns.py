@@ -89,8 +89,8 @@ def root_type(query: Mapping[str, str], default: str) -> str:
     keys = [k for k in query if "/" in k]
     keys += [c for c in query.get("columns", "").split(",") if "/" in c]
     for key in keys:
-        head = key.split("/", 1)[0]
-        if head != root and xsi_types.known(head) and xsi_types.derives_from(head, root):
+        head = xsi_types.canonical(key.split("/", 1)[0])
+        if head is not None and head != root and xsi_types.derives_from(head, root):
             root = head
     return root
 

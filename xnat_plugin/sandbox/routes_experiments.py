@@ -90,8 +90,47 @@ def list_experiments(call: Call, found: Resolved) -> Response:
             sessions[row["session_id"]] = session
         rows.append(object_views.experiment_row(row, subjects[row["subject_id"]], session))
     defaults = object_views.experiment_defaults(root, found.project is None)
+    rows = _with_children(call, rows)
     table = listing_columns.table(rows, "experiment", defaults, call.query)
     return result_set(table, call.fmt, "Experiments")
+
+
+# A session's children a listing may join (`xnat:mrSessionData/scans/scan/type`).
+_CHILD_PATHS = ("scans/scan/", "assessors/assessor/", "reconstructions/reconstructedImage/")
+
+
+def _with_children(call: Call, rows: list[listing_columns.Row]) -> list[listing_columns.Row]:
+    """`QueryOrganizer` joins the child items a column or filter names: one row per session
+    and child (a session without any: one row, the child's columns empty)."""
+    keys = [*call.query, *call.query.get("columns", "").split(",")]
+    wanted = {
+        prefix for key in keys for prefix in _CHILD_PATHS if f"/{prefix.lower()}" in key.lower()
+    }
+    for prefix in sorted(wanted):
+        expanded = []
+        for row in rows:
+            children = _children(call, row, prefix) if "ID" in row.columns else []
+            for child in children or [{}]:
+                values = {**row.values, **{f"{prefix}{k}": v for k, v in child.items()}}
+                expanded.append(listing_columns.Row(row.xsi_type, row.columns, values, row.joined))
+        rows = expanded
+    return rows
+
+
+def _children(call: Call, row: listing_columns.Row, prefix: str) -> list[dict[str, str]]:
+    session_id = row.columns["ID"]
+    if prefix == "scans/scan/":
+        scans = call.db.query("SELECT * FROM scans WHERE experiment_id = ?", (session_id,))
+        return [object_views.scan_values(r) for r in scans]
+    if prefix == "assessors/assessor/":
+        assessors = call.db.query(
+            "SELECT * FROM experiments WHERE session_id = ? ORDER BY id", (session_id,)
+        )
+        return [object_views.experiment_values(r) for r in assessors]
+    recons = call.db.query(
+        "SELECT * FROM reconstructions WHERE experiment_id = ? ORDER BY id", (session_id,)
+    )
+    return [{**object_views.stored(r), "ID": r["id"]} for r in recons]
 
 
 def requested_type(call: Call) -> str | None:

@@ -31,6 +31,14 @@ def known(xsi_type: str) -> bool:
     return xsi_type in _global_types()
 
 
+def canonical(name: str) -> str | None:
+    """The type `name` names in any letter case (XNAT's element lookup ignores case:
+    `xnat:mrsessiondata`), spelled as the schema spells it; None when unknown."""
+    if name in _global_types():
+        return name
+    return next((t for t in _global_types() if t.lower() == name.lower()), None)
+
+
 def derives_from(xsi_type: str, base: str) -> bool:
     """True when `xsi_type` is `base` or extends it (at any depth)."""
     types = _global_types()
