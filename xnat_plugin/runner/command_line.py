@@ -4,6 +4,9 @@ A value becomes `flag + separator + value` (separator " " when unset; nothing wh
 blank). Several values (a `select-many` or a `multiple` derived input) are joined by the
 input's `multiple-delimiter`: `space` (the default), `comma`, `quoted-space`, or `flag` (the
 flag repeated before every value).
+
+The text comes back as pieces: the flag, separators and delimiters are trusted (they come from
+the command definition), each value is a value, which `shell_line` quotes where it lands.
 """
 
 from __future__ import annotations
@@ -11,34 +14,45 @@ from __future__ import annotations
 import json
 
 from xnat_plugin.commands.model import CommandInput
+from xnat_plugin.runner.shell_line import Piece, value_pieces
 
 
-def command_line_value(command_input: CommandInput, value: str) -> str:
-    """One input's text on the command line: flag + separator + value ('' when blank)."""
+def command_line_value(
+    command_input: CommandInput, value: str, *, sensitive: bool = False
+) -> list[Piece]:
+    """One input's text on the command line: flag + separator + value (nothing when blank).
+    `sensitive` values are masked wherever the command line is recorded."""
     if not value.strip():
-        return ""
+        return []
     if command_input.type == "select-many":
         try:
             listed = json.loads(value)
         except json.JSONDecodeError:
             listed = None
         if isinstance(listed, list):
-            return multiple_values_for_command_line(command_input, [str(v) for v in listed])
+            return multiple_values_for_command_line(
+                command_input, [str(v) for v in listed], sensitive=sensitive
+            )
     if not (command_input.command_line_flag or "").strip():
-        return value
+        return value_pieces(value, sensitive=sensitive)
     separator = command_input.command_line_separator
     separator = " " if separator is None else separator
-    return f"{command_input.command_line_flag}{separator}{value}"
+    return [
+        Piece(f"{command_input.command_line_flag}{separator}"),
+        *value_pieces(value, sensitive=sensitive),
+    ]
 
 
 def _blank(text: str | None) -> bool:
     return text is None or not text.strip()
 
 
-def multiple_values_for_command_line(command_input: CommandInput, values: list[str]) -> str:
+def multiple_values_for_command_line(
+    command_input: CommandInput, values: list[str], *, sensitive: bool = False
+) -> list[Piece]:
     """Several values joined per `multiple-delimiter` (`space` when unset)."""
     if not values:
-        return ""
+        return []
     flag = command_input.command_line_flag
     separator = command_input.command_line_separator
     prefix = (" " if _blank(flag) else str(flag)) + (" " if _blank(separator) else str(separator))
@@ -53,4 +67,10 @@ def multiple_values_for_command_line(command_input: CommandInput, values: list[s
         delimiter = " " + prefix
     else:
         delimiter = " "
-    return prefix + delimiter.join(values) + suffix
+    pieces = [Piece(prefix)]
+    for position, value in enumerate(values):
+        if position:
+            pieces.append(Piece(delimiter))
+        pieces.extend(value_pieces(value, sensitive=sensitive))
+    pieces.append(Piece(suffix))
+    return [piece for piece in pieces if piece.text]

@@ -37,6 +37,7 @@ from xnat_plugin.runner.input_tree import (
 from xnat_plugin.runner.matcher_syntax import MatcherSyntaxError
 from xnat_plugin.runner.mounts_and_outputs import resolve_mounts, resolve_outputs
 from xnat_plugin.runner.resolved import ResolvedCommand
+from xnat_plugin.runner.shell_line import Piece, ShellLine
 from xnat_plugin.runner.xnat_objects import OBJECT_TYPES, XnatObject, XnatObjectLoader
 from xnat_plugin.runner.xnat_rest import JsonGetter
 from xnat_plugin.runner.xsi_types import matches_contexts
@@ -171,6 +172,9 @@ def resolve_wrapper(
     project = _project_of(collected.objects)
     every_input: list[CommandInput | WrapperInput] = [*command.inputs, *wrapper.inputs]
     sensitive = {an_input.name for an_input in every_input if an_input.sensitive}
+    # The one place values enter the command line: each is quoted where it lands.
+    shell_line = ShellLine.from_template(command.command_line, collected.command_line_values)
+    shell_line.render()  # refuses a template that puts a value right after a backslash
     return ResolvedCommand(
         sensitive_inputs=sensitive,
         command=command,
@@ -178,7 +182,7 @@ def resolve_wrapper(
         project=project,
         input_values=collected.values,
         input_objects=collected.objects,
-        command_line=fill_template(command.command_line, collected.command_line_values) or "",
+        shell_line=shell_line,
         environment=environment,
         working_directory=fill_template(command.working_directory, template),
         mounts=mounts,
@@ -192,7 +196,7 @@ def resolve_wrapper(
 class _Collected:
     def __init__(self) -> None:
         self.template_values: dict[str, str | None] = {}
-        self.command_line_values: dict[str, str | None] = {}
+        self.command_line_values: dict[str, list[Piece]] = {}
         self.values: dict[str, str | None] = {}
         self.objects: dict[str, XnatObject] = {}
         self.mount_sources: dict[str, ResolvedNode] = {}
@@ -208,7 +212,7 @@ def _collect_values(tree: ResolvedNode, collected: _Collected) -> None:
         parent_input = tree.node.parent.input
         if not parent_input.required:
             # A non-required feeder that resolves to nothing leaves no `#KEY#` behind.
-            collected.command_line_values.setdefault(key, "")
+            collected.command_line_values.setdefault(key, [])
     if len(tree.values) == 1:
         single = tree.values[0]
         value = single.value or ""
@@ -217,7 +221,9 @@ def _collect_values(tree: ResolvedNode, collected: _Collected) -> None:
         if single.obj is not None:
             collected.objects[the_input.name] = single.obj
         if isinstance(the_input, CommandInput):
-            collected.command_line_values[key] = command_line_value(the_input, value)
+            collected.command_line_values[key] = command_line_value(
+                the_input, value, sensitive=_is_sensitive(tree)
+            )
         for child in single.children:
             _collect_values(child, collected)
         return
@@ -266,8 +272,18 @@ def _collect_multiple(tree: ResolvedNode, derived: DerivedInput, collected: _Col
     collected.values[derived.name] = listed
     collected.values[command_input.name] = listed
     collected.command_line_values[command_input.effective_replacement_key] = (
-        multiple_values_for_command_line(command_input, child_values)
+        multiple_values_for_command_line(
+            command_input,
+            child_values,
+            sensitive=bool(command_input.sensitive or derived.sensitive),
+        )
     )
+
+
+def _is_sensitive(tree: ResolvedNode) -> bool:
+    """A command input's value is sensitive when the input or the wrapper input feeding it is."""
+    feeder = tree.node.parent.input if tree.node.parent is not None else None
+    return bool(tree.node.input.sensitive or (feeder is not None and feeder.sensitive))
 
 
 def _missing_required(tree: ResolvedNode) -> list[str]:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from xnat_plugin.commands.model import Command, CommandWrapper
+from xnat_plugin.runner.shell_line import SENSITIVE_MASK, ShellLine
 from xnat_plugin.runner.xnat_objects import XnatObject
-
-SENSITIVE_MASK = "*****"
 
 
 @dataclass
@@ -86,12 +85,17 @@ class ResolvedCommand:
     project: str | None
     input_values: dict[str, str | None]  # every wrapper and command input, by name
     input_objects: dict[str, XnatObject]
-    command_line: str
+    shell_line: ShellLine
     environment: dict[str, str]
     working_directory: str | None
     mounts: list[ResolvedMount]
     outputs: list[ResolvedOutput]
     sensitive_inputs: set[str] = field(default_factory=set)
+
+    @property
+    def command_line(self) -> str:
+        """The command line as `/bin/sh -c` receives it (every value quoted where it lands)."""
+        return self.shell_line.render()
 
     @property
     def image(self) -> str | None:
@@ -126,7 +130,7 @@ class ResolvedCommand:
             "wrapper-name": self.wrapper.name,
             "image": self.image,
             "project": self.project,
-            "command-line": self.masked(self.command_line),
+            "command-line": self.masked(self.shell_line.render(mask_sensitive=True)),
             "working-directory": self.working_directory,
             "environment-variables": {k: self.masked(v) for k, v in self.environment.items()},
             # Values of `sensitive` inputs never reach a record or a log.
