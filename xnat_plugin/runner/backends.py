@@ -4,8 +4,14 @@ Both backends give the command what Container Service gives a container: its mou
 environment (`XNAT_HOST`, `XNAT_USER`, `XNAT_PASS`, `XNAT_WORKFLOW_ID`, `XNAT_EVENT_ID`, the
 command's `environment-variables`), its working directory, and `override-entrypoint`
 semantics (`true`: `/bin/sh -c "<command-line>"`; `false`: the command line split like a shell
-would, run without a shell). stdout and stderr are saved to files. Credentials travel only in
-the environment and are never logged.
+would, run without a shell). Every value in the command line is quoted where it lands
+(`shell_line`), so no shell ever reads a value as syntax. stdout and stderr are saved to files.
+Credentials travel only in the environment and are never logged.
+
+The docker backend follows standalone Docker in Container Service (`DockerControlApi.
+createDockerContainer`): the container runs as the server's "container user" (blank: the
+image's own `USER`), on the network the command names (`network`; none named: Docker's
+default), with the build folders exactly as staging made them (writable by their owner only).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -26,6 +31,7 @@ from typing import Any, Protocol
 
 from xnat_plugin.errors import UserError
 from xnat_plugin.runner.resolved import ResolvedCommand
+from xnat_plugin.runner.shell_line import rewrite_container_paths
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +88,11 @@ class Backend(Protocol):
 
 # --------------------------------------------------------------------------- process backend
 
-
-def rewrite_container_paths(text: str, mapping: Mapping[str, Path]) -> str:
-    """Replace each container mount path in `text` by its host folder (longest path first;
-    only whole path components: `/input` inside `/data/input` stays)."""
-    for container_path in sorted(mapping, key=len, reverse=True):
-        stripped = container_path.rstrip("/") or "/"
-        pattern = rf"(?<![\w./-]){re.escape(stripped)}(?![\w.-])"
-        host = str(mapping[container_path])
-        text = re.sub(pattern, lambda _match, host=host: host, text)  # type: ignore[misc]
-    return text
+# What a job's process takes from this server's own environment: only what the interpreter and
+# the C library need to find programs and read text. Container Service passes a container no
+# variable of the XNAT server at all (its variables are the image's, the command's and XNAT_*).
+HOST_VARIABLES_KEPT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _mount_mapping(resolved: ResolvedCommand) -> dict[str, Path]:
@@ -104,15 +105,18 @@ def _mount_mapping(resolved: ResolvedCommand) -> dict[str, Path]:
 
 
 def process_environment(
-    resolved: ResolvedCommand, launch: LaunchEnvironment, mapping: Mapping[str, Path]
+    resolved: ResolvedCommand, launch: LaunchEnvironment, mapping: Mapping[str, Path], home: Path
 ) -> dict[str, str]:
-    """The environment of a process-backend run (this interpreter's bin first on PATH)."""
-    env = dict(os.environ)
-    for name in ("XNAT_HOST", "XNAT_USER", "XNAT_PASS"):
-        env.pop(name, None)
+    """The environment of a process-backend run: the host's `HOST_VARIABLES_KEPT` (this
+    interpreter's bin first on PATH), what the images set (this package importable, unbuffered
+    output), a HOME of the job's own, the command's variables and XNAT_*."""
+    env = {name: os.environ[name] for name in HOST_VARIABLES_KEPT if os.environ.get(name)}
     interpreter_bin = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([interpreter_bin, env.get("PATH", "/usr/bin:/bin")])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["PATH"] = os.pathsep.join([interpreter_bin, env.get("PATH", DEFAULT_PATH)])
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    # Not the server's home: nothing of its user's (~/.netrc, caches) reaches the job.
+    env["HOME"] = str(home)
     for name, value in resolved.environment.items():
         env[name] = rewrite_container_paths(value, mapping)
     env.update(launch.variables())
@@ -127,6 +131,14 @@ class ProcessContainer:
         self._killed = threading.Event()
 
     def wait(self) -> ExitReport:
+        pid = self.process.pid
+        with contextlib.suppress(ChildProcessError):
+            # Wait for the exit without reaping it, so the group id stays this job's; then end
+            # the group: a container's processes end with it, and nothing the job left behind
+            # keeps running (or changes its outputs while they are checked and uploaded).
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
         code = self.process.wait()
         for handle in self._handles:
             handle.close()
@@ -149,9 +161,11 @@ class ProcessBackend:
         self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
     ) -> ProcessContainer:
         mapping = _mount_mapping(resolved)
-        command_line = rewrite_container_paths(resolved.command_line, mapping)
-        env = process_environment(resolved, launch, mapping)
+        command_line = resolved.shell_line.render(host_paths=mapping)
         log_dir.mkdir(parents=True, exist_ok=True)
+        home = log_dir.parent / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        env = process_environment(resolved, launch, mapping, home)
         workdir = (
             Path(rewrite_container_paths(resolved.working_directory, mapping))
             if resolved.working_directory
@@ -193,8 +207,11 @@ class ProcessBackend:
 # --------------------------------------------------------------------------- docker backend
 
 
-def docker_run_arguments(resolved: ResolvedCommand, launch: LaunchEnvironment) -> dict[str, Any]:
-    """Keyword arguments of `docker.containers.run` for this command (no I/O here)."""
+def docker_run_arguments(
+    resolved: ResolvedCommand, launch: LaunchEnvironment, container_user: str = ""
+) -> dict[str, Any]:
+    """Keyword arguments of `docker.containers.run` for this command (no I/O here).
+    `container_user` is the Docker server setting "container user" (blank: the image's USER)."""
     command = resolved.command
     volumes = {}
     for mount in resolved.mounts:
@@ -210,10 +227,14 @@ def docker_run_arguments(resolved: ResolvedCommand, launch: LaunchEnvironment) -
         "detach": True,
         "volumes": volumes,
         "environment": environment,
-        # XNAT is reached on loopback here: share the host's network.
-        "network_mode": "host",
         "labels": {"org.nrg.container-service.command": command.name},
     }
+    if container_user.strip():
+        arguments["user"] = container_user.strip()
+    if command.network:
+        # Only a command that names a network gets one (host networking included), as in
+        # Container Service; otherwise Docker's default network.
+        arguments["network_mode"] = command.network
     if resolved.override_entrypoint:
         arguments["entrypoint"] = ["/bin/sh", "-c"]
         arguments["command"] = [resolved.command_line]
@@ -272,8 +293,9 @@ class DockerBackend:
 
     name = "docker"
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, *, container_user: str = "") -> None:
         self._client = client
+        self.container_user = container_user
 
     def client(self) -> Any:
         if self._client is None:
@@ -292,8 +314,7 @@ class DockerBackend:
     def start(
         self, resolved: ResolvedCommand, launch: LaunchEnvironment, log_dir: Path
     ) -> DockerContainer:
-        arguments = docker_run_arguments(resolved, launch)
-        _open_writable_mounts_to_image_user(resolved)
+        arguments = docker_run_arguments(resolved, launch, self.container_user)
         try:
             container = self.client().containers.run(**arguments)
         except Exception as exc:
@@ -301,18 +322,9 @@ class DockerBackend:
         return DockerContainer(container, log_dir)
 
 
-def _open_writable_mounts_to_image_user(resolved: ResolvedCommand) -> None:
-    """Images run as their own (often non-root) user, whose uid this machine does not know:
-    the build directories it writes into must be writable by any user."""
-    for mount in resolved.mounts:
-        if mount.writable and mount.host_path is not None:
-            for dirpath, _, _ in os.walk(mount.host_path):
-                Path(dirpath).chmod(0o777)
-
-
-def backend_named(name: str) -> Backend:
+def backend_named(name: str, *, container_user: str = "") -> Backend:
     if name == "process":
         return ProcessBackend()
     if name == "docker":
-        return DockerBackend()
+        return DockerBackend(container_user=container_user)
     raise UserError(f"unknown backend {name!r}; use process or docker")

@@ -72,7 +72,7 @@ def _project_config(xnat: Any, command: Any, wrapper: str, project: str | None, 
 
 def run_command(args: argparse.Namespace) -> int:
     from xnat_plugin.client.credentials import resolve_credentials
-    from xnat_plugin.runner.backends import LaunchEnvironment
+    from xnat_plugin.runner.backends import LaunchEnvironment, backend_named
     from xnat_plugin.runner.engine import execute
     from xnat_plugin.runner.xnat_rest import XnatRest
 
@@ -96,7 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
         xnat=xnat,
         launch=launch,
         workdir=Path(args.workdir),
-        backend=args.backend,
+        backend=backend_named(args.backend, container_user=args.container_user),
         project_config=config,
         release_credentials=release,
     )
@@ -142,5 +142,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--input", action="append", default=[], metavar="NAME=VALUE", help="an input value"
     )
     parser.add_argument("--backend", choices=("process", "docker"), default="process")
+    parser.add_argument(
+        "--container-user",
+        default="",
+        metavar="UID[:GID]",
+        help="docker backend: run containers as this user, as Container Service's Docker "
+        "server setting 'container user' does (default blank: the image's own user)",
+    )
     parser.add_argument("--workdir", default="runs", help="where mounts and logs are kept")
     parser.set_defaults(handler=run_command)

@@ -2,10 +2,12 @@
 
 As in Container Service: an input mount is the archive directory of the object that feeds it
 (read-only; copied first only when the mount is writable); a mount that no input feeds is a
-fresh, empty, writable build directory. When the XNAT's archive is not on this machine, the
-object's files are downloaded over REST into a staging folder laid out like XNAT's archive
-(`SCANS/<id>/<resource>/…`, `RESOURCES/<label>/…`, `ASSESSORS/<label>/<resource>/…`) and
-made read-only, as Container Service copies remote files into a build directory.
+fresh, empty build directory, writable by its owner (this server's user) only, as
+`CommandResolutionServiceImpl.getBuildDirectory` creates it. When the XNAT's archive is not on
+this machine, the object's files are downloaded over REST into a staging folder laid out like
+XNAT's archive (`SCANS/<id>/<resource>/…`, `RESOURCES/<label>/…`,
+`ASSESSORS/<label>/<resource>/…`) and made read-only, as Container Service copies remote files
+into a build directory.
 
 A Project is mounted as its current archive directory, `<archive>/<project>/arc001`: one folder
 per session (`Project.populateProperties` sets `directory` to `getRootArchivePath() +
@@ -14,6 +16,10 @@ The project's own resources live beside it (`<archive>/<project>/resources`), no
 Staged over REST, a Project mount therefore holds `<session label>/…` for every image session of
 the project, listed here whatever the input's `load-children` (that setting only shapes the
 JSON that matchers see).
+
+Every input mount, local or downloaded, is authorised first by one check
+(`authorised_source`): the object is read again at its URI as the launching user, and only what
+XNAT then shows that user is mounted or downloaded.
 """
 
 from __future__ import annotations
@@ -42,11 +48,50 @@ log = logging.getLogger(__name__)
 ArchiveLocator = Callable[[str], Path | None]
 
 
+# A build directory as Container Service leaves it: `Files.createDirectory` then
+# `setWritable(true)`, i.e. the owner may write, nobody else.
+BUILD_DIRECTORY_MODE = 0o755
+
+
+def make_build_directory(path: Path) -> Path:
+    """A new, empty folder writable by this process's user only (never an existing one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=BUILD_DIRECTORY_MODE)
+    path.chmod((path.stat().st_mode | stat.S_IWUSR) & ~(stat.S_IWGRP | stat.S_IWOTH))
+    return path
+
+
+def authorised_source(xnat: XnatRest, mount: ResolvedMount, *, with_files: bool) -> XnatObject:
+    """The object feeding `mount`, as XNAT shows it to the launching user, or a UserError.
+
+    A root input may arrive as a JSON object, which Container Service deserialises without
+    reading XNAT: its URIs, children and file lists are claims. `xnat` is the launching user's
+    own connection; the object is read again at its URI through it, so XNAT's access rules
+    (403, 404) decide, and only XNAT's answer (its URI, its files) is mounted or downloaded."""
+    assert mount.source is not None
+    claimed = mount.source
+    try:
+        loaded = XnatObjectLoader(xnat, with_files=with_files).load(
+            claimed.uri, load_children=False
+        )
+    except UserError as exc:
+        raise UserError(
+            f"mount {mount.name}: the launching user may not read {claimed.uri or '(no URI)'} "
+            f"of input {mount.source_input!r} ({exc})"
+        ) from None
+    if loaded.kind != claimed.kind:
+        raise UserError(
+            f"mount {mount.name}: {claimed.uri} is a {loaded.kind}, not the {claimed.kind} that "
+            f"input {mount.source_input!r} claims"
+        )
+    return loaded
+
+
 def stage_mounts(
     resolved: ResolvedCommand,
     staging_dir: Path,
     *,
-    xnat: XnatRest | None = None,
+    xnat: XnatRest,
     archive_locator: ArchiveLocator | None = None,
 ) -> None:
     """Fill `host_path` of every mount of `resolved`, creating folders under `staging_dir`."""
@@ -65,28 +110,26 @@ def stage_mounts(
 def _stage_one(
     mount: ResolvedMount,
     staging_dir: Path,
-    xnat: XnatRest | None,
+    xnat: XnatRest,
     archive_locator: ArchiveLocator | None,
 ) -> Path:
     build_dir = staging_dir / "mounts" / mount.name
     if mount.source is None:
-        build_dir.mkdir(parents=True, exist_ok=True)
-        return build_dir
-    local = archive_locator(mount.source.uri) if archive_locator is not None else None
-    if local is not None and local.exists():
-        if not mount.writable:
-            return local
-        _copy(local, build_dir)
-        return build_dir
-    if xnat is None:
-        raise UserError(
-            f"mount {mount.name}: {mount.source.uri} is not in a local archive and no XNAT "
-            "connection was given to download it"
-        )
+        return make_build_directory(build_dir)
+    if archive_locator is not None:
+        source = authorised_source(xnat, mount, with_files=False)
+        local = archive_locator(source.uri)
+        if local is not None and local.exists():
+            if not mount.writable:
+                return local
+            _copy(local, build_dir)
+            return build_dir
     if mount.source.kind == "Project":
-        download_project_sessions(xnat, mount.source, build_dir)
+        # Sessions are listed (and each read) as the launching user while downloading.
+        project = authorised_source(xnat, mount, with_files=False)
+        download_project_sessions(xnat, project, build_dir)
     else:
-        download_object(xnat, mount.source, build_dir)
+        download_object(xnat, authorised_source(xnat, mount, with_files=True), build_dir)
     if not mount.writable:
         make_read_only(build_dir)
     return build_dir
