@@ -9,11 +9,17 @@ Only a command that exited 0 is finalized. Each handler takes the entries direct
   it.
 A failure is recorded and the next handler still runs; any failed REQUIRED output makes the
 container `Failed (Upload)`, a failed optional one is only logged.
+
+Outputs never follow links: an output that holds a symbolic link (or a device, a pipe, a socket)
+anywhere on its path or below it is refused whole, never uploaded. A container can write a link
+to any host path into its output mount, and finalization reads on the host.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +54,23 @@ class UploadReport:
 
 
 def upload_outputs(resolved: ResolvedCommand, xnat: XnatRest) -> UploadReport:
-    """Upload every output of `resolved` (mounts already staged and filled)."""
+    """Upload every output of `resolved` (mounts already staged and filled). Outputs holding a
+    link are checked before anything is uploaded: a required one refuses the whole upload."""
     report = UploadReport()
+    with_links = _outputs_with_links(resolved)
+    if any(output.required for output in resolved.outputs if output.name in with_links):
+        for output in resolved.outputs:
+            if output.name in with_links:
+                message = f'Cannot upload output "{output.name}": {with_links[output.name]}'
+                log.error("%s", message)
+                (report.failures if output.required else report.skipped).append(message)
+        return report
     for output in resolved.outputs:
+        if output.name in with_links:
+            message = f'Cannot upload output "{output.name}": {with_links[output.name]}'
+            log.error("%s", message)
+            report.skipped.append(message)
+            continue
         try:
             uri = _upload_one(resolved, output, report.created, xnat)
         except (OutputUploadError, UserError, OSError) as exc:
@@ -63,6 +83,24 @@ def upload_outputs(resolved: ResolvedCommand, xnat: XnatRest) -> UploadReport:
     return report
 
 
+def _outputs_with_links(resolved: ResolvedCommand) -> dict[str, str]:
+    """Output name → why it is refused, for outputs holding a link or a special file."""
+    refused = {}
+    for output in resolved.outputs:
+        try:
+            mount = resolved.mount(output.mount)
+        except KeyError:
+            continue
+        if mount.host_path is None:
+            continue
+        root = mount.host_path / output.path if output.path else mount.host_path
+        try:
+            refuse_links(mount.host_path, root)
+        except OutputUploadError as exc:
+            refused[output.name] = str(exc)
+    return refused
+
+
 def _entries(resolved: ResolvedCommand, output: ResolvedOutput) -> tuple[Path, list[Path]]:
     try:
         mount = resolved.mount(output.mount)
@@ -71,11 +109,47 @@ def _entries(resolved: ResolvedCommand, output: ResolvedOutput) -> tuple[Path, l
     if mount.host_path is None:
         raise OutputUploadError("The path to the files on the XNAT machine is blank.")
     root = mount.host_path / output.path if output.path else mount.host_path
+    refuse_links(mount.host_path, root)
     if not root.resolve().is_relative_to(mount.host_path.resolve()):
         raise OutputUploadError(f'path "{output.path}" leaves mount "{output.mount}"')
     if root.is_dir():
         return root, sorted(root.iterdir())
     return root, [root]
+
+
+def refuse_links(mount_root: Path, output_root: Path) -> None:
+    """Raise OutputUploadError unless the path from `mount_root` down to `output_root`, and
+    everything below it, is plain folders and regular files (links are never followed)."""
+    relative = output_root.relative_to(mount_root) if output_root != mount_root else Path()
+    path = mount_root
+    for part in ("", *relative.parts):
+        path = path / part if part else path
+        _check_entry(path, mount_root, must_exist=False)
+    if not output_root.is_dir() or output_root.is_symlink():
+        return
+    for dirpath, dirnames, filenames in os.walk(output_root, followlinks=False):
+        for name in (*dirnames, *filenames):
+            _check_entry(Path(dirpath) / name, mount_root, must_exist=True)
+
+
+def _check_entry(path: Path, mount_root: Path, *, must_exist: bool) -> None:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        if must_exist:
+            raise OutputUploadError(f"{path.name} vanished while the output was checked") from None
+        return
+    where = path.relative_to(mount_root) if path != mount_root else Path(".")
+    if stat.S_ISLNK(mode):
+        raise OutputUploadError(
+            f"{where} is a symbolic link; outputs must be plain files and folders (links are "
+            "never followed), so nothing of this output was uploaded"
+        )
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise OutputUploadError(
+            f"{where} is not a regular file or folder (a device, pipe or socket); nothing of "
+            "this output was uploaded"
+        )
 
 
 def _parent_uri(output: ResolvedOutput, created: dict[str, str]) -> str:
