@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from containers.common.run_as import run_as_output_owner
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
 
@@ -83,6 +84,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "session":
         args = _session_parser().parse_args(argv[1:])
         configure_logging(args.verbose)
+        run_as_output_owner(args.output)
         from containers.evaluate.session_mode import SessionRequest, run_session
 
         run_session(
@@ -102,6 +104,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "project":
         args = _project_parser().parse_args(argv[1:])
         configure_logging(args.verbose)
+        run_as_output_owner(args.output)
         from containers.evaluate.project_mode import ProjectRequest, run_project
 
         run_project(
@@ -117,6 +120,7 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     args = _local_parser().parse_args(argv)
     configure_logging(args.verbose)
+    run_as_output_owner(args.output)
     from containers.evaluate.local_mode import LocalRequest, run_local
 
     run_local(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from containers.common.background import BackgroundStages
 from containers.common.data_split import record_split
 from containers.common.provenance import RunClock, collect_provenance
+from containers.common.run_as import run_as_output_owner
 from containers.train import budget
 from containers.train.cases import (
     DEFAULT_REFERENCE_PATTERN,
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workers: Workers | None = None
     try:
+        run_as_output_owner(args.output)
         workers = start_workers(args.device)
         run(args, workers)
     except UserError as exc:
