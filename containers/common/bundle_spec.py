@@ -114,6 +114,14 @@ class BundleSpec(BaseModel):
             raise ValueError(f"model name {value!r} must be letters, digits, '_', '.', '-'")
         return value
 
+    @field_validator("spacing")
+    @classmethod
+    def _spacing_is_positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        # The one place a bundle's voxel spacing is read: the model grid divides by it.
+        if not all(np.isfinite(v) and v > 0 for v in value):
+            raise ValueError(f"spacing {list(value)} must be three finite positive numbers of mm")
+        return value
+
     @field_validator("labels")
     @classmethod
     def _labels_are_1_to_n(cls, value: dict[str, int]) -> dict[str, int]:

@@ -123,15 +123,18 @@ def _choose_series(files: list[SliceFile], folder: Path, series_uid: str | None)
 def assemble_series(files: list[SliceFile], *, workers: int | None = None) -> Series:
     """Sort one series' slices along their normal, check the geometry, stack the volume."""
     first = files[0]
-    orientation = np.asarray(first.header.ImageOrientationPatient, dtype=float)
+    orientation = geometry_numbers(first, "ImageOrientationPatient", 6)
+    _check_directions(first, orientation)
+    for f in files:
+        geometry_numbers(f, "PixelSpacing", 2, positive=True)
     _check_same_grid(files, orientation)
     row_dir, col_dir = orientation[:3], orientation[3:]
     normal = np.cross(row_dir, col_dir)
-    positions = np.array([f.header.ImagePositionPatient for f in files], dtype=float)
+    positions = np.array([geometry_numbers(f, "ImagePositionPatient", 3) for f in files])
     order = np.argsort(positions @ normal, kind="stable")
     files = [files[i] for i in order]
     positions = positions[order]
-    row_spacing, col_spacing = (float(v) for v in first.header.PixelSpacing)
+    row_spacing, col_spacing = (float(v) for v in geometry_numbers(first, "PixelSpacing", 2))
     step = _slice_step(files, positions, normal, first)
 
     affine_lps = np.eye(4)
@@ -162,11 +165,53 @@ def assemble_series(files: list[SliceFile], *, workers: int | None = None) -> Se
     )
 
 
+def geometry_numbers(
+    file: SliceFile, keyword: str, count: int, *, positive: bool = False
+) -> np.ndarray:
+    """A geometry attribute of one slice as `count` finite numbers (positive ones for
+    spacings), or the UserError that names the file: every geometry value is read here."""
+    what = f"{count} finite {'positive ' if positive else ''}numbers"
+    raw = file.header.get(keyword)
+    try:
+        values = np.asarray([float(v) for v in (raw if raw is not None else [])], dtype=float)
+    except (TypeError, ValueError):
+        values = np.asarray([])
+    if (
+        values.shape != (count,)
+        or not np.isfinite(values).all()
+        or (positive and (values <= 0).any())
+    ):
+        shown = "missing" if raw is None else _shown(raw)
+        raise UserError(
+            f"{file.path.name} in series {file.series_uid} has {keyword} {shown}, where DICOM "
+            f"needs {what}; the file's geometry is broken: re-export the series"
+        )
+    return values
+
+
+def _shown(raw: object) -> str:
+    if isinstance(raw, str | bytes) or not isinstance(raw, Iterable):
+        return repr(raw)
+    return str(list(raw))
+
+
+def _check_directions(file: SliceFile, orientation: np.ndarray) -> None:
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    lengths = np.linalg.norm(row_dir), np.linalg.norm(col_dir)
+    normal = np.linalg.norm(np.cross(row_dir, col_dir))
+    if min(lengths) < 0.5 or normal < 0.5:
+        raise UserError(
+            f"{file.path.name} in series {file.series_uid} has ImageOrientationPatient "
+            f"{[float(v) for v in orientation]}, which are not two unit, orthogonal direction "
+            "cosines; the file's geometry is broken: re-export the series"
+        )
+
+
 def _check_same_grid(files: Iterable[SliceFile], orientation: np.ndarray) -> None:
     files = list(files)
     first = files[0].header
     for f in files[1:]:
-        other = np.asarray(f.header.ImageOrientationPatient, dtype=float)
+        other = geometry_numbers(f, "ImageOrientationPatient", 6)
         if np.abs(other - orientation).max() > ORIENTATION_TOLERANCE:
             raise UserError(
                 f"mixed slice orientations in series {f.series_uid}: {f.path.name} has "
@@ -196,6 +241,11 @@ def _slice_step(
     if len(files) == 1:
         header = first.header
         thickness = float(header.get("SpacingBetweenSlices") or header.get("SliceThickness") or 1)
+        if not np.isfinite(thickness) or thickness <= 0:
+            raise UserError(
+                f"{first.path.name} in series {first.series_uid} is a single slice with "
+                f"thickness {thickness}, where a positive number of mm is needed; re-export it"
+            )
         return normal * thickness
     distances = positions @ normal
     deltas = np.diff(distances)

@@ -30,7 +30,9 @@ import numpy as np
 
 from containers.common.background import BackgroundStages
 from containers.common.dicom_series import Series, read_series
+from containers.common.model_folder import model_folder
 from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
+from containers.common.run_as import run_as_output_owner
 from containers.infer.channels import (
     ChannelScan,
     choose_channel_scans,
@@ -68,7 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segment a scan (one per input channel) with a MONAI bundle.",
     )
     parser.add_argument("--input", required=True, type=Path, help="folder with one DICOM series")
-    parser.add_argument("--model", required=True, type=Path, help="one MONAI bundle folder")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="one MONAI bundle folder, or a folder of models (a project's MONAI_MODELS)",
+    )
+    parser.add_argument(
+        "--model-name",
+        help="the model to use inside the --model folder (XNAT's label rule: letters, digits, "
+        "'_', '-'); looked up there only",
+    )
     parser.add_argument(
         "--session-dir",
         type=Path,
@@ -126,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        run_as_output_owner(args.output)
         run(args)
     except UserError as exc:
         print(f"infer: {exc}", file=sys.stderr)
@@ -156,7 +169,12 @@ def run(args: argparse.Namespace) -> InferenceReport:
     clock = RunClock()
     xnat = _xnat_arguments(args)
     overrides = parse_overrides([*args.overrides.split(), *args.override])
-    model = describe_model(_bundle_folder(args.model), overrides=overrides)
+    folder = (
+        model_folder(args.model, args.model_name)
+        if args.model_name is not None
+        else _bundle_folder(args.model)
+    )
+    model = describe_model(folder, overrides=overrides)
     log.info("model %s %s: %s", model.name, model.version, ", ".join(model.format.input_channels))
     require_empty_output(args.output)
     with BackgroundStages(
