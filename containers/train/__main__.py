@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from containers.common.background import BackgroundStages
 from containers.common.data_split import record_split
+from containers.common.model_folder import check_model_name
 from containers.common.provenance import RunClock, collect_provenance
 from containers.common.run_as import run_as_output_owner
 from containers.train import budget
@@ -105,7 +106,7 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
             "time budget"
         )
     return TrainSettings(
-        model_name=args.model_name,
+        model_name=check_model_name(args.model_name),
         network=args.network,
         epochs=args.epochs,
         folds=args.folds,

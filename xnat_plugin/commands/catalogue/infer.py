@@ -40,9 +40,11 @@ INFER_RESOURCES = Resources(reserve_memory_mib=4096, limit_memory_mib=16384, shm
 # install --scan-rule`), or Container Service refuses to choose.
 SCAN_MATCHER = ScanRule().matcher()
 
+# The model is looked up by name inside the mounted MONAI_MODELS only (the step checks the name
+# with XNAT's label rule), never by a path a launch input could point elsewhere.
 INFER_COMMAND_LINE = (
-    "python -m containers.infer --input /input --model '/models/#model-name#' --output /output "
-    "--session-dir /session --channel-scans '#channel-scans#' "
+    "python -m containers.infer --input /input --model /models --model-name '#model-name#' "
+    "--output /output --session-dir /session --channel-scans '#channel-scans#' "
     "--overrides '#bundle-overrides#' "
     "#SESSION_ID# #PROJECT_ID# #SUBJECT_ID# #SESSION_LABEL# #SCAN_ID# "
     "#tta# #largest-component# #device# #sw-batch-size# #roi-namespace#"
