@@ -28,7 +28,7 @@ CONTRACT_OPTIONS = {
         "--device", "--scan-description", "--scan-type", "--min-frames", "--max-frames",
     },
     "containers.infer": {
-        "--input", "--model", "--output", "--session-id", "--project", "--subject",
+        "--input", "--model", "--model-name", "--output", "--session-id", "--project", "--subject",
         "--session-label", "--scan-id", "--assessor-label", "--tta", "--no-largest-component",
         "--device", "--sw-batch-size", "--roi-namespace", "--session-dir", "--channel-scans",
         "--overrides",
@@ -94,7 +94,9 @@ def test_infer_command_line_reads_the_mounted_scan_and_model() -> None:
     line = fill_command_line(infer, SAMPLE_XNAT_VALUES | {"model-name": "organs"})
     words = shlex.split(line)
     assert words[words.index("--input") + 1] == "/input"
-    assert words[words.index("--model") + 1] == "/models/organs"
+    # The model by name inside the mounted MONAI_MODELS, never a path built from the input.
+    assert words[words.index("--model") + 1] == "/models"
+    assert words[words.index("--model-name") + 1] == "organs"
     assert words[words.index("--scan-id") + 1] == "2"
     assert "--tta" not in words and "--no-largest-component" not in words
     flipped = shlex.split(

@@ -54,7 +54,7 @@ def test_infer_picks_the_ct_scan_and_mounts_its_dicom_and_the_models() -> None:
     )
     words = shlex.split(resolved.command_line)
     assert option(words, "--scan-id") == "3"
-    assert option(words, "--model") == "/models/organs"
+    assert (option(words, "--model"), option(words, "--model-name")) == ("/models", "organs")
     assert (option(words, "--session-id"), option(words, "--project")) == ("XNAT_E00001", "P1")
     assert option(words, "--subject") == "XNAT_S00001"
     assert option(words, "--session-label") == "CT_001"

@@ -18,7 +18,8 @@ def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant)
     values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "tta": "true"}
     words = shlex.split(fill_command_line(infer, values))
     args = build_parser().parse_args(words[3:])
-    assert str(args.input) == "/input" and str(args.model) == "/models/organs"
+    assert str(args.input) == "/input" and str(args.model) == "/models"
+    assert args.model_name == "organs"
     assert (args.session_id, args.project, args.subject) == ("XNAT_E00001", "LIVER", "XNAT_S00001")
     assert (args.session_label, args.scan_id) == ("CT_001", "2")
     assert args.tta is True and args.no_largest_component is False
