@@ -89,9 +89,21 @@ class Backend(Protocol):
 # --------------------------------------------------------------------------- process backend
 
 # What a job's process takes from this server's own environment: only what the interpreter and
-# the C library need to find programs and read text. Container Service passes a container no
-# variable of the XNAT server at all (its variables are the image's, the command's and XNAT_*).
-HOST_VARIABLES_KEPT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+# the C library need to find programs, read text and trust an https XNAT (where this machine keeps
+# its CA certificates). Container Service passes a container no variable of the XNAT server at
+# all (its variables are the image's, the command's and XNAT_*).
+HOST_VARIABLES_KEPT = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
