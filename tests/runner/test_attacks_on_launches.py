@@ -22,10 +22,12 @@ import requests
 
 from tests.runner.attack_setup import INFER_COMMAND, INFER_WRAPPER, Site
 from xnat_plugin.commands.input_filter import ILLEGAL_INPUT_STRINGS, illegal_input_message
+from xnat_plugin.sandbox.seed.clinical_series import AXIAL_SERIES_NUMBER
 
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).resolve().parent
+AXIAL = str(AXIAL_SERIES_NUMBER)  # the seeded sessions' axial CT, the one infer picks
 
 
 @pytest.fixture
@@ -159,7 +161,7 @@ def test_a_json_root_pointing_into_another_project_mounts_none_of_its_files(
     own = site.project_with_session("EVE")
     command_id = site.install(["EVE"])
     site.user("eve", "EVE", "Owners")
-    victim_scan = f"/archive/experiments/{victim}/scans/1"
+    victim_scan = f"/archive/experiments/{victim}/scans/{AXIAL}"
     root = {
         "id": own,
         "label": "SUBJ001_CT1",
@@ -171,11 +173,12 @@ def test_a_json_root_pointing_into_another_project_mounts_none_of_its_files(
         "assessors": [],
         "scans": [
             {
-                "id": "1",
+                "id": AXIAL,
                 "xsiType": "xnat:ctScanData",
                 "uri": victim_scan,
                 "modality": "CT",
                 "scan-type": "CT",
+                "frames": 16,
                 "resources": [
                     {"id": "DICOM", "label": "DICOM", "uri": f"{victim_scan}/resources/DICOM"}
                 ],
@@ -188,7 +191,7 @@ def test_a_json_root_pointing_into_another_project_mounts_none_of_its_files(
     container = site.wait(report)
     assert container["status"].startswith("Failed"), container
     history = json.dumps(container.get("history") or container)
-    assert "may not read" in history and "scans/1/resources/DICOM" in history
+    assert "may not read" in history and f"scans/{AXIAL}/resources/DICOM" in history
     assert site.assessors("EVE") == ["SUBJ001_CT1_manual_SEG"]  # nothing came back
     staged = [p for p in tmp_path.rglob("staging/mounts/*") if p.is_dir()]
     assert not any(any(p.rglob("*.dcm")) for p in staged)
@@ -201,7 +204,7 @@ def test_a_json_root_cannot_download_another_projects_files(site: Site, tmp_path
     victim = site.project_with_session("VICTIM")
     site.project_with_session("EVE")
     site.user("eve", "EVE", "Owners")
-    victim_dicom = f"/archive/experiments/{victim}/scans/1/resources/DICOM"
+    victim_dicom = f"/archive/experiments/{victim}/scans/{AXIAL}/resources/DICOM"
     root = {
         "id": "X",
         "label": "X",
@@ -211,9 +214,10 @@ def test_a_json_root_cannot_download_another_projects_files(site: Site, tmp_path
         "subject-id": "S",
         "scans": [
             {
-                "id": "1",
-                "uri": f"/archive/experiments/{victim}/scans/1",
+                "id": AXIAL,
+                "uri": f"/archive/experiments/{victim}/scans/{AXIAL}",
                 "modality": "CT",
+                "frames": 16,
                 "resources": [{"label": "DICOM", "uri": victim_dicom}],
             }
         ],
