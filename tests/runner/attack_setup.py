@@ -15,6 +15,7 @@ import requests
 
 from tests.bundles import tiny_bundle
 from xnat_plugin.admin import Xapi, install_commands
+from xnat_plugin.admin.workflows import WorkflowInfo
 from xnat_plugin.client import connect
 from xnat_plugin.client.transfer import upload_folder
 from xnat_plugin.sandbox.seed.seeding import seed_project
@@ -101,7 +102,8 @@ class Site:
         return dict(answer.json())
 
     def wait(self, report: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
-        """The container of a launch once it is final (or its workflow, if none was made)."""
+        """The container of a launch once it is final, or its workflow's status and details if it
+        failed before a container was made."""
         assert report.get("status") == "success", report
         workflow = str(report.get("workflow-id") or "")
         deadline = time.monotonic() + timeout
@@ -115,8 +117,10 @@ class Site:
                 f"{self.url}/data/workflows/{workflow}", params={"format": "json"},
                 auth=self.admin(), timeout=30,
             )  # fmt: skip
-            if flow.status_code == 200 and "Failed" in flow.text:
-                return {"status": "Failed (workflow)", "workflow": flow.json(), "id": None}
+            if flow.status_code == 200:
+                fields = WorkflowInfo.from_fields(flow.json()["items"][0]["data_fields"])
+                if fields.status.startswith("Failed") and not fields.container_id:
+                    return {"status": fields.status, "details": fields.details, "id": None}
             time.sleep(0.5)
         raise AssertionError(f"launch {report} did not end within {timeout} s")
 

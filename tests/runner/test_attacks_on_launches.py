@@ -22,6 +22,7 @@ import requests
 
 from tests.runner.attack_setup import INFER_COMMAND, INFER_WRAPPER, Site
 from xnat_plugin.commands.input_filter import ILLEGAL_INPUT_STRINGS, illegal_input_message
+from xnat_plugin.runner.status import RESOLUTION_DETAILS_PREFIX
 from xnat_plugin.sandbox.seed.clinical_series import AXIAL_SERIES_NUMBER
 
 pytestmark = pytest.mark.slow
@@ -104,14 +105,16 @@ def test_a_collaborator_cannot_reach_the_shell_through_the_model_name(
     for container in containers:
         assert container["status"].startswith("Failed"), container
         refused = [line for line in site.log(container).splitlines() if line.startswith("infer:")]
-        assert len(refused) == 1 and "model name" in refused[0], site.log(container)
+        assert len(refused) == 1 and "model name" in refused[0], (container, site.log(container))
     assert site.assessors("LIVER") == ["SUBJ001_CT1_manual_SEG"]
 
 
 @pytest.mark.parametrize("illegal", ILLEGAL_INPUT_STRINGS)
 def test_xnats_own_input_filter_still_refuses_its_strings(site: Site, illegal: str) -> None:
-    """Kept as Container Service applies it (`CommandResolutionService.ILLEGAL_INPUT_STRINGS`),
-    at launch, with its message; not as the safety guarantee (quoting is)."""
+    """Kept as Container Service applies it (`CommandResolutionService.ILLEGAL_INPUT_STRINGS`,
+    checked in `CommandResolutionServiceImpl.checkForIllegalInputValue` during resolution: the
+    launch is accepted, its workflow fails with no container), with its message; not as the
+    safety guarantee (quoting is)."""
     session = site.project_with_session("LIVER")
     command_id = site.install(["LIVER"])
     site.user("carol", "LIVER", "Collaborators")
@@ -122,8 +125,11 @@ def test_xnats_own_input_filter_still_refuses_its_strings(site: Site, illegal: s
         INFER_WRAPPER,
         {"session": f"/experiments/{session}", "model-name": f"tiny {illegal} touch M"},
     )
-    assert report["status"] == "failure"
-    assert report["message"] == illegal_input_message("model-name", illegal)
+    ended = site.wait(report)
+    assert ended["status"] == "Failed (Command resolution)" and ended["id"] is None, ended
+    assert ended["details"] == RESOLUTION_DETAILS_PREFIX + illegal_input_message(
+        "model-name", illegal
+    )
 
 
 def test_a_stored_session_label_does_not_run_when_an_admin_launches(
