@@ -229,3 +229,74 @@ def test_a_container_user_that_does_not_own_the_folder_is_told_what_to_set(
     assert len(lines) == 1 and f"'container user' to {_xnat_uid()}" in lines[0]
     assert "Traceback" not in stderr_log
     assert list(_output_folder(xnat_workdir).iterdir()) == []
+
+
+PROBE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', int(sys.argv[1])), 3).sendall(b'from the job')\n"
+    "except OSError as exc:\n"
+    "    sys.exit(f'no connection: {exc}')\n"
+)
+
+
+def _probe_the_hosts_loopback(docker_engine: object, tmp_path: Path, network: str | None) -> tuple:
+    """Runs a job of the infer image that connects to a listener on the host's loopback; its exit
+    code and what the listener received."""
+    import socket
+
+    from xnat_plugin.commands.model import Command
+    from xnat_plugin.runner.backends import DockerBackend, LaunchEnvironment
+    from xnat_plugin.runner.resolved import ResolvedCommand, ResolvedMount
+    from xnat_plugin.runner.shell_line import ShellLine
+    from xnat_plugin.runner.stage import make_build_directory
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    command = Command.model_validate(
+        {
+            "name": "probe",
+            "image": _infer_image(),
+            "command-line": f'python -c "{PROBE}" {port}',
+            "override-entrypoint": True,
+            "xnat": [{"name": "w"}],
+            **({"network": network} if network else {}),
+        }
+    )
+    output = make_build_directory(tmp_path / f"out-{network or 'default'}")
+    resolved = ResolvedCommand(
+        command=command, wrapper=command.xnat[0], project=None, input_values={},
+        input_objects={}, shell_line=ShellLine.trusted(command.command_line or ""),
+        environment={}, working_directory=None,
+        mounts=[ResolvedMount("output", "/output", True, host_path=output)], outputs=[],
+    )  # fmt: skip
+    job = DockerBackend(docker_engine).start(
+        resolved, LaunchEnvironment("http://h", "u", "p"), tmp_path / f"logs-{network}"
+    )
+    received = b""
+    try:
+        with listener.accept()[0] as conn:
+            received = conn.recv(100)
+    except TimeoutError:
+        pass
+    finally:
+        listener.close()
+    report = job.wait()
+    job.container.remove(force=True)  # type: ignore[attr-defined]
+    return report.exit_code, received
+
+
+def test_a_docker_job_cannot_reach_the_hosts_loopback_unless_its_command_names_the_host_network(
+    docker_engine: object, tmp_path: Path
+) -> None:
+    """Attack: a job connects to a service on the host's loopback (the sandbox, a database).
+    `DockerControlApi.createDockerContainer` sets a network mode only when the command names one
+    (`hostConfig.withNetworkMode(network)`); the backend gives no other job the host's network.
+    The command that names `host` reaches the listener, so the probe itself works."""
+    refused = _probe_the_hosts_loopback(docker_engine, tmp_path, None)
+    reached = _probe_the_hosts_loopback(docker_engine, tmp_path, "host")
+    assert refused == (1, b""), refused
+    assert reached == (0, b"from the job"), reached
