@@ -11,6 +11,7 @@ file, no alias token in any file, no connection, no data of another project, not
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -301,3 +302,41 @@ def test_an_output_holding_a_link_to_a_host_file_uploads_nothing(site: Site, out
         f"{site.url}/data/experiments/{session}/assessors", auth=site.admin(), timeout=30
     )
     assert "linkqc" not in listing.text
+
+
+def test_a_job_reads_none_of_the_servers_environment_and_no_world_writable_folder(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: a job dumps its environment (the server's secrets, its user's HOME) and looks for
+    a folder anyone may write. Container Service gives a container only the image's variables,
+    the command's and XNAT_* (`DockerControlApi.createDockerContainer`: `withEnv`), and its
+    build folder writable by XNAT's user only (`CommandResolutionServiceImpl.getBuildDirectory`:
+    `setWritable(true)`); the process backend gives no more (`runner.backends.
+    process_environment`, `runner.stage.make_build_directory`)."""
+    monkeypatch.setenv("SERVER_DATABASE_PASSWORD", "the-servers-own-secret")
+    session = site.project_with_session("LIVER")
+    command = json.loads((HERE.parent / "container_service" / "tiny-command.json").read_text())
+    command["name"] = "xnat-monai-env-step"
+    command["command-line"] = (
+        "env > /output/env.txt; stat -c %a /output > /output/mode.txt; "
+        "ls -a ~ > /output/home.txt; exit 3"
+    )
+    command["xnat"] = command["xnat"][:1]
+    command_file = site.tmp_path / "env-command.json"
+    command_file.write_text(json.dumps([command]))
+    command_id = site.install(["LIVER"], command_file)
+    site.user("carol", "LIVER", "Members")
+    report = site.launch(
+        "carol", "LIVER", command_id, "tiny-qc-session", {"session": f"/experiments/{session}"}
+    )
+    container = site.wait(report)
+    assert container["status"].startswith("Failed"), container  # exit 3: nothing uploaded
+    (dump,) = site.tmp_path.rglob("env.txt")
+    seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    assert "the-servers-own-secret" not in dump.read_text()
+    assert "SERVER_DATABASE_PASSWORD" not in seen
+    assert seen["XNAT_USER"] and seen["XNAT_PASS"] in site.secrets  # the job's own alias token
+    assert seen["HOME"] != os.environ.get("HOME")
+    assert (dump.parent / "home.txt").read_text().split() == [".", ".."]  # nothing of a user's
+    mode = int((dump.parent / "mode.txt").read_text(), 8)
+    assert mode & 0o022 == 0 and mode & 0o200, oct(mode)  # never 0777
