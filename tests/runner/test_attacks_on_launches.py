@@ -22,6 +22,8 @@ import pytest
 import requests
 
 from tests.runner.attack_setup import INFER_COMMAND, INFER_WRAPPER, Site
+from xnat_plugin.client import connect
+from xnat_plugin.client.transfer import upload_folder
 from xnat_plugin.commands.input_filter import ILLEGAL_INPUT_STRINGS, illegal_input_message
 from xnat_plugin.runner.status import RESOLUTION_DETAILS_PREFIX
 from xnat_plugin.sandbox.seed.clinical_series import AXIAL_SERIES_NUMBER
@@ -340,3 +342,38 @@ def test_a_job_reads_none_of_the_servers_environment_and_no_world_writable_folde
     assert (dump.parent / "home.txt").read_text().split() == [".", ".."]  # nothing of a user's
     mode = int((dump.parent / "mode.txt").read_text(), 8)
     assert mode & 0o022 == 0 and mode & 0o200, oct(mode)  # never 0777
+
+
+def test_a_bundle_override_cannot_make_the_step_run_code(site: Site, outside: Path) -> None:
+    """Attack: a collaborator launches infer on a model-zoo bundle with a `bundle-overrides`
+    value that names a Python callable (`_target_`), written without the characters XNAT's
+    input filter refuses (`CommandResolutionServiceImpl.checkForIllegalInputValue`). The
+    override is merged into the config before the trust decision reads it
+    (`containers.common.bundle_pipeline.read_config`, `bundle_trust.decide`), so the step
+    refuses it in one line and nothing is created."""
+    from tests.monai_bundles import tiny_bundle as zoo_style_bundle
+
+    session = site.project_with_session("LIVER")
+    bundle = zoo_style_bundle(site.tmp_path / "zoo-models", name="tiny_zoo")
+    with connect(site.url, *site.admin()) as client:
+        upload_folder(client, "/data/projects/LIVER", "MONAI_MODELS", bundle.parent)
+    command_id = site.install(["LIVER"])
+    site.user("carol", "LIVER", "Collaborators")
+    marker = outside / "MARKER"
+    report = site.launch(
+        "carol",
+        "LIVER",
+        command_id,
+        INFER_WRAPPER,
+        {
+            "session": f"/experiments/{session}",
+            "model-name": "tiny_zoo",
+            "bundle-overrides": f'network_def={{"_target_":"os.mkdir","path":"{marker}"}}',
+        },
+    )
+    container = site.wait(report)
+    assert container["status"].startswith("Failed"), container
+    refused = [line for line in site.log(container).splitlines() if line.startswith("infer:")]
+    assert len(refused) == 1 and "os.mkdir" in refused[0], (container, site.log(container))
+    assert list(outside.iterdir()) == []
+    assert site.assessors("LIVER") == ["SUBJ001_CT1_manual_SEG"]
