@@ -24,7 +24,9 @@ from xnat_plugin.sandbox.archive import archive_directory
 from xnat_plugin.sandbox.seed.clinical_series import AXIAL_SERIES_NUMBER
 from xnat_plugin.sandbox.server import running_sandbox
 
-pytestmark = pytest.mark.slow
+# The quick demo trains a model inside the first test's fixture: about 4 min on an idle 2-core
+# machine, up to half an hour when the machine is busy; the suite's 900 s would cut it short.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 SESSIONS = 4
 # Well below what the quick demo reaches on sessions it never saw (liver/spleen/kidney ~0.9), far
