@@ -60,6 +60,13 @@ def test_a_shared_experiment_is_listed_in_the_other_project(sandbox, admin) -> N
     assert [(r["ID"], r["label"]) for r in listed.json()["ResultSet"]["Result"]] == [
         ("XNAT_E00001", "s1_CT")
     ]
+    # under the shared subject in Q: only what is in Q (`ProjSubExptList`)
+    assert admin.put(f"{url}/data/projects/P/subjects/s1/projects/Q").ok
+    under_subject = f"{url}/data/projects/Q/subjects/s1/experiments"
+    assert _ids(admin.get(under_subject, params={"format": "json"})) == ["XNAT_E00001"]
+    assert admin.delete(f"{experiment}/projects/Q").ok
+    assert _ids(admin.get(under_subject, params={"format": "json"})) == []
+    assert admin.put(f"{experiment}/projects/Q").status_code == 201
     found = admin.get(f"{url}/data/projects/Q/experiments/s1_CT", params={"format": "json"})
     assert found.json()["items"][0]["data_fields"]["ID"] == "XNAT_E00001"
     again = admin.put(f"{experiment}/projects/Q")

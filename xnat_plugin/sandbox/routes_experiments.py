@@ -58,7 +58,19 @@ def list_experiments(call: Call, found: Resolved) -> Response:
     root = listing_columns.root_type(call.query, listing_root)
     sql = "SELECT * FROM experiments"
     params: tuple[str, ...] = ()
-    if found.subject is not None:
+    if found.subject is not None and call.path.project is not None:
+        # a subject's experiments in the project of the path: its own there and those shared
+        # into it (`ProjSubExptList`), not the subject's experiments in other projects
+        project_id = found.project["id"] if found.project is not None else call.path.project
+        sql = (
+            "SELECT * FROM experiments WHERE subject_id = ? AND session_id IS NULL "
+            "AND project = ? UNION ALL "
+            "SELECT e.id, ?, e.subject_id, sh.label, e.xsi_type, e.session_id, e.fields, e.xml, "
+            "e.insert_date, e.insert_user, e.last_modified FROM experiments e JOIN shares sh "
+            "ON sh.kind = 'experiment' AND sh.id = e.id WHERE e.subject_id = ? AND sh.project = ?"
+        )
+        params = (found.subject["id"], project_id, project_id, found.subject["id"], project_id)
+    elif found.subject is not None:
         sql, params = (
             sql + " WHERE subject_id = ? AND session_id IS NULL",
             (found.subject["id"],),
