@@ -45,8 +45,14 @@ def test_a_shared_subject_is_listed_and_found_in_the_other_project(sandbox, admi
     ]
     by_label = admin.get(f"{url}/data/projects/Q/subjects/q_s1", params={"format": "json"})
     assert by_label.json()["items"][0]["data_fields"]["ID"] == "XNAT_S00001"
-    # the object keeps its own project and label
-    assert by_label.json()["items"][0]["data_fields"]["project"] == "P"
+    # the object keeps its own project and label, and lists its shares as XNAT writes them
+    item = by_label.json()["items"][0]
+    assert item["data_fields"]["project"] == "P"
+    shares = [c for c in item["children"] if c["field"] == "sharing/share"]
+    assert shares[0]["items"][0]["data_fields"] == {"project": "Q", "label": "q_s1"}
+    assert shares[0]["items"][0]["meta"]["xsi:type"] == "xnat:projectParticipant"
+    document = admin.get(f"{subject}", params={"format": "xml"}).text
+    assert '<xnat:share project="Q" label="q_s1"' in document
     assert admin.delete(f"{subject}/projects/Q").ok
     assert admin.get(f"{url}/data/projects/Q/subjects/q_s1").status_code == 404
     assert _ids(admin.get(f"{subject}/projects", params={"format": "json"})) == ["P"]

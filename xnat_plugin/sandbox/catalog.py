@@ -88,6 +88,14 @@ def _shared(
     )
 
 
+def share_values(db: Database, kind: str, object_id: str) -> dict[str, str]:
+    """The object's `sharing/share` elements as stored values (project and label of each)."""
+    return {
+        f"sharing/share[project={share['project']}]/label": share["label"]
+        for share in shares_of(db, kind, object_id)
+    }
+
+
 def shares_of(db: Database, kind: str, object_id: str) -> list[sqlite3.Row]:
     """The projects (and labels there) a subject or experiment is shared into."""
     return db.query(

@@ -170,6 +170,8 @@ def put_experiment(call: Call, found: Resolved) -> Response:
         )
         fields = call.values_for("experiment", xsi_type) if xsi_type else {}
     fields.pop("project", None)
+    # shares are made through `…/projects/P2`, not stored as values (routes_shares.py)
+    fields = {k: v for k, v in fields.items() if not k.startswith("sharing/")}
     chosen = wanted_id(fields)
     existing = found.experiment
     if existing is None and chosen:
@@ -329,7 +331,10 @@ def get_experiment(call: Call, found: Resolved) -> Response:
     return object_xml.object_response(
         call.fmt,
         row["xsi_type"],
-        object_views.experiment_values(row),
+        {
+            **object_views.experiment_values(row),
+            **catalog.share_values(call.db, "experiment", row["id"]),
+        },
         start_date=row["insert_date"],
         extra=extra,
     )

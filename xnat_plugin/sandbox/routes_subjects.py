@@ -74,6 +74,8 @@ def put_subject(call: Call, found: Resolved) -> Response:
     project_id = found.project["id"]
     fields = call.values_for("subject", "xnat:subjectData")
     fields.pop("project", None)
+    # shares are made through `…/projects/P2`, not stored as values (routes_shares.py)
+    fields = {k: v for k, v in fields.items() if not k.startswith("sharing/")}
     chosen = wanted_id(fields)
     existing = found.subject
     if existing is None and chosen:
@@ -144,7 +146,10 @@ def get_subject(call: Call, found: Resolved) -> Response:
     return object_xml.object_response(
         call.fmt,
         "xnat:subjectData",
-        object_views.subject_values(found.subject),
+        {
+            **object_views.subject_values(found.subject),
+            **catalog.share_values(call.db, "subject", found.subject["id"]),
+        },
         start_date=found.subject["insert_date"],
     )
 
