@@ -138,3 +138,21 @@ def test_pyxnat_shares_and_unshares(sandbox, admin) -> None:
     assert not interface.select.project("Q").experiment("s1_CT").exists()
     subject.unshare("Q")
     assert subject.shares().get() == ["P"]
+
+
+def test_deleting_through_the_sharing_project_removes_only_the_share(sandbox, admin) -> None:
+    """A shared subject or experiment deleted through the project it is shared into is
+    unshared there; the object stays in its own project with its files."""
+    url = sandbox.url
+    assert admin.put(f"{url}/data/projects/P/subjects/s1/projects/Q").ok
+    experiment = f"{url}/data/projects/P/subjects/s1/experiments/s1_CT"
+    assert admin.put(f"{experiment}/projects/Q").ok
+    assert admin.put(
+        f"{experiment}/resources/NOTES/files/n.txt", data=b"kept", params={"inbody": "true"}
+    ).ok
+    assert admin.delete(f"{url}/data/projects/Q/experiments/s1_CT").ok
+    assert admin.get(f"{url}/data/projects/Q/experiments/s1_CT").status_code == 404
+    assert admin.get(f"{experiment}/resources/NOTES/files/n.txt").content == b"kept"
+    assert admin.delete(f"{url}/data/projects/Q/subjects/s1").ok
+    assert admin.get(f"{url}/data/projects/Q/subjects/s1").status_code == 404
+    assert admin.get(f"{url}/data/projects/P/subjects/s1").status_code == 200

@@ -86,6 +86,10 @@ def _dispatch(call: Call) -> Response:
         raise HTTPException(404, "nothing at /data")
     if path.share is not None or (path.collection == "projects" and path.level != "root"):
         return _share_call(call, method)
+    if method == "DELETE" and path.project is not None and path.level in ("subject", "experiment"):
+        unshared = _delete_through_share(call)
+        if unshared is not None:
+            return unshared
 
     scan_ids: list[str] | None = None
     if (
@@ -145,6 +149,19 @@ def _share_call(call: Call, method: str) -> Response:
     if handler is None:
         raise HTTPException(405, f"{call.method} is not allowed on a share")
     return handler(call, found)
+
+
+def _delete_through_share(call: Call) -> Response | None:
+    """A DELETE of a subject or experiment through a project it is only shared into removes
+    the share, never the object (which lives in its own project); None for any other DELETE."""
+    if call.path.collection is not None or call.path.file_path is not None:
+        return None
+    seen = resolve(call.db, call.path, call.user)
+    row = seen.experiment if call.path.level == "experiment" else seen.subject
+    if row is None or seen.project is None or row["project"] == seen.project["id"]:
+        return None
+    target = replace(call.path, share=seen.project["id"])
+    return shares.delete_share(replace(call, path=target), seen)
 
 
 async def _spool_body(
