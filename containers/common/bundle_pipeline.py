@@ -79,28 +79,7 @@ def read_config(
 
 def read_pipeline(root: Path, *, overrides: Mapping[str, Any] | None = None) -> BundlePipeline:
     """Check who may run what, then build the bundle's network and transforms with MONAI."""
-    from monai.bundle import ConfigParser
-
-    path, raw = read_config(root, overrides)
-    where = str(path.relative_to(root))
-    missing = [item for item in PIPELINE_ITEMS if item not in raw]
-    if missing:
-        raise UserError(
-            f"bundle {root.name}: {where} has no {', '.join(missing)}; the step needs a "
-            "segmentation workflow with network_def, preprocessing, inferer and postprocessing"
-        )
-    raw = without_writers(raw)
-    trust = decide(root, raw, where=where)
-    log.info("bundle %s: %s", root.name, trust.reason)
-    if trust.runs_code:
-        parser = ConfigParser(config={**raw, "bundle_root": str(root)})
-        # As `monai.bundle run` does: the bundle's scripts/ import as `scripts.<module>`.
-        if str(root) not in sys.path:
-            sys.path.insert(1, str(root))
-        sys.dont_write_bytecode = True  # no __pycache__ in the bundle's folder
-    else:
-        parser = ConfigParser(config=declarative_view(raw).config)
-    items = {item: _build(parser, item, root, where) for item in PIPELINE_ITEMS}
+    path, items, trust, raw = _built(root, PIPELINE_ITEMS, overrides)
     postprocessing = items["postprocessing"]
     if hasattr(postprocessing, "transforms"):  # writers built by a trusted expression
         postprocessing.transforms = tuple(
@@ -113,31 +92,52 @@ def read_pipeline(root: Path, *, overrides: Mapping[str, Any] | None = None) -> 
         preprocessing=items["preprocessing"],
         inferer=items["inferer"],
         postprocessing=postprocessing,
-        image_key=_image_key(items["preprocessing"], root, where),
+        image_key=_image_key(items["preprocessing"], root, str(path.relative_to(root))),
         amp=_amp(raw),
         trust=trust,
         overrides=dict(overrides or {}),
     )
 
 
+def build_items(
+    root: Path, items: tuple[str, ...], *, overrides: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """Only these items of the inference config (and what they reference), built the same
+    way under the same rule: e.g. `network_def` for checks and fine-tuning."""
+    _path, built, _trust, _raw = _built(root, items, overrides)
+    return [built[item] for item in items]
+
+
 def build_network(root: Path, *, overrides: Mapping[str, Any] | None = None) -> Any:
-    """Only `network_def`, built the same way (for weights, checks and fine-tuning)."""
+    """The bundle's `network_def`, built with MONAI under the trust rule."""
+    return build_items(root, ("network_def",), overrides=overrides)[0]
+
+
+def _built(
+    root: Path, items: tuple[str, ...], overrides: Mapping[str, Any] | None
+) -> tuple[Path, dict[str, Any], TrustDecision, dict[str, Any]]:
     from monai.bundle import ConfigParser
 
     path, raw = read_config(root, overrides)
     where = str(path.relative_to(root))
-    if "network_def" not in raw:
-        raise UserError(f"bundle {root.name}: {where} has no network_def")
-    view = declarative_view(raw, ("network_def",))
-    if view.problems:
-        trust = decide(root, {"network_def": raw["network_def"]}, where=where)
+    missing = [item for item in items if item not in raw]
+    if missing:
+        raise UserError(
+            f"bundle {root.name}: {where} has no {', '.join(missing)}; the step needs a "
+            "segmentation workflow with network_def, preprocessing, inferer and postprocessing"
+        )
+    raw = without_writers(raw)
+    trust = decide(root, raw, where=where, ids=items)
+    log.info("bundle %s: %s", root.name, trust.reason)
+    if trust.runs_code:
         parser = ConfigParser(config={**raw, "bundle_root": str(root)})
-        log.info("bundle %s network: %s", root.name, trust.reason)
+        # As `monai.bundle run` does: the bundle's scripts/ import as `scripts.<module>`.
         if str(root) not in sys.path:
             sys.path.insert(1, str(root))
+        sys.dont_write_bytecode = True  # no __pycache__ in the bundle's folder
     else:
-        parser = ConfigParser(config=view.config)
-    return _build(parser, "network_def", root, where)
+        parser = ConfigParser(config=declarative_view(raw, items).config)
+    return path, {item: _build(parser, item, root, where) for item in items}, trust, raw
 
 
 def _build(parser: Any, item: str, root: Path, where: str) -> Any:

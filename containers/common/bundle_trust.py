@@ -180,9 +180,11 @@ def _check_component(node: dict[str, Any], where: str, problems: list[str]) -> N
             problems.append(f"{where}: {name} {node[name]!r} (fetches weights from elsewhere)")
 
 
-def decide(root: Path, config: Mapping[str, Any], *, where: str) -> TrustDecision:
+def decide(
+    root: Path, config: Mapping[str, Any], *, where: str, ids: Iterable[str] = PIPELINE_IDS
+) -> TrustDecision:
     """Declarative, or trusted by checksum; otherwise refuse before any of its code runs."""
-    view = declarative_view(config)
+    view = declarative_view(config, ids)
     if not view.problems:
         return TrustDecision(
             runs_code=False,

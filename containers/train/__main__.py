@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--project-dir",
         type=Path,
         help="mounted project archive (read through XNAT's catalog when XNAT_HOST is set)",
+    )
+    p.add_argument(
+        "--init-from",
+        default="",
+        help="fine-tune: start from this bundle (a model in the project's MONAI_MODELS, or a "
+        "bundle folder), keeping its network, channels and preprocessing",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--checkpoint-dir", type=Path, help="also keep checkpoints here")
@@ -189,7 +196,27 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         from containers.train.data_plan import plan_from_cases
         from containers.train.trainer import SegmentationTrainer
 
+        parent, mapping = None, None
+        if args.init_from:
+            from containers.train.init_from import (
+                map_labels,
+                parent_folder,
+                read_parent,
+                remap_cases,
+            )
+
+            parent = read_parent(parent_folder(args.init_from, args.project, client, Path(scratch)))
+            mapping = map_labels(labels, parent.labels, parent.name)
+            cases, labels = remap_cases(cases, mapping, parent.labels), dict(parent.labels)
+            if args.network != parent.network:
+                log.info("fine-tuning keeps %s's network %s", parent.name, parent.network)
+            settings = dataclasses.replace(
+                settings, network=parent.network, network_kwargs=parent.network_kwargs
+            )
+            log.info("fine-tuning %s: %s", parent.name, mapping.mapped)
         plan = plan_from_cases(cases, settings.seed)
+        if parent is not None:
+            plan = parent.plan(plan)
         log.info(
             "%d cases, labels %s, spacing %s mm, window %.0f..%.0f",
             len(cases),
@@ -200,7 +227,9 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
         )
         folds = split_by_subject([c.subject for c in cases], settings.folds, settings.seed)
         checkpoints = checkpoint_stores(client, args)
-        trainer = SegmentationTrainer(settings, plan, labels, workers)
+        trainer = SegmentationTrainer(
+            settings, plan, labels, workers, initial_state=parent.state if parent else None
+        )
         results: list[FoldResult] = []
         for number, fold in enumerate(folds):
             results.append(
@@ -243,6 +272,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             "reference_pattern": args.reference_pattern,
             "epochs_run": max(len(r.history) for r in results),
             "parameters": sum(int(v.numel()) for v in results[0].best_state.values()),
+            **({"parent": parent.record(mapping)} if parent and mapping else {}),
             "settings": settings.fingerprint(),
             "processes": workers.world_size,
             "mkldnn": bool(torch.backends.mkldnn.enabled),

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
 from containers.common.model_card import card_markdown
+from containers.common.networks import complete_kwargs, default_kwargs
 from containers.train.cases import TrainingCase
 from containers.train.data_plan import DataPlan
 from containers.train.report import write_report
@@ -71,7 +72,14 @@ def bundle_spec(
     return BundleSpec(
         model_name=settings.model_name,
         description=f"{settings.network} segmentation of {', '.join(labels)} (xnat-monai train)",
-        network=NetworkSpec(name=settings.network, kwargs=network_kwargs),
+        # Every constructor argument, not only those given: the bundle is the whole model.
+        network=NetworkSpec(
+            name=settings.network,
+            kwargs=complete_kwargs(
+                settings.network,
+                {**default_kwargs(settings.network, settings.patch_size), **network_kwargs},
+            ),
+        ),
         labels=labels,
         spacing=plan.spacing,
         orientation=plan.orientation,

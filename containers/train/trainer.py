@@ -95,8 +95,13 @@ class SegmentationTrainer:
         plan: DataPlan,
         labels: dict[str, int],
         workers: Workers,
+        *,
+        initial_state: dict[str, torch.Tensor] | None = None,
     ) -> None:
         self.settings = settings
+        # Fine-tuning: every fold starts from these weights (a parent bundle's) instead of
+        # random ones.
+        self.initial_state = initial_state
         self.plan = plan
         self.labels = labels
         self.workers = workers
@@ -167,7 +172,16 @@ class SegmentationTrainer:
     ) -> FoldResult:
         settings, workers = self.settings, self.workers
         torch.manual_seed(settings.seed + fold_index)
-        network = self.network().to(self.device)
+        network = self.network()
+        if self.initial_state is not None:
+            try:
+                network.load_state_dict(self.initial_state, strict=True)
+            except RuntimeError as exc:
+                raise UserError(
+                    f"the parent model's weights do not fit {self.settings.network} "
+                    f"({str(exc).strip().splitlines()[-1]}); fine-tune with its own network"
+                ) from exc
+        network = network.to(self.device)
         optimizer = self.optimizer(network)
         repeats, steps = self.steps_per_epoch(len(train_cases))
         scheduler = self.lr_scheduler(optimizer, steps * settings.epochs)

@@ -34,7 +34,7 @@ TRAIN_COMMAND_LINE = (
     "python -m containers.train #PROJECT_ID# --model-name '#model-name#' --output /output "
     "#network# #labels# #epochs# #folds# #patch-size# #learning-rate# "
     "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device# "
-    "#time-budget# "
+    "#time-budget# #init-from# "
     "--scan-description '#scan-description#' --scan-type '#scan-type#' #min-frames# #max-frames#"
 )
 
@@ -143,6 +143,15 @@ def train_command(variant: Variant) -> Command:
                 "after each epoch), so the model still finishes its schedule.",
                 type="number",
                 flag="--max-minutes",
+            ),
+            value_input(
+                "init-from",
+                "Start from model",
+                "Fine-tune: the name of a model in this project's MONAI_MODELS (ours or a MONAI "
+                "model-zoo bundle added with 'xnat-monai models add') to start from; the new "
+                "model keeps its network, channels and preprocessing, and the project's labels "
+                "map onto its channels by name. Empty: train from random weights.",
+                flag="--init-from",
             ),
             *scan_rule_inputs(),
         ],
