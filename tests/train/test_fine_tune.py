@@ -154,8 +154,10 @@ def test_a_parent_named_by_model_is_fetched_from_the_projects_monai_models(
     sandbox, tmp_path: Path
 ) -> None:
     """`--init-from NAME` as the train command passes it: the model `xnat-monai models add`
-    uploaded to the project's MONAI_MODELS, read back over REST (the listing of
-    /data/projects/P/resources/MONAI_MODELS/files) into scratch, checksums unchanged."""
+    uploaded to the project's MONAI_MODELS, read back over REST into scratch, checksums
+    unchanged. The listing is XNAT's FileList (org.nrg.xnat.restlet.resources.files, GET on
+    /data/projects/P/resources/MONAI_MODELS/files: one row per file with its URI); each file is
+    then fetched by that URI."""
     from containers.train.init_from import parent_folder
     from xnat_plugin.cli import main
     from xnat_plugin.client import connect
