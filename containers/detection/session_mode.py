@@ -7,8 +7,9 @@ ROI plugin names the resource after the collection type); the AI assessor's `FIN
 when it holds a findings JSON, is read instead, for its scores. Files come from the mounted
 session archive where XNAT's catalog puts them, else over REST (`SessionFiles`).
 
-Writes into `folder`: `assessor.xml` (`session_assessor`) and `REPORT/detection.json`
-(`session_result`), the figures of the session and every box, which the project evaluation reads.
+Writes into `folder`: `assessor.xml` (`session_assessor`), `REPORT/detection.json`
+(`session_result`), the figures of the session and every box, which the project evaluation reads,
+and `REPORT/detection.png`, the slices through each lesion and finding with the boxes drawn.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pydicom
 
 from containers.common.dicom_series import read_series
+from containers.common.lesions import ScanFrame
 from containers.common.metrics.boxes import HitRule
 from containers.common.rtstruct_reader import RTSTRUCT_SOP_CLASS, referenced_series_uids
 from containers.detection.session_assessor import (
@@ -30,9 +33,12 @@ from containers.detection.session_assessor import (
     detection_evaluation_label,
 )
 from containers.detection.session_result import (
+    DEFAULT_HIT_RULE,
     DEFAULT_THRESHOLD,
+    PICTURE_FILE,
     RESULT_FILE,
     SessionResult,
+    write_picture,
     write_result,
 )
 from containers.detection.sources import one_file, predicted_findings, reference_lesions
@@ -49,6 +55,16 @@ FINDINGS_RESOURCE = "FINDINGS"
 UNKNOWN_GROUP = "unknown"
 
 
+class Recorder(Protocol):
+    """What records a step's provenance (the shared step scaffolding's record)."""
+
+    model: dict[str, Any]
+
+    def add_input(self, name: str, path: Path | None = None, uri: str | None = None) -> None: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class DetectionSessionRequest:
     session_id: str
@@ -57,7 +73,7 @@ class DetectionSessionRequest:
     ai_pattern: str = ".*_monai_.*"
     reference_pattern: str = ".*manual.*"
     ai_assessor_id: str | None = None
-    hit_rule: str = "centre-in-box"
+    hit_rule: str = DEFAULT_HIT_RULE
     threshold: float = DEFAULT_THRESHOLD
     labels: tuple[str, ...] = ()
 
@@ -108,16 +124,24 @@ def series_of(path: Path) -> str:
 
 
 def evaluate_session(
-    request: DetectionSessionRequest, client: XnatClient, folder: Path
+    request: DetectionSessionRequest,
+    client: XnatClient,
+    folder: Path,
+    record: Recorder | None = None,
 ) -> SessionResult:
-    """Evaluate the session and write `assessor.xml` and `REPORT/detection.json` into `folder`
-    (downloads, when the mount does not hold a file, go to a temporary folder)."""
+    """Evaluate the session and write `assessor.xml`, `REPORT/detection.json` (with `record`'s
+    provenance, when given) and `REPORT/detection.png` into `folder` (downloads, when the mount
+    does not hold a file, go to a temporary folder)."""
     with tempfile.TemporaryDirectory() as work:
-        return _evaluate_session(request, client, Path(work), folder)
+        return _evaluate_session(request, client, Path(work), folder, record)
 
 
 def _evaluate_session(
-    request: DetectionSessionRequest, client: XnatClient, work: Path, folder: Path
+    request: DetectionSessionRequest,
+    client: XnatClient,
+    work: Path,
+    folder: Path,
+    record: Recorder | None,
 ) -> SessionResult:
     if request.threshold != request.threshold:  # NaN
         raise UserError("--threshold must be a number")
@@ -168,9 +192,19 @@ def _evaluate_session(
         model_name=model_name_from_label(ai.label, session.label),
         when=when,
     )
+    provenance = None
+    if record is not None:
+        record.add_input("prediction", prediction, paths.assessor(request.session_id, ai.id))
+        record.add_input(
+            "reference", reference_file, paths.assessor(request.session_id, reference.id)
+        )
+        record.add_input("scan", dicom_dir, paths.scan(request.session_id, scan_id))
+        record.model = {"name": assessor.fields["model_name"], "ai_assessor": ai.label}
+        provenance = record.as_dict()
     (folder / "REPORT").mkdir(parents=True, exist_ok=True)
     (folder / "assessor.xml").write_text(assessor.to_xml(), encoding="utf-8")
-    write_result(folder / "REPORT" / RESULT_FILE, result)
+    write_result(folder / "REPORT" / RESULT_FILE, result, provenance)
+    write_picture(folder / "REPORT" / PICTURE_FILE, series.volume, ScanFrame.of(series), result)
     figures = result.figures()
     log.info(
         "%s: %d of %d lesions found, %d false positives at score >= %g (%s)",

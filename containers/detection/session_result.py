@@ -9,7 +9,7 @@ matching FROC uses (`detection_cases.froc_scores`, LUNA16's rule):
   of a found lesion is neither;
 - `sensitivity` = found / lesions (NaN without a lesion).
 
-The result file (`detection.json`) keeps every box and score, so the project evaluation draws the
+`write_picture` draws the session's boxes (`detection.png`). The result file (`detection.json`) keeps every box and score, so the project evaluation draws the
 FROC curve and AP over all sessions from these files alone.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from containers.common.findings import Findings, findings_from_dict
-from containers.common.lesions import Lesion
+from containers.common.lesions import Lesion, ScanFrame
 from containers.common.metrics.boxes import HitRule
 from containers.common.metrics.detection_cases import MISSED, ScanDetections, froc_scores
 from xnat_plugin.errors import UserError
@@ -32,7 +32,9 @@ from xnat_plugin.errors import UserError
 RESULT_FORMAT = "xnat-monai-detection-result"
 RESULT_VERSION = 1
 RESULT_FILE = "detection.json"
+PICTURE_FILE = "detection.png"
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_HIT_RULE = "centre-in-box"
 # The per-session figures, in the order the assessor and the CSV list them.
 SESSION_FIGURES = (
     "reference_lesions",
@@ -113,8 +115,32 @@ class SessionResult:
         }
 
 
-def write_result(path: Path, result: SessionResult) -> None:
-    Path(path).write_text(json.dumps(result.as_dict(), indent=1) + "\n", encoding="utf-8")
+def write_picture(path: Path, volume: np.ndarray, frame: ScanFrame, result: SessionResult) -> None:
+    """The boxes picture (`containers.common.box_picture`): every reference lesion, found or
+    missed at the threshold, and every reported finding with its score."""
+    from containers.common.box_picture import write_box_picture
+
+    found = result.lesion_scores() >= result.threshold
+    reported = [
+        (f.box_mm, f.score) for f in result.findings.findings if f.score >= result.threshold
+    ]
+    write_box_picture(
+        path,
+        volume,
+        frame,
+        [(lesion.box_mm, bool(hit)) for lesion, hit in zip(result.lesions, found, strict=True)],
+        reported,
+        title=f"{result.scan}: findings scoring >= {result.threshold:g} ({result.hit_rule.name})",
+    )
+
+
+def write_result(
+    path: Path, result: SessionResult, provenance: dict[str, Any] | None = None
+) -> None:
+    document = result.as_dict()
+    if provenance is not None:
+        document["provenance"] = provenance
+    Path(path).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
 
 def read_result(path: Path) -> SessionResult:

@@ -21,7 +21,10 @@ from containers.common.rtstruct_writer import (
     write_rtstruct,
 )
 from containers.common.seg_writer import SegAlgorithm, write_seg
-from containers.detection.session_mode import DetectionSessionRequest, evaluate_session
+from containers.detection.session_mode import (
+    DetectionSessionRequest,
+    evaluate_session,
+)
 from containers.detection.session_result import read_result
 from tests.imaging.dicom_factory import phantom_volume, write_ct_series
 from xnat_plugin.assessors.qc_assessment import QcAssessment
@@ -107,6 +110,8 @@ def test_session_mode_writes_the_assessor_and_the_result(client, tmp_path: Path)
     out = tmp_path / "out"
     result = evaluate_session(DetectionSessionRequest(session_id, PROJECT), client, out)
     assert result.group == "north" and result.scan == "S01_CT"
+    assert sorted(p.name for p in out.iterdir()) == ["REPORT", "assessor.xml"]
+    assert sorted(p.name for p in (out / "REPORT").iterdir()) == ["detection.json", "detection.png"]
     assessor = QcAssessment.from_xml((out / "assessor.xml").read_text())
     assert assessor.label.startswith("S01_CT_monai_detect_eval_")
     assert assessor.fields["ai_assessor"] == ai_label

@@ -4,7 +4,7 @@ A set of boxes is a float array of shape (N, 6): `[lo_0, lo_1, lo_2, hi_0, hi_1,
 and high faces along three axes of one frame in mm (MONAI's `xyzxyz` box mode with
 `TO_REMOVE = 0`: a box from 1 to 2 is 1 mm wide). Every box compared with another must be in
 the same frame; the detection steps use the source series' own axes (row, column and slice
-directions, so a box stays a box on an oblique series), see `containers.common.lesion_boxes`.
+directions, so a box stays a box on an oblique series), see `containers.common.lesions`.
 
 Hit rules (stated in every report):
 - `centre-in-box`: a detection hits a lesion when the detection's centre lies inside the
