@@ -85,7 +85,10 @@ def move_object_folder(
     old = relative_object_directory(found)
     new = old.parent / label
     source, target = archive_path(data_dir, old), archive_path(data_dir, new)
-    occupied = os.path.isfile(target) or (os.path.isdir(target) and any(os.scandir(target)))
+    occupied = os.path.isfile(target)
+    if os.path.isdir(target):
+        with os.scandir(target) as entries:
+            occupied = any(entries)
     if occupied:
         raise Refused(f"{FOLDER_CONFLICT}: {new.as_posix()}", 409)
     prefix = old.as_posix() + "/"
