@@ -7,8 +7,11 @@ values: enough to prove the plumbing, not accuracy.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,15 +226,40 @@ def run_monai_bundle(
 
     config = next(p for p in (bundle / "configs").iterdir() if p.stem == "inference")
     logging_file = bundle / "configs" / "logging.conf"
-    run(
-        run_id="run",
-        init_id="initialize",
-        config_file=str(config),
-        meta_file=str(bundle / "configs" / "metadata.json"),
-        logging_file=str(logging_file) if logging_file.is_file() else None,
-        bundle_root=str(bundle),
-        output_dir=str(output),
-        **{"dataloader#num_workers": 0, **overrides},
-    )
+    with _logging_restored():
+        run(
+            run_id="run",
+            init_id="initialize",
+            config_file=str(config),
+            meta_file=str(bundle / "configs" / "metadata.json"),
+            logging_file=str(logging_file) if logging_file.is_file() else None,
+            bundle_root=str(bundle),
+            output_dir=str(output),
+            **{"dataloader#num_workers": 0, **overrides},
+        )
     (written,) = sorted(p for p in output.rglob("*.nii*"))
     return written
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """`monai.bundle run` configures logging from the bundle's `logging.conf` (a handler on the
+    stderr of the moment, which pytest closes after the test): put every logger back as it was,
+    or later tests' log records meet a closed stream."""
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(n) for n in logging.root.manager.loggerDict),
+    ]
+    saved = [(lg, list(lg.handlers), lg.level, lg.disabled, lg.propagate) for lg in loggers]
+    try:
+        yield
+    finally:
+        for lg, handlers, level, disabled, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.disabled, lg.propagate = disabled, propagate
+        known = {id(lg) for lg in loggers}
+        for name in list(logging.root.manager.loggerDict):
+            added = logging.root.manager.loggerDict[name]
+            if isinstance(added, logging.Logger) and id(added) not in known:
+                added.handlers.clear()

@@ -56,7 +56,7 @@ def _assert_one_line_and_no_bundle(capsys: pytest.CaptureFixture[str], output: P
     # Log records may come before it; the failure itself is exactly one line, the last.
     failures = [line for line in lines if line.startswith("train: ")]
     assert failures == [lines[-1]], lines
-    assert not any("Traceback" in line for line in lines)
+    assert not any("Traceback" in line for line in lines), lines
     err = failures[0]
     assert not (output / "m").exists()
     assert not output.exists() or not any(output.iterdir())
