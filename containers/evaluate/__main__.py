@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from containers.common.run_as import run_as_output_owner
-from xnat_plugin.errors import UserError
+from containers.common.step import run_step
 from xnat_plugin.log import configure_logging
 
 log = logging.getLogger("containers.evaluate")
@@ -137,12 +137,7 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return _dispatch(list(sys.argv[1:] if argv is None else argv))
-    except UserError as exc:
-        configure_logging()
-        log.error("%s", exc)
-        return exc.exit_code
+    return run_step("evaluate", lambda: _dispatch(list(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

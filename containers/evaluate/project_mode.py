@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from containers.common.data_split import ROLE_ORDER, UNSEEN
 from containers.common.metrics import heading
 from containers.common.model_card import card_fields
+from containers.common.step import StepRecord, required_xnat, staged_output
 from containers.evaluate.metrics_files import csv_value
-from containers.evaluate.output_folder import staged_output
 from containers.evaluate.project_cases import CaseEvaluation, gather_cases
 from containers.evaluate.project_context import (
     ModelRecord,
@@ -53,7 +53,6 @@ from containers.evaluate.report_figures import (
 from containers.evaluate.report_html import render_report_html
 from containers.evaluate.report_pdf import write_report_pdf
 from containers.evaluate.session_assessor import STORED_METRICS
-from containers.evaluate.step_provenance import step_provenance
 from xnat_plugin.client import XnatClient
 from xnat_plugin.errors import UserError
 
@@ -219,11 +218,8 @@ def run_project(request: ProjectRequest, client: XnatClient | None = None) -> Pa
     if not RUN_NAME.match(run):
         raise UserError(f"--run {run!r} may contain only letters, digits, '_', '-' and '.'")
     intensity = grid_intensity(request.grid_intensity)
-    if client is None:
-        from containers.evaluate.session_mode import connect_from_environment
-
-        client = connect_from_environment()
-    with step_provenance("evaluate-project") as provenance:
+    provenance = StepRecord("evaluate-project")
+    with required_xnat(client, needed_by="the project mode") as client:
         cases = gather_cases(client, request.project, request.models)
         for case in cases:
             provenance.add_input(

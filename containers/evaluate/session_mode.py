@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +17,17 @@ from pathlib import Path
 from containers.common.dicom_series import read_series
 from containers.common.metrics import compute_label_metrics
 from containers.common.seg_reader import LabelMap, read_seg
+from containers.common.step import StepRecord, required_xnat, staged_output
 from containers.evaluate.assessor_choice import choose_pair, model_name_from_label
 from containers.evaluate.disagreement_png import write_disagreement_png
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
-from containers.evaluate.output_folder import staged_output
 from containers.evaluate.session_assessor import build_evaluation_assessor, evaluation_label
 from containers.evaluate.session_sources import (
     SessionFiles,
     referenced_series_uid,
     seg_file_when_uploaded,
 )
-from containers.evaluate.step_provenance import step_provenance
-from xnat_plugin.client import XnatClient, connect
+from xnat_plugin.client import XnatClient
 from xnat_plugin.client.browse import get_session, list_assessors
 from xnat_plugin.errors import UserError
 
@@ -49,17 +47,6 @@ class SessionRequest:
     seg_wait_seconds: float = 0.0
 
 
-def connect_from_environment() -> XnatClient:
-    """The XNAT the container service passes in `XNAT_HOST` / `XNAT_USER` / `XNAT_PASS`."""
-    host = os.environ.get("XNAT_HOST", "")
-    if not host:
-        raise UserError(
-            "XNAT_HOST is not set: session and project modes read XNAT over REST; run them "
-            "through the container service or export XNAT_HOST, XNAT_USER and XNAT_PASS"
-        )
-    return connect(host, os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASS"))
-
-
 def _model_name(prediction: LabelMap, ai_label: str, session_label: str) -> str:
     names = {s.algorithm_name for s in prediction.segments if s.algorithm_name}
     return sorted(names)[0] if names else model_name_from_label(ai_label, session_label)
@@ -77,8 +64,11 @@ def _unused_evaluation_time(session_label: str, taken: set[str]) -> dt.datetime:
 def run_session(request: SessionRequest, client: XnatClient | None = None) -> Path:
     if request.tolerance_mm < 0:
         raise UserError(f"--tolerance-mm {request.tolerance_mm} must be 0 or more")
-    client = client or connect_from_environment()
-    with step_provenance("evaluate-session") as provenance, tempfile.TemporaryDirectory() as work:
+    provenance = StepRecord("evaluate-session")
+    with (
+        required_xnat(client, needed_by="the session mode") as client,
+        tempfile.TemporaryDirectory() as work,
+    ):
         session = get_session(client, request.session_id)
         assessors = list_assessors(client, request.session_id)
         ai, reference = choose_pair(

@@ -31,8 +31,9 @@ import numpy as np
 from containers.common.background import BackgroundStages
 from containers.common.dicom_series import Series, read_series
 from containers.common.model_folder import model_folder
-from containers.common.provenance import RunClock, collect_provenance, sha256_of_files
+from containers.common.provenance import sha256_of_files
 from containers.common.run_as import run_as_output_owner
+from containers.common.step import StepRecord, require_empty_output, run_step, staged_output
 from containers.infer.channels import (
     ChannelScan,
     choose_channel_scans,
@@ -47,7 +48,6 @@ from containers.infer.model_loading import (
 )
 from containers.infer.report import ChannelChoice, InferenceReport, LabelVolume, Timings
 from containers.infer.segmentation import Segmentation
-from containers.infer.staging import require_empty_output, staged_output
 from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
@@ -137,13 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    try:
+
+    def body() -> None:
         run_as_output_owner(args.output)
         run(args)
-    except UserError as exc:
-        print(f"infer: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+
+    return run_step("infer", body)
 
 
 @dataclass
@@ -166,7 +165,7 @@ class LoadedModel:
 
 
 def run(args: argparse.Namespace) -> InferenceReport:
-    clock = RunClock()
+    record = StepRecord("infer")
     xnat = _xnat_arguments(args)
     overrides = parse_overrides([*args.overrides.split(), *args.override])
     folder = (
@@ -184,7 +183,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
             ("writers", _import_writers),
         ]
     ) as background:
-        return _run(args, clock, xnat, model, background)
+        return _run(args, record, xnat, model, background)
 
 
 def _import_numerics() -> None:
@@ -215,7 +214,7 @@ def _import_writers() -> None:
 
 def _run(
     args: argparse.Namespace,
-    clock: RunClock,
+    record: StepRecord,
     xnat: dict[str, str] | None,
     model: ModelDescription,
     background: BackgroundStages,
@@ -243,7 +242,12 @@ def _run(
             written, volumes = _write_files(
                 pool, staging, name, segmentation, series, model, waiting_for=checksums
             )
-            input_checksums, weights_sha256 = checksums[0].result()
+            record.inputs, weights_sha256 = checksums[0].result()
+            record.device = str(loaded.device)
+            record.model = {
+                **model_provenance(model, loaded.bundle, loaded.pipeline),
+                "sha256": weights_sha256,
+            }
             write_seconds = time.perf_counter() - start
             times = segmentation.times
             report = InferenceReport(
@@ -270,21 +274,12 @@ def _run(
                     resample_seconds=round(times.resample_seconds, 3),
                     cleanup_seconds=round(times.cleanup_seconds, 3),
                     write_seconds=round(write_seconds, 3),
-                    total_seconds=round(clock.elapsed(), 3),
+                    total_seconds=round(record.clock.elapsed(), 3),
                     startup_wait_seconds=round(background.waited_seconds, 3),
                     forward_passes=times.forward_passes,
                     windows=times.windows,
                 ),
-                provenance=collect_provenance(
-                    "infer",
-                    clock,
-                    device=str(loaded.device),
-                    inputs=input_checksums,
-                    model={
-                        **model_provenance(model, loaded.bundle, loaded.pipeline),
-                        "sha256": weights_sha256,
-                    },
-                ),
+                provenance=record.provenance(),
             )
             (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
             if xnat is not None and assessor_label is not None:
@@ -293,8 +288,8 @@ def _run(
                     project=xnat["project"],
                     session_id=xnat["session_id"],
                     subject_id=xnat["subject"],
-                    date=clock.started_at.date(),
-                    time=clock.started_at.time(),
+                    date=record.clock.started_at.date(),
+                    time=record.clock.started_at.time(),
                     uid=written.sop_instance_uid,
                     collection_type="SEG",
                     series_uids=list(dict.fromkeys(i.series.series_instance_uid for i in inputs)),
@@ -304,7 +299,7 @@ def _run(
                 (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
     log.info(
         "done in %.1f s (forward passes %.1f s): %s",
-        clock.elapsed(),
+        record.clock.elapsed(),
         segmentation.times.forward_seconds,
         ", ".join(f"{k} {v.volume_ml:.1f} mL" for k, v in report.labels.items()),
     )

@@ -17,21 +17,18 @@ training pairs are found and read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import logging
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from containers.common.background import BackgroundStages
 from containers.common.data_split import record_split
 from containers.common.model_folder import check_model_name
-from containers.common.provenance import RunClock, collect_provenance
 from containers.common.run_as import run_as_output_owner
+from containers.common.step import StepRecord, run_step, staged_output, xnat_from_environment
 from containers.train import budget
 from containers.train.cases import (
     DEFAULT_REFERENCE_PATTERN,
@@ -43,7 +40,7 @@ from containers.train.folds import split_by_subject
 from containers.train.scan_choice import add_scan_rule_arguments, scan_rule_from
 from containers.train.settings import TrainSettings
 from containers.train.sources import PairSearch, find_training_pairs
-from xnat_plugin.client.connection import XnatClient, connect
+from xnat_plugin.client.connection import XnatClient
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
 
@@ -133,34 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     from containers.train.distributed import start_workers, stop_workers
 
     workers: Workers | None = None
-    try:
+
+    def body() -> None:
+        nonlocal workers
         run_as_output_owner(args.output)
         workers = start_workers(args.device)
         run(args, workers)
-    except UserError as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return exc.exit_code
+
+    try:
+        return run_step("train", body)
     finally:
         if workers is not None:
             stop_workers(workers)
-    return 0
-
-
-@contextlib.contextmanager
-def xnat_from_environment() -> Iterator[XnatClient | None]:
-    host = os.environ.get("XNAT_HOST")
-    if not host:
-        yield None
-        return
-    client = connect(host, os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASS"))
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def run(args: argparse.Namespace, workers: Workers) -> Path | None:
-    clock = RunClock()
+    record = StepRecord("train")
     settings = settings_from(args)
     # The budget counts from here: reading the data is part of the run.
     deadline = budget.deadline_after(settings.max_minutes)
@@ -190,7 +175,6 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             bundle_spec,
             data_list,
             label_components,
-            staged_bundle_folder,
             write_bundle,
         )
         from containers.train.data_plan import plan_from_cases
@@ -244,13 +228,9 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             )
         if not workers.is_main:
             return None
-        device = str(workers.device)
-        provenance = collect_provenance(
-            "train",
-            clock,
-            device=device,
-            inputs={c.session_uri: c.checksum for c in cases},
-        )
+        record.device = str(workers.device)
+        record.inputs = {c.session_uri: c.checksum for c in cases}
+        provenance = record.provenance()
         data = data_list(cases)
         training = {
             "project": args.project,
@@ -287,7 +267,7 @@ def run(args: argparse.Namespace, workers: Workers) -> Path | None:
             training,
             components=label_components(cases, labels),
         )
-        with staged_bundle_folder(args.output, settings.model_name) as folder:
+        with staged_output(args.output, into=settings.model_name) as folder:
             write_bundle(
                 folder,
                 spec,

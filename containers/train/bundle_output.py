@@ -1,17 +1,10 @@
-"""The trained model as a MONAI bundle, written whole or not at all.
-
-The bundle is assembled in a hidden `.partial-*` folder inside --output (often a mount point that
-cannot itself be renamed) and moved to `--output/<model-name>/` only once every file is written.
-"""
+"""The trained model as a MONAI bundle (written whole or not at all through
+`containers.common.step.staged_output`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +22,6 @@ from containers.train.trainer import FoldResult
 
 # 26-connectivity, as the infer step's clean-up counts islands.
 _FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
-
-
-@contextmanager
-def staged_bundle_folder(output: Path, model_name: str) -> Iterator[Path]:
-    """Yield a staging folder; on success it becomes `output/model_name`, on error it vanishes."""
-    output.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=output))
-    try:
-        yield staging
-        final = output / model_name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def label_components(cases: Sequence[TrainingCase], labels: dict[str, int]) -> dict[str, int]:
