@@ -53,7 +53,8 @@ def register(sandbox_subparsers: argparse._SubParsersAction) -> None:
         "--task",
         choices=sorted(SEED_TASKS),
         default=DEFAULT_TASK,
-        help="segmentation: abdominal organs (default); detection: chest CT with lung nodules",
+        help="segmentation: abdominal organs (default); detection: chest CT with lung nodules; "
+        "classification: abdominal CT, half with a liver lesion, class in session field diagnosis",
     )
     seed.add_argument("--user", help="else XNAT_USER, else ~/.netrc")
     seed.add_argument("--password", help="else XNAT_PASS, else ~/.netrc")

@@ -22,7 +22,7 @@ from xnat_plugin.sandbox.seed.seeding import (
     SeededSession,
     upload_manual_reference,
 )
-from xnat_plugin.sandbox.seed.sites import Site
+from xnat_plugin.sandbox.seed.sites import SITES, Site
 from xnat_plugin.sandbox.seed.tasks import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,13 @@ def import_session(
     matrix: int | None = None,
     slices: int | None = None,
     task: str = DEFAULT_TASK,
+    site_count: int = len(SITES),
 ) -> SeededSession:
     """Session number `index` of `project` (which must exist), through the import service;
     the same phantom, labels and reference as `seed_session` would make."""
-    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices, task=task)
+    planned = PlannedSession.of(
+        index, seed, site, matrix=matrix, slices=slices, task=task, site_count=site_count
+    )
     site, phantom, identity = planned.site, planned.phantom, planned.identity
     subject_label, session_label = planned.subject_label, planned.session_label
     reference_label = reference_id = None
@@ -112,7 +115,7 @@ def import_session(
             subject_label,
             session_label,
             acquisition_site=site.name,
-            fields={"site": site.name},
+            fields={"site": site.name, **planned.fields},
         )
         if with_reference:
             reference_label, reference_id = upload_manual_reference(

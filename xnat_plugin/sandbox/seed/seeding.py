@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import Progress
@@ -34,7 +34,7 @@ from xnat_plugin.sandbox.seed.clinical_series import (
 from xnat_plugin.sandbox.seed.ct_series import SeriesIdentity
 from xnat_plugin.sandbox.seed.manual_seg import write_manual_seg
 from xnat_plugin.sandbox.seed.phantom import Phantom
-from xnat_plugin.sandbox.seed.sites import Site, site_for_session, site_named
+from xnat_plugin.sandbox.seed.sites import SITES, Site, site_for_session, site_named
 from xnat_plugin.sandbox.seed.tasks import DEFAULT_TASK, seed_task
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class PlannedSession:
     phantom: Phantom
     identity: SeriesIdentity  # the axial series, which the reference segments
     series: tuple[PlannedSeries, ...]
+    fields: dict[str, str] = field(default_factory=dict)  # the task's session fields
 
     @property
     def axial(self) -> PlannedSeries:
@@ -106,12 +107,18 @@ class PlannedSession:
         matrix: int | None = None,
         slices: int | None = None,
         task: str = DEFAULT_TASK,
+        site_count: int = len(SITES),
     ) -> PlannedSession:
+        """`site_count`: how many sites the project's sessions take in turn (what a task that
+        balances its sessions across sites counts by)."""
         site = site_named(site) if isinstance(site, str) else site
         subject_label, session_label = subject_label_for(index), session_label_for(index)
         own_seed = subject_seed(seed, index)
         seeding = seed_task(task)
         phantom = seeding.make_phantom(own_seed, site, matrix=matrix, slices=slices)
+        fields: dict[str, str] = {}
+        if seeding.per_session is not None:
+            phantom, fields = seeding.per_session(phantom, index, site_count)
         clinical = seeding.clinical_exams and has_reconstructions(index)
         plan = planned_series(phantom, clinical, site.localizer_name)
         axial = next(s for s in plan if s.kind == "axial")
@@ -123,6 +130,7 @@ class PlannedSession:
             phantom=phantom,
             identity=series_identity(subject_identity, axial),
             series=plan,
+            fields=fields,
         )
 
 
@@ -137,9 +145,12 @@ def seed_session(
     matrix: int | None = None,
     slices: int | None = None,
     task: str = DEFAULT_TASK,
+    site_count: int = len(SITES),
 ) -> SeededSession:
     """Create session number `index` (1-based) of `project`; the project must exist."""
-    planned = PlannedSession.of(index, seed, site, matrix=matrix, slices=slices, task=task)
+    planned = PlannedSession.of(
+        index, seed, site, matrix=matrix, slices=slices, task=task, site_count=site_count
+    )
     site, phantom, identity = planned.site, planned.phantom, planned.identity
     subject_label, session_label = planned.subject_label, planned.session_label
     subject_id = ensure_subject(client, project, subject_label)
@@ -152,7 +163,7 @@ def seed_session(
         acquisition_site=site.name,
         manufacturer=site.manufacturer,
         scanner_model=site.model,
-        fields={"site": site.name},
+        fields={"site": site.name, **planned.fields},
     )
     reference_label = reference_id = None
     with tempfile.TemporaryDirectory(prefix="xnat-monai-seed-") as scratch:
@@ -267,6 +278,7 @@ def seed_project(
                     matrix=matrix,
                     slices=slices,
                     task=task,
+                    site_count=sites,
                 )
             )
             progress.advance(bar)
