@@ -218,3 +218,27 @@ def test_project_mode_pools_every_session_result(client, tmp_path: Path):
     assert len((folder / "sessions.csv").read_text().splitlines()) == 3
     with pytest.raises(UserError, match="no detection evaluation of model other"):
         evaluate_project(client, PROJECT, folder, models=["other"])
+
+
+def test_the_step_writes_everything_at_once_with_its_provenance(client, tmp_path: Path):
+    """run_session: the shared step scaffolding's staged output and provenance record."""
+    import json
+
+    from containers.detection.step_modes import run_session
+
+    session_id, *_ = _seed(client, tmp_path / "seed")
+    out = tmp_path / "out"
+    result = run_session(DetectionSessionRequest(session_id, PROJECT), out, client)
+    assert result.figures()["true_positive"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["REPORT", "assessor.xml"]
+    provenance = json.loads((out / "REPORT" / "detection.json").read_text())["provenance"]
+    assert provenance["step"] == "detection-evaluate-session"
+    assert len(provenance["inputs"]) == 3, provenance["inputs"]
+    assert f"/data/experiments/{session_id}/scans/2" in provenance["inputs"]
+    assert provenance["model"]["name"] == "nodules"
+    failed = tmp_path / "failed"
+    with pytest.raises(UserError, match="no segmentation assessor"):
+        run_session(
+            DetectionSessionRequest(session_id, PROJECT, reference_pattern="x"), failed, client
+        )
+    assert not failed.exists() or not any(failed.iterdir())
