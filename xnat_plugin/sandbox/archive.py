@@ -5,8 +5,12 @@
 <data_dir>/archive/<project>/subjects/<subject>/RESOURCES/<label>/… subject resources
 <data_dir>/archive/<project>/arc001/<session>/RESOURCES/<label>/…   session resources
 <data_dir>/archive/<project>/arc001/<session>/SCANS/<scan>/<label>/…
-<data_dir>/archive/<project>/arc001/<session>/ASSESSORS/<assessor>/<label>/…
+<data_dir>/archive/<project>/arc001/<session>/ASSESSORS/<assessor ID or label>/<label>/…
 ```
+An assessor's resources sit in one of two folders, as XNAT writes them (`assessor_folder`):
+`ASSESSORS/<assessor ID>/` for a resource made over REST (`DirectAssessResourceImpl`),
+`ASSESSORS/<assessor label>/` for one Container Service made while finalizing
+(`DefaultCatalogService.insertExperimentResourceCatalog`). Each resource row keeps its folder.
 `archive_directory(data_dir, uri)` gives the folder of any object, which is what XNAT's
 Container Service mounts into a container.
 
@@ -21,6 +25,7 @@ import os
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from xnat_plugin.errors import UserError
 from xnat_plugin.sandbox import archive_changes
@@ -52,8 +57,34 @@ def object_directory(data_dir: Path, found: Resolved) -> Path:
     return archive_path(data_dir, relative_object_directory(found))
 
 
+def assessor_folder(assessor: Any, *, by_container_service: bool) -> str:
+    """The folder under `ASSESSORS/` that holds the assessor's resources, the one place that
+    names it. A resource made over REST goes to the assessor's ID: XNAT's
+    `DirectAssessResourceImpl.buildDestinationPath` (`ASSESSORS/" + expt.getId()`). One that
+    Container Service makes while finalizing goes to its archive directory name, the label:
+    `ContainerFinalizeServiceImpl` uploads outputs with `CatalogService.insertResources`, and
+    `DefaultCatalogService.insertExperimentResourceCatalog` writes them under
+    `ASSESSORS/<experiment.getArchiveDirectoryName()>` (label, or ID when there is none). The
+    label folder is also the one CS mounts (`Assessor`) and `Rename` moves; the ID folder
+    never moves. The name was checked (`safe_paths.check_xnat_id`) when the assessor was made
+    and is joined through `archive_path`."""
+    if by_container_service and assessor["label"]:
+        return str(assessor["label"])
+    return str(assessor["id"])
+
+
+def assessor_directories(found: Resolved) -> list[Path]:
+    """Both folders the assessor in `found` may have files in (relative to the archive root),
+    the label folder first; one when label and ID are the same."""
+    assert found.assessor is not None
+    assessors = relative_object_directory(found).parent
+    names = [assessor_folder(found.assessor, by_container_service=flag) for flag in (True, False)]
+    return [assessors / name for name in dict.fromkeys(names)]
+
+
 def relative_object_directory(found: Resolved) -> Path:
-    """Object folder relative to the archive root (not including a resource)."""
+    """Object folder relative to the archive root (not including a resource); an assessor's is
+    its label folder (see `assessor_folder`)."""
     assert found.project is not None
     base = Path(found.project["id"])
     if found.experiment is None:
@@ -62,7 +93,7 @@ def relative_object_directory(found: Resolved) -> Path:
         return base
     session = base / "arc001" / found.experiment["label"]
     if found.assessor is not None:
-        return session / "ASSESSORS" / found.assessor["label"]
+        return session / "ASSESSORS" / assessor_folder(found.assessor, by_container_service=True)
     if found.scan is not None:
         return session / "SCANS" / found.scan["id"]
     return session
@@ -100,9 +131,16 @@ def move_object_folder(
     archive_changes.move_folder_in_archive(db, data_dir, source, target)
 
 
-def resource_directory(found: Resolved, label: str) -> Path:
-    """Relative folder for a new resource `label` on the object in `found`."""
+def resource_directory(found: Resolved, label: str, *, by_container_service: bool = False) -> Path:
+    """Relative folder for a new resource `label` on the object in `found`; an assessor's goes
+    to the folder `assessor_folder` names for who makes it."""
     base = relative_object_directory(found)
+    if found.assessor is not None:
+        return (
+            base.parent
+            / assessor_folder(found.assessor, by_container_service=by_container_service)
+            / label
+        )
     if found.experiment is None:
         if found.subject is not None:
             return base / "RESOURCES" / label

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Response
@@ -227,14 +228,24 @@ def get_assessor(call: Call, found: Resolved) -> Response:
 
 def delete_assessor(call: Call, found: Resolved) -> Response:
     assert found.assessor is not None
-    folder = archive.object_directory(call.data_dir, found)
+    # its label folder and its ID folder (`archive.assessor_folder`), and any other folder a
+    # resource row names
+    owner = f"experiment:{found.assessor['id']}"
+    named = [
+        Path(row["directory"])
+        for row in call.db.query("SELECT directory FROM resources WHERE owner = ?", (owner,))
+    ]
+    folders = [
+        archive.archive_path(call.data_dir, folder)
+        for folder in dict.fromkeys([*archive.assessor_directories(found), *named])
+    ]
     with call.db.write() as conn:
         conn.execute("DELETE FROM experiments WHERE id = ?", (found.assessor["id"],))
-        owner = f"experiment:{found.assessor['id']}"
         conn.execute(
             "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE owner = ?)",
             (owner,),
         )
         conn.execute("DELETE FROM resources WHERE owner = ?", (owner,))
-        archive_changes.discard_from_archive(call.db, call.data_dir, folder)
+        for folder in folders:
+            archive_changes.discard_from_archive(call.db, call.data_dir, folder)
     return Response(status_code=200)

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse
 
 from xnat_plugin.sandbox import archive, archive_changes
 from xnat_plugin.sandbox.call import Call
+from xnat_plugin.sandbox.container_service import uploads as cs_uploads
 from xnat_plugin.sandbox.data_path import BadPath, check_file_path
 from xnat_plugin.sandbox.limits import check_zip, inflate_member
 from xnat_plugin.sandbox.listing import item_response, result_set
@@ -98,7 +99,11 @@ def _resource_row(call: Call, conn: sqlite3.Connection, found: Resolved, label: 
                 label,
                 call.query.get("format", ""),
                 call.query.get("content", ""),
-                archive.resource_directory(found, label).as_posix(),
+                archive.resource_directory(
+                    found,
+                    label,
+                    by_container_service=cs_uploads.is_container_service(call.user.alias),
+                ).as_posix(),
             ),
         )
         row = conn.execute(

@@ -32,6 +32,7 @@ from xnat_plugin.runner.status import ContainerStatus
 from xnat_plugin.runner.xnat_rest import XnatRest
 from xnat_plugin.sandbox.archive import archive_directory, data_segments
 from xnat_plugin.sandbox.auth import issue_alias_token, revoke_alias_token
+from xnat_plugin.sandbox.container_service import uploads as cs_uploads
 from xnat_plugin.sandbox.container_service.catalog import WrapperNotFound, WrapperRef
 from xnat_plugin.sandbox.container_service.launcher import LaunchTarget
 from xnat_plugin.sandbox.container_service.orphans import process_start_time
@@ -319,10 +320,16 @@ def run_workflow(service: ContainerService, workflow_id: int) -> None:
     with service.running_lock:
         service.running[workflow.id] = record
     base_url = service.base_url or "http://127.0.0.1"
-    xnat = XnatRest(base_url, alias, secret)
+    # The service's own calls (resolution, finalizing) use a token of their own, never given to
+    # the container: its uploads are Container Service's (`uploads`), the container's a client's.
+    service_alias, service_secret = issue_alias_token(workflow.create_user)
+    cs_uploads.register(service_alias)
+    xnat = XnatRest(base_url, service_alias, service_secret)
 
     def release() -> None:
         revoke_alias_token(alias)
+        cs_uploads.unregister(service_alias)
+        revoke_alias_token(service_alias)
         xnat.close()
 
     try:
