@@ -315,14 +315,15 @@ def run_workflow(service: ContainerService, workflow_id: int) -> None:
     record.project = workflow.project or None
     alias, secret = issue_alias_token(workflow.create_user)
     workflow.alias = alias
+    # The service's own calls (resolution, finalizing) use a token of their own, never given to
+    # the container: its uploads are Container Service's (`uploads`), the container's a client's.
+    service_alias, service_secret = issue_alias_token(workflow.create_user)
+    workflow.service_alias = service_alias
     service.store.save_workflow(workflow)
     tracker = LaunchTracker(service, workflow, ref, command)
     with service.running_lock:
         service.running[workflow.id] = record
     base_url = service.base_url or "http://127.0.0.1"
-    # The service's own calls (resolution, finalizing) use a token of their own, never given to
-    # the container: its uploads are Container Service's (`uploads`), the container's a client's.
-    service_alias, service_secret = issue_alias_token(workflow.create_user)
     cs_uploads.register(service_alias)
     xnat = XnatRest(base_url, service_alias, service_secret)
 

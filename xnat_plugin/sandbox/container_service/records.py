@@ -21,7 +21,7 @@ from typing import Any
 from xnat_plugin.runner import status as cs
 from xnat_plugin.runner.status import format_status_time
 
-PRIVATE_FIELDS = ("alias", "process_group", "process_start")
+PRIVATE_FIELDS = ("alias", "service_alias", "process_group", "process_start")
 
 
 def now() -> datetime:
@@ -60,6 +60,8 @@ class WorkflowRow:
     subscription_id: int | None = None
     container_row: int | None = None
     alias: str | None = None
+    # the token of the service's own calls (resolution, finalizing), never given to the container
+    service_alias: str | None = None
 
     @property
     def is_final(self) -> bool:

@@ -77,8 +77,9 @@ class ContainerService:
             if workflow.status == cs.WORKFLOW_IN_STAGING_QUEUE:
                 self._enqueue(workflow.id)
                 continue
-            if workflow.alias:
-                revoke_alias_token(workflow.alias, self.db)
+            for alias in (workflow.alias, workflow.service_alias):
+                if alias:
+                    revoke_alias_token(alias, self.db)
             workflow.set_status(cs.FAILED_STAGING, STAGING_LOST)
             self.store.save_workflow(workflow)
             log.warning("workflow %d was being staged when the server stopped", workflow.id)
@@ -91,6 +92,8 @@ class ContainerService:
         self.store.save_container(row)
         workflow = self.store.workflow(int(row.workflow_id))
         if workflow is not None:
+            if workflow.service_alias:
+                revoke_alias_token(workflow.service_alias, self.db)
             workflow.set_status(row.status, CONTAINER_LOST)
             self.store.save_workflow(workflow)
         log.warning(
