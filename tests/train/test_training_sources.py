@@ -102,6 +102,10 @@ def test_a_rule_that_picks_another_series_than_the_references_skips_the_session(
 def test_an_archive_read_without_xnat_picks_the_same_scans(
     sandbox: Any, project: list[Any], tmp_path: Path
 ) -> None:
+    # Read without XNAT, a folder name is taken as the label: Container Service's layout (the
+    # seeded references came over REST, into their ID folders).
+    for seeded in project:
+        place_assessor_files(sandbox.data_dir, seeded.reference_id, "label")
     mount = archive_directory(sandbox.data_dir, "/projects/SRC")
     found, skipped = candidates_from_archive(mount, "SRC", MANUAL, AXIAL_RULE)
     assert skipped == []
