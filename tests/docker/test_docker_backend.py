@@ -149,8 +149,12 @@ def _run_as_xnat_user(
 
 
 def _seg_pixels(data_dir: Path, session_id: str, label: str) -> np.ndarray:
-    folder = archive_directory(data_dir, f"/experiments/{session_id}/assessors/{label}")
-    files = sorted((Path(folder) / "SEG").rglob("*.dcm"))
+    # The resource's own folder: `xnat-monai run` uploads over REST, into ASSESSORS/<ID>/
+    # (DirectAssessResourceImpl), not the label folder Container Service writes.
+    folder = archive_directory(
+        data_dir, f"/experiments/{session_id}/assessors/{label}/resources/SEG"
+    )
+    files = sorted(Path(folder).rglob("*.dcm"))
     assert len(files) == 1, files
     return hd.seg.segread(files[0]).get_volume().array
 

@@ -120,14 +120,18 @@ def test_zoo_bundle_from_session_to_seg_assessor_through_the_runner(
             a for a in browse.list_assessors(client, session_id)
             if a.xsi_type == "icr:roiCollectionData"
         ]  # fmt: skip
-    folder = Path(
-        archive_directory(sandbox.data_dir, f"/experiments/{session_id}/assessors/{assessor.label}")
-    )
-    (seg_file,) = sorted((folder / "SEG").rglob("*.dcm"))
+    # Each resource's own folder: `xnat-monai run` uploads over REST, into ASSESSORS/<ID>/
+    # (DirectAssessResourceImpl), not the label folder Container Service writes.
+    assessor_uri = f"/experiments/{session_id}/assessors/{assessor.label}"
+
+    def resource_folder(name: str) -> Path:
+        return Path(archive_directory(sandbox.data_dir, f"{assessor_uri}/resources/{name}"))
+
+    (seg_file,) = sorted(resource_folder("SEG").rglob("*.dcm"))
     seg = pydicom.dcmread(seg_file)
     assert [s.SegmentLabel for s in seg.SegmentSequence] == labels
     assert all(s.SegmentAlgorithmType == "AUTOMATIC" for s in seg.SegmentSequence)
-    (report_file,) = sorted((folder / "REPORT").rglob("report.json"))
+    (report_file,) = sorted(resource_folder("REPORT").rglob("report.json"))
     report = json.loads(report_file.read_text())
     assert report["pipeline"] == "bundle"
     assert len(report["channels"]) == len(scans)
