@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import select
 import socket
 import struct
 import time
@@ -53,6 +54,32 @@ def _spooled(stage: Stage) -> list[Path]:
     return [p for p in (stage.server.data_dir / "spool").glob("**/*") if p.is_file()]
 
 
+def _read_answer(sock: socket.socket) -> bytes:
+    """The status line, headers and as much of the body as Content-Length says (or until the
+    server closes or resets)."""
+    answer = b""
+    try:
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)
+            if not data:
+                return answer
+            answer += data
+        head, _, body = answer.partition(b"\r\n\r\n")
+        lengths = [
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        while lengths and len(body) < lengths[0]:
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+        return head + b"\r\n\r\n" + body
+    except (ConnectionResetError, TimeoutError):
+        return answer
+
+
 def send_head_then_body(
     stage: Stage,
     method: str,
@@ -70,24 +97,18 @@ def send_head_then_body(
         head.append(f"Authorization: Basic {token}")
     with socket.create_connection((url.hostname, url.port), timeout=15) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        # A server that refuses on the head alone answers before any body byte: read that answer
+        # first, or the body sent meanwhile makes its close a reset that can drop the answer.
+        answered = select.select([sock], [], [], 2.0)[0]
         chunk = b"\0" * MiB
         try:
-            for _ in range(sent // MiB):
+            for _ in range(0 if answered else sent // MiB):
                 sock.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server stopped reading: its answer is waiting
         time.sleep(0.2)
         spooled = _spooled(stage)
-        answer = b""
-        try:
-            while b"\r\n\r\n" not in answer or len(answer) < 12:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                answer += data
-            answer += sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            pass
+        answer = _read_answer(sock)
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else 0
     return status, answer.split(b"\r\n\r\n", 1)[-1].decode("utf-8", "replace"), spooled
 
