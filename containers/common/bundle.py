@@ -32,6 +32,7 @@ from containers.common.bundle_spec import (
     Normalization,
     ZScore,
     default_segment_codes,
+    fields_defaulted,
 )
 from containers.common.segment_codes import CodedConcept, SegmentCodes
 from xnat_plugin.errors import UserError
@@ -227,6 +228,13 @@ def spec_from_metadata(metadata: dict[str, Any], where: Path) -> BundleSpec:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise UserError(f"{where} describes an invalid model: {problems}") from exc
+    defaulted = fields_defaulted(metadata[SPEC_KEY])
+    if defaulted:
+        log.info(
+            "%s was written before bundles recorded %s: read with those defaults",
+            where,
+            ", ".join(defaulted),
+        )
     outputs = metadata.get("network_data_format", {}).get("outputs", {})
     pred = next(iter(outputs.values()), None)
     if pred is not None:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from containers.common.bundle_spec import BundleSpec, CTWindow
+from xnat_plugin.errors import UserError
 from xnat_plugin.models.layout import SPEC_KEY
 
-__all__ = ["METADATA_SCHEMA", "SPEC_KEY", "inference_config", "monai_metadata"]
+__all__ = [
+    "METADATA_SCHEMA",
+    "SPEC_KEY",
+    "check_inferer_agrees",
+    "inference_config",
+    "monai_metadata",
+]
 
 METADATA_SCHEMA = (
     "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
@@ -143,13 +151,7 @@ def inference_config(spec: BundleSpec) -> dict[str, Any]:
             "shuffle": False,
             "num_workers": 0,
         },
-        "inferer": {
-            "_target_": "SlidingWindowInferer",
-            "roi_size": list(spec.patch_size),
-            "sw_batch_size": 2,
-            "overlap": 0.25,
-            "mode": "gaussian",
-        },
+        "inferer": {"_target_": "SlidingWindowInferer", **spec.sliding_window()},
         "postprocessing": {
             "_target_": "Compose",
             "transforms": [
@@ -202,3 +204,29 @@ def _monai_config_kwargs(spec: BundleSpec) -> dict[str, Any]:
     if spec.network.name == "DynUNet":
         return kwargs
     return {k: v for k, v in kwargs.items() if k != "spatial_dims"}
+
+
+def check_inferer_agrees(root: Path, spec: BundleSpec) -> None:
+    """Refuse a bundle whose configs/inference.json states another sliding window than its
+    spec: the step's own infer and `monai.bundle run` must slide the same windows, so an edit
+    of one file alone is caught here instead of running silently on the other's values.
+    Plain JSON, no MONAI: what our train step writes there are literal values."""
+    path = root / "configs" / "inference.json"
+    if not path.is_file():
+        return
+    try:
+        stated = json.loads(path.read_text()).get("inferer", {})
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise UserError(f"{path} is not a JSON object: {exc}") from exc
+    if not isinstance(stated, dict):
+        return
+    differs = [
+        f"{key} {stated[key]!r} there but {value!r} in metadata.json"
+        for key, value in spec.sliding_window().items()
+        if key in stated and stated[key] != value
+    ]
+    if differs:
+        raise UserError(
+            f"{path}: its inferer disagrees with configs/metadata.json's {SPEC_KEY}.inferer and "
+            f"patch_size ({'; '.join(differs)}): set both to the same values"
+        )

@@ -1,7 +1,13 @@
-"""What a bundle says about its model: network, labels, grid, intensity normalisation, codes.
+"""What a bundle says about its model: network, loss, labels, grid, intensity normalisation,
+sliding window, codes.
 
 `BundleSpec` is stored whole in `configs/metadata.json` (under "xnat_monai") and is all the
-steps need to rebuild, feed and describe a model.
+steps need to rebuild, feed and describe a model. `configs/inference.json` is generated from it
+(`bundle_configs.inference_config`), and the sliding-window settings it states are the ones the
+step's own infer uses: both read `BundleSpec.sliding_window()`.
+
+A bundle written before a field was recorded still loads: `fields_defaulted` names what it
+lacks, and the reader says so in one line.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from containers.common.losses import DEFAULT_LOSS, check_loss_name, loss_kwargs
 from containers.common.networks import build_network, check_network_name, default_kwargs
 from containers.common.segment_codes import GENERIC_CODES, TISSUE, SegmentCodes, segment_codes_for
 from xnat_plugin.errors import UserError
@@ -86,6 +93,55 @@ class NetworkSpec(BaseModel):
             raise ValueError(str(exc)) from exc
 
 
+class LossSpec(BaseModel):
+    """The training loss by its name in `containers.common.losses`, with its full kwargs."""
+
+    name: str = DEFAULT_LOSS
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            return check_loss_name(value)
+        except UserError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @model_validator(mode="after")
+    def _full(self) -> LossSpec:
+        # The whole set, the registry's defaults included: a later default cannot change it.
+        self.kwargs = loss_kwargs(self.name, self.kwargs)
+        return self
+
+
+class InfererSpec(BaseModel):
+    """How infer slides the network over a volume; the window is the spec's `patch_size`."""
+
+    overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
+    # Windows per forward pass: a speed/memory setting that changes no result. On a CUDA GPU
+    # the step picks what its free memory holds unless `--sw-batch-size` is given.
+    sw_batch_size: int = Field(default=1, ge=1)
+    mode: Literal["gaussian"] = "gaussian"
+
+
+# Fields a bundle written by an older xnat-monai may lack, with what they mean when missing.
+_LATER_FIELDS = {
+    "loss": f"loss {DEFAULT_LOSS}",
+    "inferer": "overlap 0.25, 1 window per pass",
+}
+
+
+def fields_defaulted(stored: dict[str, Any]) -> list[str]:
+    """What a stored spec (the "xnat_monai" block) lacks and is read with defaults for."""
+    missing = [
+        f"{name} ({meaning})" for name, meaning in _LATER_FIELDS.items() if name not in stored
+    ]
+    network = stored.get("network")
+    if isinstance(network, dict) and not network.get("kwargs"):
+        missing.append("network kwargs (this project's defaults for the network)")
+    return missing
+
+
 class BundleSpec(BaseModel):
     """Everything needed to rebuild, feed and describe a model."""
 
@@ -94,6 +150,7 @@ class BundleSpec(BaseModel):
     description: str = "3-D segmentation trained on an XNAT project"
     authors: str = "xnat-monai"
     network: NetworkSpec
+    loss: LossSpec = Field(default_factory=LossSpec)
     in_channels: int = 1
     modality: str = "CT"
     labels: dict[str, int]  # name → value in the label map; 0 is background
@@ -101,6 +158,7 @@ class BundleSpec(BaseModel):
     orientation: str = "RAS"
     normalization: Normalization = Field(default_factory=CTWindow)
     patch_size: tuple[int, int, int] = (96, 96, 96)
+    inferer: InfererSpec = Field(default_factory=InfererSpec)
     segment_codes: dict[str, SegmentCodes] = Field(default_factory=dict)
     # How many separate pieces each label has in the training references (2 for "kidney" when
     # both kidneys share a label); the clean-up keeps that many largest islands, 1 when unset.
@@ -139,6 +197,13 @@ class BundleSpec(BaseModel):
         return value.upper()
 
     @model_validator(mode="after")
+    def _whole_network(self) -> BundleSpec:
+        # Never `{}`: a bundle that named only its network was built with these defaults.
+        if not self.network.kwargs:
+            self.network.kwargs = default_kwargs(self.network.name, self.patch_size)
+        return self
+
+    @model_validator(mode="after")
     def _fill_codes(self) -> BundleSpec:
         for name in self.labels:
             codes = self.segment_codes.get(name)
@@ -159,6 +224,16 @@ class BundleSpec(BaseModel):
 
     def network_kwargs(self) -> dict[str, Any]:
         return {**default_kwargs(self.network.name, self.patch_size), **self.network.kwargs}
+
+    def sliding_window(self) -> dict[str, Any]:
+        """The sliding-window inferer's settings: inference.json's "inferer" block states them
+        and the step's own infer runs with them (one function, so the two cannot drift)."""
+        return {
+            "roi_size": list(self.patch_size),
+            "sw_batch_size": self.inferer.sw_batch_size,
+            "overlap": self.inferer.overlap,
+            "mode": self.inferer.mode,
+        }
 
     def build_network(self) -> torch.nn.Module:
         return build_network(

@@ -90,6 +90,10 @@ def describe_model(root: Path, *, overrides: Mapping[str, Any] | None = None) ->
                 "trained by xnat-monai, whose settings are fixed in its bundle"
             )
         spec = spec_from_metadata(metadata, root / METADATA)
+        if "inferer" in metadata[SPEC_KEY]:  # older bundles' inference.json predates it
+            from containers.common.bundle_configs import check_inferer_agrees
+
+            check_inferer_agrees(root, spec)
         if spec.in_channels != 1:
             raise UserError(
                 f"bundle {spec.model_name} takes {spec.in_channels} input channels; models "

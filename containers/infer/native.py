@@ -1,7 +1,8 @@
 """The step's own pipeline for bundles our train step wrote.
 
 Brings the series to the bundle's orientation and spacing, normalises, runs the sliding-window
-fold ensemble (optionally with flip TTA), maps the class margins back onto the scan's grid and
+fold ensemble (optionally with flip TTA) with the window, overlap and windows per pass the
+bundle's spec gives (`BundleSpec.sliding_window()`, the settings its inference.json states), maps the class margins back onto the scan's grid and
 keeps each label's largest components. Imported once torch is loaded (see `__main__`).
 """
 
@@ -75,15 +76,19 @@ def segment_native(
 ) -> Segmentation:
     """The label map on the series' grid. `before_cleanup` waits for the writers' libraries
     and starts side work (checksums) that overlaps the one-core clean-up."""
-    sw_batch_size = choose_sw_batch_size(device, spec.patch_size, options.sw_batch_size)
+    window = spec.sliding_window()
+    sw_batch_size = choose_sw_batch_size(
+        device, window["roi_size"], options.sw_batch_size, stored=window["sw_batch_size"]
+    )
     start = time.perf_counter()
     prediction = predict(
         prepared.image,
         list(models),
-        patch_size=spec.patch_size,
+        patch_size=window["roi_size"],
         device=device,
         sw_batch_size=sw_batch_size,
         tta=options.tta,
+        overlap=window["overlap"],
     )
     inference_seconds = time.perf_counter() - start
     del prepared.image

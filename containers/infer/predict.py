@@ -191,13 +191,14 @@ def choose_device(requested: str) -> torch.device:
 
 
 def choose_sw_batch_size(
-    device: torch.device, patch_size: Sequence[int], requested: int | None
+    device: torch.device, patch_size: Sequence[int], requested: int | None, *, stored: int = 1
 ) -> int:
-    """Windows per forward pass: what fits the GPU's free memory, 1 on CPU (2 cores gain nothing)."""
+    """Windows per forward pass: `requested` when given; on a CUDA GPU what its free memory
+    holds; else the bundle's `stored` value (1 unless set: 2 cores gain nothing from more)."""
     if requested:
         return requested
     if device.type != "cuda":
-        return 1
+        return stored
     free, _total = torch.cuda.mem_get_info(device)
     voxels = int(torch.tensor(patch_size).prod())
     # ~1 KiB of activations per voxel and window for the default UNet under AMP, measured.
@@ -212,7 +213,7 @@ def predict(
     device: torch.device,
     sw_batch_size: int,
     tta: bool = False,
-    overlap: float = 0.25,
+    overlap: float,
 ) -> Prediction:
     """Mean margins of every model (× every flip) over `image` (1, C, *S)."""
     flips = TTA_FLIPS if tta else ((),)

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 
 from containers.common.background import BackgroundStages
 from containers.common.data_split import record_split
+from containers.common.losses import DEFAULT_LOSS, describe_losses, loss_names
 from containers.common.model_folder import check_model_name
+from containers.common.networks import NETWORK_NAMES
 from containers.common.run_as import run_as_output_owner
 from containers.common.step import StepRecord, run_step, staged_output, xnat_from_environment
 from containers.train import budget
@@ -51,8 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("containers.train")
 
-NETWORKS = ("UNet", "SegResNet", "SwinUNETR", "DynUNet")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", required=True, help="XNAT project ID")
     p.add_argument("--model-name", required=True, help="folder name of the bundle")
     p.add_argument("--output", required=True, type=Path, help="the bundle goes to OUTPUT/NAME/")
-    p.add_argument("--network", choices=NETWORKS, default="UNet")
+    p.add_argument("--network", choices=NETWORK_NAMES, default="UNet")
+    p.add_argument(
+        "--loss", choices=loss_names(), default=DEFAULT_LOSS, help=f"{describe_losses()}"
+    )
     p.add_argument("--labels", default="", help="label names to train, e.g. liver,spleen")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--folds", type=int, default=1, help="k subject-level folds (1: one split)")
@@ -112,6 +115,7 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
     return TrainSettings(
         model_name=check_model_name(args.model_name),
         network=args.network,
+        loss=args.loss,
         epochs=args.epochs,
         folds=args.folds,
         patch_size=(patch[0], patch[1], patch[2]),

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from containers.common.bundle import BundleSpec, NetworkSpec, save_bundle
+from containers.common.bundle_spec import InfererSpec, LossSpec
 from containers.common.model_card import card_markdown
 from containers.common.networks import complete_kwargs, default_kwargs
 from containers.train.cases import TrainingCase
@@ -58,11 +59,14 @@ def bundle_spec(
                 {**default_kwargs(settings.network, settings.patch_size), **network_kwargs},
             ),
         ),
+        loss=LossSpec(name=settings.loss, kwargs=settings.loss_kwargs),
         labels=labels,
         spacing=plan.spacing,
         orientation=plan.orientation,
         normalization=plan.window,
         patch_size=settings.patch_size,
+        # Infer slides its window as validation did when the best model was chosen.
+        inferer=InfererSpec(overlap=settings.val_overlap),
         components=components or {},
         training=training,
     )

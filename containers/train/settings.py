@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from containers.common.losses import DEFAULT_LOSS
+
 # CPU-friendly UNet: profiled on 2 idle cores (torch 2.13, oneDNN on, which beat oneDNN off
 # here), a 2×(1×96×96×32) step takes ~0.1 s with these channels, ~0.2 s with 16..128 and two
 # residual units, and several seconds with the 5-level default; shared cores are 10× slower.
@@ -21,6 +23,8 @@ class TrainSettings:
     model_name: str
     network: str = "UNet"
     network_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss: str = DEFAULT_LOSS  # a name in containers.common.losses
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)  # over the loss's defaults
     epochs: int = 20
     folds: int = 1
     patch_size: tuple[int, int, int] = (96, 96, 32)
@@ -33,6 +37,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     max_minutes: float | None = None  # time budget: the schedule is fitted to the epochs that fit
+    # Sliding-window overlap of validation; the bundle stores it as infer's overlap.
     val_overlap: float = 0.25
 
     def fingerprint(self) -> dict[str, Any]:

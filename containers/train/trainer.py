@@ -1,8 +1,10 @@
 """The training loop, with hook methods in the MONAI Label style.
 
 A subclass changes one piece (`network`, `loss_function`, `optimizer`, `lr_scheduler`,
-`train_pre_transforms`, `val_pre_transforms`) without touching the loop. `train_fold` runs one
-fold: CacheDataset, patch sampling, Dice+CE, AdamW with warm-up + cosine, a sliding-window
+`train_pre_transforms`, `val_pre_transforms`) without touching the loop; the network and the
+loss themselves come from registries by the names the settings give (`containers.common.networks`,
+`containers.common.losses`). `train_fold` runs one
+fold: CacheDataset, patch sampling, the chosen loss (Dice+CE by default), AdamW with warm-up + cosine, a sliding-window
 validation Dice every epoch, the best model kept, a checkpoint every epoch (resumable). With a
 deadline, the cosine is re-fitted after each epoch to end on the last epoch that fits, and the
 fold stops there.
@@ -23,13 +25,13 @@ import numpy as np
 import torch
 from monai.data import CacheDataset, DataLoader
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceCELoss
 from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 from monai.transforms import Compose
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler, RandomSampler
 
+from containers.common.losses import build_loss
 from containers.common.networks import build_network
 from containers.train import budget
 from containers.train.cases import TrainingCase
@@ -129,7 +131,7 @@ class SegmentationTrainer:
         )
 
     def loss_function(self) -> torch.nn.Module:
-        return DiceCELoss(to_onehot_y=True, softmax=True)
+        return build_loss(self.settings.loss, **self.settings.loss_kwargs)
 
     def optimizer(self, network: torch.nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(

@@ -26,7 +26,7 @@ CONTRACT_OPTIONS = {
         "--project", "--model-name", "--output", "--network", "--labels", "--epochs", "--folds",
         "--patch-size", "--learning-rate", "--reference-pattern", "--seed", "--project-dir",
         "--device", "--scan-description", "--scan-type", "--min-frames", "--max-frames",
-        "--init-from",
+        "--init-from", "--loss",
     },
     "containers.infer": {
         "--input", "--model", "--model-name", "--output", "--session-id", "--project", "--subject",

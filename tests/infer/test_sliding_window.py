@@ -64,7 +64,12 @@ def test_window_layout_matches_monai(shape, patch, overlap, _batch):
 def test_ensemble_and_flips_average_margins():
     network = _position_dependent_network()
     image = torch.randn(1, 1, 24, 20, 18)
-    kwargs = {"patch_size": (16, 16, 16), "device": torch.device("cpu"), "sw_batch_size": 2}
+    kwargs = {
+        "patch_size": (16, 16, 16),
+        "device": torch.device("cpu"),
+        "sw_batch_size": 2,
+        "overlap": 0.25,
+    }
     single = predict(image, [network], **kwargs)
     doubled = predict(image, [network, network], **kwargs)
     half = {"atol": 2e-3, "rtol": 1e-2}  # margins are held in float16

@@ -26,13 +26,16 @@ from xnat_plugin.commands.model import (
 )
 from xnat_plugin.commands.scan_rule import ScanRule
 
+# The names the train step's registries know (containers.common.networks and .losses; a test
+# holds these lists to them).
 NETWORKS = ["UNet", "SegResNet", "SwinUNETR", "DynUNet"]
+LOSSES = ["DiceCE", "DiceFocal", "Dice", "GeneralizedDice"]
 TRAIN_RESOURCES = Resources(reserve_memory_mib=8192, limit_memory_mib=32768, shm_size_bytes=8 * GIB)
 
 # Quoted where a value is free text or a regex: the command line runs under /bin/sh -c.
 TRAIN_COMMAND_LINE = (
     "python -m containers.train #PROJECT_ID# --model-name '#model-name#' --output /output "
-    "#network# #labels# #epochs# #folds# #patch-size# #learning-rate# "
+    "#network# #loss# #labels# #epochs# #folds# #patch-size# #learning-rate# "
     "--reference-pattern '#reference-pattern#' #seed# --project-dir /project #device# "
     "#time-budget# #init-from# "
     "--scan-description '#scan-description#' --scan-type '#scan-type#' #min-frames# #max-frames#"
@@ -74,6 +77,17 @@ def train_command(variant: Variant) -> Command:
                 required=True,
                 flag="--network",
                 select=NETWORKS,
+            ),
+            value_input(
+                "loss",
+                "Loss",
+                "Training loss: DiceCE (Dice plus cross-entropy), DiceFocal (Dice plus focal, "
+                "for small structures), Dice, or GeneralizedDice (for unbalanced labels).",
+                type="select-one",
+                default="DiceCE",
+                required=True,
+                flag="--loss",
+                select=LOSSES,
             ),
             value_input(
                 "labels",
