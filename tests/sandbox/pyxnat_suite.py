@@ -303,12 +303,6 @@ EXPLAINED: dict[str, tuple[str, str]] = {
         "lists the xnat:projectData elements of XNAT 1.7.6's schema (pyxnat's CI server); "
         "XNAT 1.9's has `custom_fields` besides",
     ),
-    "custom_variables_test.py::test_02_get_params": (
-        NOT_BUILT,
-        "reads every second text node under the `addParam` elements of the scan's XML; the "
-        "values are stored and read back (`params()`, `get_param`), the document layout "
-        "that test relies on is not known here",
-    ),
     "search_test.py::test_search": (
         BROKEN,
         "searches on `xnat:mrSessionData/tag`, which is no display field or XML path of "

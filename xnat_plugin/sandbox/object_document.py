@@ -64,8 +64,8 @@ def write_document(
     values: Mapping[str, str],
     extra: Mapping[str, list[ET.Element]] | None = None,
 ) -> ET.Element:
-    """The root element of an object of `xsi_type`; `extra` adds ready-made child elements by
-    name (a session's `scans`), placed where the schema puts them."""
+    """The root element of an object of `xsi_type`; `extra` adds ready-made items inside the
+    child element it names (a session's `scan`s inside its `scans`), where the schema puts it."""
     root = ET.Element(xsi_types.root_tag(xsi_type))
     _fill(root, field_paths.schema_type(xsi_type), {"": values}, dict(extra or {}))
     return root
@@ -91,8 +91,8 @@ def _fill(
         name = field_paths.local(declaration.name)
         namespace = _namespace(declaration.name)
         tag = f"{{{namespace}}}{name}" if namespace else name
-        for ready in extra.get(name, []):
-            element.append(ready)
+        if extra.get(name):  # the ready-made items inside their element: `<scans><scan>…`
+            ET.SubElement(element, tag).extend(extra[name])
         for segment, inner in _below(values, "", name).items():
             child = ET.SubElement(element, tag)
             child_type = declaration.type

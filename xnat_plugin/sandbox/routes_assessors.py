@@ -39,6 +39,7 @@ from xnat_plugin.sandbox.xml_validation import (
     InvalidXml,
     UnknownElement,
     parse_document,
+    parse_xml,
     schema_order,
     validate,
 )
@@ -219,10 +220,11 @@ def get_assessor(call: Call, found: Resolved) -> Response:
     values = object_views.experiment_values(row)
     if call.fmt == "xml":
         if row["xml"]:
-            return Response(object_xml.XML_DECLARATION + row["xml"], media_type="text/xml")
-        return object_xml.object_response(call.fmt, row["xsi_type"], values)
+            document = parse_xml(row["xml"].encode())
+            return object_xml.document_response(call.query, row["xsi_type"], document)
+        return object_xml.object_response(call.query, row["xsi_type"], values)
     return object_xml.object_response(
-        call.fmt, row["xsi_type"], values, start_date=row["insert_date"]
+        call.query, row["xsi_type"], values, start_date=row["insert_date"]
     )
 
 

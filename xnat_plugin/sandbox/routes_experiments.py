@@ -329,7 +329,7 @@ def get_experiment(call: Call, found: Resolved) -> Response:
     if (call.fmt or "").lower() == "xml":
         extra["scans"] = [_scan_element(scan) for scan in _scans_of(call, row["id"])]
     return object_xml.object_response(
-        call.fmt,
+        call.query,
         row["xsi_type"],
         {
             **object_views.experiment_values(row),

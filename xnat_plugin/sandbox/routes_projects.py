@@ -132,7 +132,7 @@ def get_project(call: Call, found: Resolved) -> Response:
     values = object_views.project_values(found.project)
     for index, alias in enumerate(catalog.project_aliases(call.db, found.project["id"])):
         values[f"aliases/alias[{index}]/alias"] = alias
-    return object_xml.object_response(call.fmt, "xnat:projectData", values)
+    return object_xml.object_response(call.query, "xnat:projectData", values)
 
 
 def delete_project(call: Call, found: Resolved) -> Response:

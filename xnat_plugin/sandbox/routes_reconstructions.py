@@ -85,7 +85,7 @@ def put_reconstruction(call: Call, found: Resolved) -> Response:
 def get_reconstruction(call: Call, found: Resolved) -> Response:
     assert found.reconstruction is not None
     return object_xml.object_response(
-        call.fmt, found.reconstruction["xsi_type"], _values(found.reconstruction)
+        call.query, found.reconstruction["xsi_type"], _values(found.reconstruction)
     )
 
 

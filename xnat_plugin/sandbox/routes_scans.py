@@ -90,7 +90,7 @@ def put_scan(call: Call, found: Resolved) -> Response:
 def get_scan(call: Call, found: Resolved) -> Response:
     assert found.scan is not None
     return object_xml.object_response(
-        call.fmt, found.scan["xsi_type"], object_views.scan_values(found.scan)
+        call.query, found.scan["xsi_type"], object_views.scan_values(found.scan)
     )
 
 

@@ -144,7 +144,7 @@ def _update_subject(
 def get_subject(call: Call, found: Resolved) -> Response:
     assert found.subject is not None
     return object_xml.object_response(
-        call.fmt,
+        call.query,
         "xnat:subjectData",
         {
             **object_views.subject_values(found.subject),
