@@ -305,8 +305,11 @@ EXPLAINED: dict[str, tuple[str, str]] = {
     ),
     "search_test.py::test_search": (
         BROKEN,
-        "searches on `xnat:mrSessionData/tag`, which is no display field or XML path of "
-        "xnat:mrSessionData; the search fails (500) as DisplaySearch throws",
+        "searches on `xnat:mrSessionData/tag`: `tag` is a field of xnat:abstractResource, not "
+        "of xnat:mrSessionData or any type it extends, so XFT's path lookup "
+        "(`GenericWrapperElement.getTableAndFieldGrandSQLForXMLPath`) throws "
+        "FieldNotFoundException and the search fails (500); pyxnat itself xfails its search "
+        "tests since 9db3b41",
     ),
     "search_test.py::test_get_search": (
         BROKEN,

@@ -144,7 +144,7 @@ def read_image_assessor_values(root: ET.Element) -> dict[str, object]:
     fields = root.find(f"{{{XNAT_NAMESPACE}}}fields")
     if fields is not None:
         values["fields"] = {
-            field.get("name", ""): field.text or ""
+            field.get("name", ""): item_text(field)
             for field in fields.findall(f"{{{XNAT_NAMESPACE}}}field")
         }
     return values
@@ -175,9 +175,17 @@ def _text_child(parent: ET.Element, tag: str, text: str) -> ET.Element:
     return child
 
 
+def item_text(element: ET.Element) -> str:
+    """An element's value as XNAT writes it back: XNAT's `SAXWriter` indents, and opens each
+    nested item (a `field`, an `addField`) with a hidden-fields comment, so the value of such
+    an item reads with the new line before that comment. Whitespace around a value is never
+    part of it."""
+    return (element.text or "").strip()
+
+
 def child_text(parent: ET.Element, namespace: str, local: str) -> str | None:
     """Text of the first child `{namespace}local` ('' when empty, None when absent)."""
     child = parent.find(f"{{{namespace}}}{local}")
     if child is None:
         return None
-    return child.text or ""
+    return item_text(child)

@@ -15,6 +15,7 @@ from xnat_plugin.assessors.image_assessor import (
     XNAT,
     ImageAssessor,
     format_double,
+    item_text,
     new_root,
     parse_double,
     read_image_assessor_values,
@@ -101,9 +102,9 @@ def parse_qc_assessment(xml: str | bytes) -> QcAssessment:
             "statisticsData"
         ):
             for figure in block.findall(f"{{{XNAT_NAMESPACE}}}additionalStatistics"):
-                statistics[figure.get("name", "")] = parse_double(figure.text or "nan")
+                statistics[figure.get("name", "")] = parse_double(item_text(figure) or "nan")
             for text in block.findall(f"{{{XNAT_NAMESPACE}}}addField"):
-                text_fields[text.get("name", "")] = text.text or ""
+                text_fields[text.get("name", "")] = item_text(text)
         scans.append(
             {"scan_id": scan.get("id", ""), "statistics": statistics, "text_fields": text_fields}
         )

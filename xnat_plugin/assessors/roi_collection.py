@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from xnat_plugin.assessors.image_assessor import (
     ImageAssessor,
     child_text,
+    item_text,
     new_root,
     read_image_assessor_values,
     serialize,
@@ -95,7 +96,7 @@ def parse_roi_collection(xml: str | bytes) -> RoiCollection:
     references = root.find(f"{{{namespace}}}references")
     if references is not None:
         values["series_uids"] = [
-            element.text or "" for element in references.findall(f"{{{namespace}}}seriesUID")
+            item_text(element) for element in references.findall(f"{{{namespace}}}seriesUID")
         ]
     for key, local_name in (("name", "name"), ("description", "description")):
         text = child_text(root, namespace, local_name)
