@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("containers.classify")
 
 STEP = "classify train"
+# DenseNet121, ResNet18 and EfficientNet-B0 all downsample by 32.
+MIN_ROI = 32
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,8 +100,11 @@ def settings_from(args: argparse.Namespace) -> ClassifySettings:
     from containers.classify.trainer import ClassifySettings
 
     roi = [int(v) for v in _numbers(args.roi_size, "--roi-size", 3, "96,96,48")]
-    if min(roi) < 16:
-        raise UserError(f"--roi-size {args.roi_size!r}: each size must be at least 16 voxels")
+    if min(roi) < MIN_ROI:
+        raise UserError(
+            f"--roi-size {args.roi_size!r}: each size must be at least {MIN_ROI} voxels (the "
+            "networks halve the input five times)"
+        )
     spacing = None
     if args.spacing:
         spacing = _numbers(args.spacing, "--spacing", 3, "3,3,3")
@@ -205,7 +210,7 @@ def train(args: argparse.Namespace, workers: Workers, client: Any = None) -> Pat
         folds = folds_by_class(
             [c.subject for c in cases], [c.label for c in cases], settings.folds, settings.seed
         )
-        checkpoints = checkpoint_stores(client if client is not None else xnat, args)
+        checkpoints = checkpoint_stores(xnat, args)
         trainer = ClassificationTrainer(settings, classes, workers)
         results = []
         for number, fold in enumerate(folds):
