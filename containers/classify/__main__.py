@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", required=True, help="folder name of the bundle")
     p.add_argument("--output", required=True, type=Path, help="the bundle goes to OUTPUT/NAME/")
     p.add_argument("--label-field", help="the session field that holds the class")
-    p.add_argument("--label-csv", help="RESOURCE/FILE.csv: a project resource's session_label,class")
+    p.add_argument(
+        "--label-csv", help="RESOURCE/FILE.csv: a project resource's session_label,class"
+    )
     p.add_argument("--network", choices=CLASSIFIER_NAMES, default="DenseNet121")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--folds", type=int, default=1, help="k subject-level folds (1: one split)")
@@ -115,8 +117,10 @@ def settings_from(args: argparse.Namespace) -> ClassifySettings:
         raise UserError(f"--window {args.window!r}: the upper bound must exceed the lower")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.batch_size < 2:
+        raise UserError(
+            f"--batch-size must be at least 2 (batch norm needs 2 sessions), got {args.batch_size}"
+        )
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise UserError(
             f"--max-minutes must be more than 0, got {args.max_minutes}: leave it out for no "
@@ -246,7 +250,9 @@ def train(args: argparse.Namespace, workers: Workers, client: Any = None) -> Pat
             "sessions_per_class": labels.sessions_per_class(),
             "data": data,
             "split": record_split(data, [(f.train, f.validation) for f in folds]),
-            "left_out": [{"session": u.session_label, "reason": u.reason} for u in labels.unlabelled],
+            "left_out": [
+                {"session": u.session_label, "reason": u.reason} for u in labels.unlabelled
+            ],
             "folds": [
                 {
                     "fold": r.index,

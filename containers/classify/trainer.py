@@ -14,7 +14,6 @@ after the last saved epoch), and with a deadline the schedule ends on the last e
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -132,10 +131,11 @@ class ClassificationTrainer:
         self.classes = list(classes)
         self.workers = workers
         self.device = workers.device
-        if settings.batch_size % workers.world_size:
+        if settings.batch_size % workers.world_size or settings.batch_size < 2 * workers.world_size:
             raise UserError(
-                f"--batch-size {settings.batch_size} does not split over {workers.world_size} "
-                "processes: use a multiple of the process count"
+                f"--batch-size {settings.batch_size} does not give each of {workers.world_size} "
+                "process(es) at least 2 sessions per step (batch norm needs 2): use a multiple "
+                f"of {2 * workers.world_size}"
             )
 
     # ---- hooks -------------------------------------------------------------------------------
@@ -171,10 +171,20 @@ class ClassificationTrainer:
         return out
 
     # ---- the loop ----------------------------------------------------------------------------
+    def per_process_batch(self) -> int:
+        return self.settings.batch_size // self.workers.world_size
+
+    def drops_last(self, train_count: int) -> bool:
+        """Whether a pass ends on a batch of one session, which is left out: batch norm (in
+        every registered network) cannot train on a single sample."""
+        per_process = math.ceil(train_count / self.workers.world_size)
+        return per_process % self.per_process_batch() == 1
+
     def steps_per_epoch(self, train_count: int) -> int:
         """Optimizer steps per epoch (one pass over the training sessions), any process count."""
         per_process = math.ceil(train_count / self.workers.world_size)
-        return math.ceil(per_process / (self.settings.batch_size // self.workers.world_size))
+        steps = math.ceil(per_process / self.per_process_batch())
+        return steps - 1 if self.drops_last(train_count) else steps
 
     def train_fold(
         self,
@@ -225,11 +235,13 @@ class ClassificationTrainer:
             history = [EpochRecord(**record) for record in state["history"]]
             best = dict(state["best"])
             start_epoch = int(state["epoch"])
-            log.info("fold %d: resuming after epoch %d from its checkpoint", fold_index, start_epoch)
+            log.info(
+                "fold %d: resuming after epoch %d from its checkpoint", fold_index, start_epoch
+            )
         elif state is not None:
             log.warning("fold %d: checkpoint is from other settings; starting afresh", fold_index)
 
-        per_process_batch = settings.batch_size // workers.world_size
+        per_process_batch = self.per_process_batch()
         planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
         epoch_seconds: list[float] = []
         lap = budget.now()
@@ -247,7 +259,12 @@ class ClassificationTrainer:
                 sampler = RandomSampler(
                     dataset, generator=torch.Generator().manual_seed(epoch_seed)
                 )
-            loader = DataLoader(dataset, batch_size=per_process_batch, sampler=sampler)
+            loader = DataLoader(
+                dataset,
+                batch_size=per_process_batch,
+                sampler=sampler,
+                drop_last=self.drops_last(len(train)),
+            )
             flips = torch.Generator().manual_seed(epoch_seed + workers.rank)
             model.train()
             losses, optimizer_steps = [], 0
@@ -334,7 +351,10 @@ class ClassificationTrainer:
             if planned <= epoch + 1:
                 if planned < settings.epochs:
                     log.info(
-                        "fold %d: time budget: %d of %d epochs", fold_index, epoch + 1, settings.epochs
+                        "fold %d: time budget: %d of %d epochs",
+                        fold_index,
+                        epoch + 1,
+                        settings.epochs,
                     )
                 break
 

@@ -49,8 +49,8 @@ WRITER_TARGETS = frozenset(
 
 _NETWORKS = (
     "AHNet AttentionUnet BasicUNet BasicUnet BasicUNetPlusPlus BasicUnetPlusPlus DenseNet "
-    "DenseNet121 DenseNet169 DenseNet201 DenseNet264 DynUNet DynUnet HighResNet MedNeXt "
-    "ResNet SegResNet SegResNetDS SegResNetDS2 SegResNetVAE SwinUNETR UNet Unet UNETR VNet "
+    "DenseNet121 DenseNet169 DenseNet201 DenseNet264 DynUNet DynUnet EfficientNetBN HighResNet "
+    "MedNeXt ResNet SegResNet SegResNetDS SegResNetDS2 SegResNetVAE SwinUNETR UNet Unet UNETR VNet "
     "resnet10 resnet18 resnet34 resnet50 resnet101 resnet152 resnet200"
 )
 _TRANSFORMS = (

@@ -41,6 +41,7 @@ def seed_classification(sandbox: Any, sessions: int = 8) -> None:
     assert code == 0
 
 
+@pytest.mark.slow
 def test_seeded_task_trains_end_to_end_into_a_bundle_named_by_its_classes(
     sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
