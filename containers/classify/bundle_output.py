@@ -33,8 +33,9 @@ VERSION = "0.1.0"
 def class_names(metadata: Mapping[str, Any]) -> list[str]:
     """The classes of a classification bundle in output order, from its metadata's
     `network_data_format.outputs.pred.channel_def` (ours and the model zoo's alike)."""
-    outputs = metadata.get("network_data_format", {}).get("outputs", {})
-    channel_def = next(iter(outputs.values()), {}).get("channel_def", {}) if outputs else {}
+    outputs: dict[str, Any] = metadata.get("network_data_format", {}).get("outputs", {})
+    first: dict[str, Any] = next(iter(outputs.values()), {})
+    channel_def: dict[str, Any] = first.get("channel_def", {})
     return [str(channel_def[k]) for k in sorted(channel_def, key=int)]
 
 

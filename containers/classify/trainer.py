@@ -212,7 +212,7 @@ class ClassificationTrainer:
             model = DistributedDataParallel(
                 network, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        dataset = [(e.image, e.target) for e in train]
+        dataset: Any = [(e.image, e.target) for e in train]  # a map-style dataset
 
         name = f"fold_{fold_index}/last.pt"
         fingerprint = {**settings.fingerprint(), "classes": self.classes, "fold": fold_index}
@@ -259,7 +259,7 @@ class ClassificationTrainer:
                 sampler = RandomSampler(
                     dataset, generator=torch.Generator().manual_seed(epoch_seed)
                 )
-            loader = DataLoader(
+            loader: DataLoader[Any] = DataLoader(
                 dataset,
                 batch_size=per_process_batch,
                 sampler=sampler,
