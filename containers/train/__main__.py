@@ -28,7 +28,7 @@ from containers.common.background import BackgroundStages
 from containers.common.data_split import record_split
 from containers.common.losses import DEFAULT_LOSS, describe_losses, loss_names
 from containers.common.model_folder import check_model_name
-from containers.common.networks import NETWORK_NAMES
+from containers.common.networks import network_names
 from containers.common.run_as import run_as_output_owner
 from containers.common.step import StepRecord, run_step, staged_output, xnat_from_environment
 from containers.train import budget
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", required=True, help="XNAT project ID")
     p.add_argument("--model-name", required=True, help="folder name of the bundle")
     p.add_argument("--output", required=True, type=Path, help="the bundle goes to OUTPUT/NAME/")
-    p.add_argument("--network", choices=NETWORK_NAMES, default="UNet")
+    p.add_argument("--network", choices=network_names(), default="UNet")
     p.add_argument(
         "--loss", choices=loss_names(), default=DEFAULT_LOSS, help=f"{describe_losses()}"
     )

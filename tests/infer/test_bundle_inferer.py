@@ -16,7 +16,7 @@ from monai.bundle import ConfigParser
 from monai.inferers import SlidingWindowInferer
 
 from containers.common.bundle import load_bundle, read_bundle_spec, save_bundle
-from containers.common.bundle_spec import BundleSpec, InfererSpec, LossSpec
+from containers.common.bundle_spec import BundleSpec, CTWindow, InfererSpec, LossSpec, ZScore
 from containers.common.networks import default_kwargs
 from containers.common.resample import plan_grid, to_model_grid
 from containers.infer import native
@@ -85,6 +85,35 @@ def test_inference_json_states_the_sliding_window_native_infer_runs_with(
     # --sw-batch-size still wins over the bundle's (a speed setting, not a result).
     run_native(bundle_dir, NativeOptions(sw_batch_size=2))
     assert used["sw_batch_size"] == 2
+
+
+@pytest.mark.parametrize(
+    "normalization", [CTWindow(a_min=-50.0, a_max=150.0), ZScore(mean=12.0, std=4.0)]
+)
+def test_inference_json_preprocesses_as_the_spec_says(
+    tmp_path: Path, normalization: CTWindow | ZScore
+) -> None:
+    """What the step's own infer reads from the spec (orientation, spacing, intensities) is
+    what MONAI builds from inference.json."""
+    bundle_dir = tiny_bundle(tmp_path)
+    spec = read_bundle_spec(bundle_dir).model_copy(
+        update={"normalization": normalization, "orientation": "LPS", "spacing": (1.5, 2.0, 3.0)}
+    )
+    save_bundle(bundle_dir, spec, load_bundle(bundle_dir).state_dicts[0])
+    parser = ConfigParser()
+    parser.read_config(str(bundle_dir / "configs" / "inference.json"))
+    transforms = {
+        type(t).__name__: t for t in parser.get_parsed_content("preprocessing").transforms
+    }
+    orientation = transforms["Orientationd"].ornt_transform
+    assert orientation.axcodes == spec.orientation
+    assert list(transforms["Spacingd"].spacing_transform.pixdim) == list(spec.spacing)
+    probe = np.linspace(-300.0, 300.0, 7, dtype=np.float32)
+    if isinstance(normalization, CTWindow):
+        theirs = transforms["ScaleIntensityRanged"].scaler(probe)
+    else:
+        theirs = transforms["NormalizeIntensityd"].normalizer(probe)
+    np.testing.assert_allclose(np.asarray(theirs), normalization.apply(probe.copy()), rtol=1e-6)
 
 
 def test_changing_the_overlap_in_the_bundle_changes_the_windows_infer_runs(

@@ -11,11 +11,11 @@ import pytest
 import torch
 from monai.losses import DiceCELoss, DiceFocalLoss, DiceLoss
 
-from containers.common import losses
-from containers.common.bundle import read_bundle_spec
+from containers.common import losses, networks
+from containers.common.bundle import load_bundle, read_bundle_spec, save_bundle
 from containers.common.bundle_spec import CTWindow
 from containers.common.losses import build_loss, check_loss_name, loss_names
-from containers.common.networks import NETWORK_NAMES, default_kwargs
+from containers.common.networks import NETWORK_NAMES, default_kwargs, network_names
 from containers.infer.model_loading import describe_model
 from containers.train.__main__ import build_parser, main, settings_from
 from containers.train.bundle_output import bundle_spec
@@ -61,6 +61,43 @@ def test_a_registered_loss_is_chosen_by_name_without_a_trainer_change(
         TrainSettings(model_name="m", loss="Halved", loss_kwargs={"scale": 0.25})
     ).loss_function()
     assert isinstance(built, Halved) and built.scale == 0.25
+
+
+class Flat(torch.nn.Module):
+    """A one-layer network: what a registered network needs is this constructor shape."""
+
+    def __init__(
+        self, spatial_dims: int, in_channels: int, out_channels: int, width: int = 4
+    ) -> None:
+        super().__init__()
+        self.width = width
+        self.layers = torch.nn.Sequential(
+            torch.nn.Conv3d(in_channels, width, 3, padding=1),
+            torch.nn.Conv3d(width, out_channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)  # type: ignore[no-any-return]
+
+
+def test_a_registered_network_trains_and_round_trips_through_a_bundle_without_a_trainer_change(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(networks, "_NETWORKS", dict(networks._NETWORKS))
+    networks.register_network("Flat", lambda: Flat, lambda patch: {"width": 6}, lambda k: (1, 1, 1))
+    assert "Flat" in network_names()
+    settings = TrainSettings(model_name="m", network="Flat", patch_size=(16, 16, 8))
+    built = trainer(settings).network()
+    assert isinstance(built, Flat) and built.width == 6
+    spec = bundle_spec(settings, {}, PLAN, LABELS, training={})
+    assert spec.network.kwargs == {"width": 6}  # every constructor argument but the given ones
+    save_bundle(tmp_path / "m", spec, built.state_dict())
+    (model,) = load_bundle(tmp_path / "m").build_models()
+    assert model(torch.zeros(1, 1, 16, 16, 8)).shape == (1, 3, 16, 16, 8)
+    args = build_parser().parse_args(
+        ["--project", "P", "--model-name", "m", "--output", "o", "--network", "Flat"]
+    )
+    assert settings_from(args).network == "Flat"
 
 
 def test_an_unknown_loss_is_refused_in_one_line_naming_the_choices() -> None:
