@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 from containers.detection.session_result import SESSION_FIGURES, SessionResult
-from xnat_plugin.assessors.qc_assessment import QcAssessment, ScanStatistics
+from containers.evaluate.session_assessor import comparison_assessment
+from xnat_plugin.assessors.qc_assessment import QcAssessment
 
 QC_TYPE = "monai_detection_evaluation"
 EVALUATION_LABEL_INFIX = "_monai_detect_eval_"
@@ -40,25 +41,16 @@ def build_detection_assessor(
     model_name: str,
     when: dt.datetime,
 ) -> QcAssessment:
-    return QcAssessment(
+    return comparison_assessment(
         label=detection_evaluation_label(session_label, when),
+        qc_type=QC_TYPE,
         project=project,
         session_id=session_id,
-        date=when.date(),
-        time=when.time(),
-        qc_type=QC_TYPE,
-        fields={
-            "ai_assessor": ai_assessor,
-            "reference_assessor": reference_assessor,
-            "model_name": model_name or "unknown",
-            "hit_rule": result.hit_rule.name,
-            "threshold": repr(float(result.threshold)),
-        },
-        scans=[
-            ScanStatistics(
-                scan_id=scan_id,
-                statistics=detection_statistics(result),
-                text_fields={"ai_assessor": ai_assessor, "reference_assessor": reference_assessor},
-            )
-        ],
+        scan_id=scan_id,
+        ai_assessor=ai_assessor,
+        reference_assessor=reference_assessor,
+        model_name=model_name,
+        statistics=detection_statistics(result),
+        settings={"hit_rule": result.hit_rule.name, "threshold": repr(float(result.threshold))},
+        when=when,
     )

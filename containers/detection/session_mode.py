@@ -14,7 +14,6 @@ and `REPORT/detection.png`, the slices through each lesion and finding with the 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -42,10 +41,10 @@ from containers.detection.session_result import (
     write_result,
 )
 from containers.detection.sources import one_file, predicted_findings, reference_lesions
-from containers.evaluate.assessor_choice import choose_pair, model_name_from_label
+from containers.evaluate.assessor_choice import model_name_from_label, session_pair
 from containers.evaluate.session_sources import SessionFiles, referenced_series_uid
 from xnat_plugin.client import XnatClient, paths
-from xnat_plugin.client.browse import AssessorInfo, get_session, list_assessors, list_resources
+from xnat_plugin.client.browse import AssessorInfo, list_resources
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -146,25 +145,18 @@ def _evaluate_session(
     if request.threshold != request.threshold:  # NaN
         raise UserError("--threshold must be a number")
     rule = parse_hit_rule(request.hit_rule)
-    session = get_session(client, request.session_id)
-    assessors = list_assessors(client, request.session_id)
-    ai, reference = choose_pair(
-        assessors,
+    pair = session_pair(
+        client,
+        request.session_id,
         request.ai_pattern,
         request.reference_pattern,
-        session.label or request.session_id,
         ai_id=request.ai_assessor_id,
     )
-    log.info("AI %s vs reference %s", ai.label, reference.label)
+    session, ai, reference = pair.session, pair.ai, pair.reference
     files = SessionFiles(client, request.session_id, work, request.session_dir)
     prediction = _assessor_file(files, ai, (FINDINGS_RESOURCE, *REGION_RESOURCES), work)
     reference_file = _assessor_file(files, reference, REGION_RESOURCES, work)
-    ai_series, reference_series = series_of(prediction), series_of(reference_file)
-    if ai_series != reference_series:
-        raise UserError(
-            f"{ai.label} is on series {ai_series} but {reference.label} on {reference_series}: "
-            "they are not of the same scan and cannot be compared"
-        )
+    reference_series = pair.require_one_series(series_of(prediction), series_of(reference_file))
     scan_id, dicom_dir = files.scan_dicom_dir(reference_series)
     series = read_series(dicom_dir, series_uid=reference_series)
     labels = list(request.labels) or None
@@ -177,10 +169,7 @@ def _evaluate_session(
         hit_rule=rule,
         threshold=request.threshold,
     )
-    when = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    taken = {a.label for a in assessors}
-    while detection_evaluation_label(session.label, when) in taken:
-        when += dt.timedelta(seconds=1)
+    when = pair.unused_time(detection_evaluation_label)
     assessor = build_detection_assessor(
         project=request.project,
         session_id=request.session_id,

@@ -7,11 +7,20 @@ else by the assessor's XNAT date; the label breaks remaining ties.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from xnat_plugin.client.browse import AssessorInfo
+from xnat_plugin.client.browse import AssessorInfo, SessionInfo, get_session, list_assessors
 from xnat_plugin.errors import UserError
+
+if TYPE_CHECKING:
+    from xnat_plugin.client.connection import XnatClient
+
+log = logging.getLogger(__name__)
 
 ROI_COLLECTION = "icr:roiCollectionData"
 _TRAILING_TIMESTAMP = re.compile(r"_(\d{14})$")
@@ -70,6 +79,61 @@ def choose_pair(
             f"{session}: make the patterns tell AI and reference apart"
         )
     return ai, reference
+
+
+@dataclass(frozen=True)
+class SessionPair:
+    """A session and the AI and reference assessors one evaluation compares."""
+
+    session: SessionInfo
+    ai: AssessorInfo
+    reference: AssessorInfo
+    taken_labels: frozenset[str]  # every assessor label the session has
+
+    def unused_time(self, label_for: Callable[[str, dt.datetime], str]) -> dt.datetime:
+        """Now, or the next second whose evaluation label (`label_for(session label, time)`)
+        the session does not have yet: two evaluations within one second would otherwise get
+        the same label."""
+        when = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        while label_for(self.session.label, when) in self.taken_labels:
+            when += dt.timedelta(seconds=1)
+        return when
+
+    def require_one_series(self, ai_series: str, reference_series: str) -> str:
+        """The series both are drawn on; refuses a pair drawn on different scans."""
+        if ai_series != reference_series:
+            raise UserError(
+                f"{self.ai.label} is on series {ai_series} but {self.reference.label} on "
+                f"{reference_series}: they are not of the same scan and cannot be compared"
+            )
+        return reference_series
+
+
+def session_pair(
+    client: XnatClient,
+    session_id: str,
+    ai_pattern: str,
+    reference_pattern: str,
+    *,
+    ai_id: str | None = None,
+) -> SessionPair:
+    """The session read over REST and its pair of assessors (`choose_pair`)."""
+    session = get_session(client, session_id)
+    assessors = list_assessors(client, session_id)
+    ai, reference = choose_pair(
+        assessors,
+        ai_pattern,
+        reference_pattern,
+        session.label or session_id,
+        ai_id=ai_id,
+    )
+    log.info("AI %s vs reference %s", ai.label, reference.label)
+    return SessionPair(
+        session=session,
+        ai=ai,
+        reference=reference,
+        taken_labels=frozenset(a.label for a in assessors),
+    )
 
 
 def model_name_from_label(label: str, session_label: str) -> str:

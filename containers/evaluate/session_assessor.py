@@ -38,6 +38,46 @@ def label_statistics(metrics: Mapping[str, LabelMetrics]) -> dict[str, float]:
     return figures
 
 
+def comparison_assessment(
+    *,
+    label: str,
+    qc_type: str,
+    project: str,
+    session_id: str,
+    scan_id: str,
+    ai_assessor: str,
+    reference_assessor: str,
+    model_name: str,
+    statistics: Mapping[str, float],
+    settings: Mapping[str, str],
+    when: dt.datetime,
+) -> QcAssessment:
+    """An AI assessor compared with a reference on one scan: the figures as the scan's
+    statistics; the pair, the model and the comparison's `settings` as assessor fields (every
+    evaluation step writes this shape, so the project report reads each alike)."""
+    return QcAssessment(
+        label=label,
+        project=project,
+        session_id=session_id,
+        date=when.date(),
+        time=when.time(),
+        qc_type=qc_type,
+        fields={
+            "ai_assessor": ai_assessor,
+            "reference_assessor": reference_assessor,
+            "model_name": model_name or "unknown",
+            **settings,
+        },
+        scans=[
+            ScanStatistics(
+                scan_id=scan_id,
+                statistics=dict(statistics),
+                text_fields={"ai_assessor": ai_assessor, "reference_assessor": reference_assessor},
+            )
+        ],
+    )
+
+
 def build_evaluation_assessor(
     *,
     project: str,
@@ -51,25 +91,16 @@ def build_evaluation_assessor(
     tolerance_mm: float,
     when: dt.datetime,
 ) -> QcAssessment:
-    return QcAssessment(
+    return comparison_assessment(
         label=evaluation_label(session_label, when),
+        qc_type=QC_TYPE,
         project=project,
         session_id=session_id,
-        date=when.date(),
-        time=when.time(),
-        qc_type=QC_TYPE,
-        fields={
-            "ai_assessor": ai_assessor,
-            "reference_assessor": reference_assessor,
-            "model_name": model_name or "unknown",
-            "labels": ",".join(metrics),
-            "tolerance_mm": repr(float(tolerance_mm)),
-        },
-        scans=[
-            ScanStatistics(
-                scan_id=scan_id,
-                statistics=label_statistics(metrics),
-                text_fields={"ai_assessor": ai_assessor, "reference_assessor": reference_assessor},
-            )
-        ],
+        scan_id=scan_id,
+        ai_assessor=ai_assessor,
+        reference_assessor=reference_assessor,
+        model_name=model_name,
+        statistics=label_statistics(metrics),
+        settings={"labels": ",".join(metrics), "tolerance_mm": repr(float(tolerance_mm))},
+        when=when,
     )

@@ -8,7 +8,6 @@ series), computes every metric per label, and writes `assessor.xml` (xnat:qcAsse
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from containers.common.dicom_series import read_series
 from containers.common.metrics import compute_label_metrics
 from containers.common.seg_reader import LabelMap, read_seg
 from containers.common.step import StepRecord, required_xnat, staged_output
-from containers.evaluate.assessor_choice import choose_pair, model_name_from_label
+from containers.evaluate.assessor_choice import model_name_from_label, session_pair
 from containers.evaluate.disagreement_png import write_disagreement_png
 from containers.evaluate.metrics_files import write_metrics_csv, write_metrics_json
 from containers.evaluate.session_assessor import build_evaluation_assessor, evaluation_label
@@ -28,7 +27,6 @@ from containers.evaluate.session_sources import (
     seg_file_when_uploaded,
 )
 from xnat_plugin.client import XnatClient
-from xnat_plugin.client.browse import get_session, list_assessors
 from xnat_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -52,15 +50,6 @@ def _model_name(prediction: LabelMap, ai_label: str, session_label: str) -> str:
     return sorted(names)[0] if names else model_name_from_label(ai_label, session_label)
 
 
-def _unused_evaluation_time(session_label: str, taken: set[str]) -> dt.datetime:
-    """Now, or the next second whose evaluation label the session does not have yet (two
-    models evaluated within one second would otherwise get the same label)."""
-    when = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    while evaluation_label(session_label, when) in taken:
-        when += dt.timedelta(seconds=1)
-    return when
-
-
 def run_session(request: SessionRequest, client: XnatClient | None = None) -> Path:
     if request.tolerance_mm < 0:
         raise UserError(f"--tolerance-mm {request.tolerance_mm} must be 0 or more")
@@ -69,31 +58,23 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
         required_xnat(client, needed_by="the session mode") as client,
         tempfile.TemporaryDirectory() as work,
     ):
-        session = get_session(client, request.session_id)
-        assessors = list_assessors(client, request.session_id)
-        ai, reference = choose_pair(
-            assessors,
+        pair = session_pair(
+            client,
+            request.session_id,
             request.ai_pattern,
             request.reference_pattern,
-            session.label or request.session_id,
             ai_id=request.ai_assessor_id,
         )
-        log.info("AI %s vs reference %s", ai.label, reference.label)
+        session, ai, reference = pair.session, pair.ai, pair.reference
         sources = SessionFiles(client, request.session_id, Path(work), request.session_dir)
         # A named AI segmentation may have been launched on by XNAT's event service before its
         # SEG was uploaded (the event fires when the assessor's XML is stored).
         wait = request.seg_wait_seconds if request.ai_assessor_id else 0.0
         ai_seg = seg_file_when_uploaded(sources, ai, wait)
         reference_seg = sources.seg_file(reference)
-        ai_series, reference_series = (
-            referenced_series_uid(ai_seg),
-            referenced_series_uid(reference_seg),
+        reference_series = pair.require_one_series(
+            referenced_series_uid(ai_seg), referenced_series_uid(reference_seg)
         )
-        if ai_series != reference_series:
-            raise UserError(
-                f"{ai.label} segments series {ai_series} but {reference.label} segments "
-                f"{reference_series}: they are not of the same scan and cannot be compared"
-            )
         scan_id, dicom_dir = sources.scan_dicom_dir(reference_series)
         series = read_series(dicom_dir, series_uid=reference_series)
         reference_map = read_seg(reference_seg, series)
@@ -113,7 +94,7 @@ def run_session(request: SessionRequest, client: XnatClient | None = None) -> Pa
         ):
             provenance.add_input(name, path, uri)
         provenance.model = {"name": model, "ai_assessor": ai.label}
-        when = _unused_evaluation_time(session.label, {a.label for a in assessors})
+        when = pair.unused_time(evaluation_label)
         assessor = build_evaluation_assessor(
             project=request.project,
             session_id=request.session_id,
