@@ -192,13 +192,17 @@ def _import_numerics() -> None:
 
 
 def _load_model(model: ModelDescription, device_name: str) -> LoadedModel:
-    """Weights in their networks (MONAI's import comes with the first network), or the
-    bundle's own pipeline once the trust rule allows it."""
+    """Weights in their networks, or the bundle's own pipeline once the trust rule allows it.
+    Our bundles need only MONAI's networks: MONAI is imported without the optional packages
+    only its other parts use (`import_networks_only`); a MONAI bundle's config may use any."""
     from containers.infer.model_loading import load_native, load_pipeline
     from containers.infer.predict import choose_device
 
     device = choose_device(device_name)
     if model.native:
+        from containers.common.monai_import import import_networks_only
+
+        import_networks_only()
         bundle, models = load_native(model, device)
         return LoadedModel(device=device, bundle=bundle, models=models)
     return LoadedModel(device=device, pipeline=load_pipeline(model))
