@@ -10,7 +10,9 @@ icr:roiCollectionData pointing at the SEG). All outputs appear together or not a
 Start-up: this module imports neither torch nor MONAI. `run` reads the model's metadata, then
 starts them in the background (torch, then the model's weights and network, then the writers'
 libraries) and reads the series meanwhile; the report records how long the step then waited.
-Run as a program, it ends without tearing the interpreter down (`exit_at_once`).
+Run as a program, it imports MONAI for our bundles without the optional packages only MONAI's
+other parts use (`containers.common.monai_import`), and ends without tearing the interpreter
+down (`exit_at_once`).
 """
 
 from __future__ import annotations
@@ -134,13 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
+    """The step; `as_program` when it is the whole process (`python -m containers.infer`):
+    then our bundles' MONAI import leaves out what the process never uses (see `run`)."""
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
 
     def body() -> None:
         run_as_output_owner(args.output)
-        run(args)
+        run(args, networks_only=as_program)
 
     return run_step("infer", body)
 
@@ -164,7 +168,11 @@ class LoadedModel:
     pipeline: BundlePipeline | None = None
 
 
-def run(args: argparse.Namespace) -> InferenceReport:
+def run(args: argparse.Namespace, *, networks_only: bool = False) -> InferenceReport:
+    """The step. `networks_only`: the process will use no other MONAI than our bundle's
+    network, so MONAI is imported without the optional packages only its other parts use
+    (`containers.common.monai_import`, about two seconds less); not for a caller that may use
+    more of MONAI later in the same process."""
     record = StepRecord("infer")
     xnat = _xnat_arguments(args)
     overrides = parse_overrides([*args.overrides.split(), *args.override])
@@ -179,7 +187,7 @@ def run(args: argparse.Namespace) -> InferenceReport:
     with BackgroundStages(
         [
             ("torch", _import_numerics),
-            ("models", lambda: _load_model(model, args.device)),
+            ("models", lambda: _load_model(model, args.device, networks_only=networks_only)),
             ("writers", _import_writers),
         ]
     ) as background:
@@ -191,18 +199,21 @@ def _import_numerics() -> None:
     import containers.infer.native  # noqa: F401  (torch, resampling, prediction, grey levels)
 
 
-def _load_model(model: ModelDescription, device_name: str) -> LoadedModel:
+def _load_model(
+    model: ModelDescription, device_name: str, *, networks_only: bool = False
+) -> LoadedModel:
     """Weights in their networks, or the bundle's own pipeline once the trust rule allows it.
-    Our bundles need only MONAI's networks: MONAI is imported without the optional packages
-    only its other parts use (`import_networks_only`); a MONAI bundle's config may use any."""
+    Our bundles need only MONAI's networks (`networks_only`: imported without the optional
+    packages only MONAI's other parts use); a MONAI bundle's config may use any of MONAI."""
     from containers.infer.model_loading import load_native, load_pipeline
     from containers.infer.predict import choose_device
 
     device = choose_device(device_name)
     if model.native:
-        from containers.common.monai_import import import_networks_only
+        if networks_only:
+            from containers.common.monai_import import import_networks_only
 
-        import_networks_only()
+            import_networks_only()
         bundle, models = load_native(model, device)
         return LoadedModel(device=device, bundle=bundle, models=models)
     return LoadedModel(device=device, pipeline=load_pipeline(model))
@@ -551,4 +562,4 @@ def exit_at_once(code: int) -> None:
 
 
 if __name__ == "__main__":
-    exit_at_once(main())
+    exit_at_once(main(as_program=True))

@@ -41,3 +41,35 @@ def test_a_refused_run_keeps_its_exit_code_and_its_one_line(
     done = infer_process(series_dir, tiny_bundle, output)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("infer: output folder")
+
+
+def test_the_program_runs_our_bundle_on_a_monai_without_the_packages_it_does_not_use(
+    tmp_path: Path, series_dir: Path, tiny_bundle: Path
+) -> None:
+    """Run as a program (`as_program`, as `python -m containers.infer` does) on our bundle, the
+    step imports MONAI's networks without ignite, matplotlib, SciPy, ...
+    (containers.common.monai_import). nibabel, which writes the NIfTI, looks for SciPy's top
+    level itself (it imports the parts it uses lazily): none of SciPy's heavy parts loads."""
+    from containers.common.monai_import import UNUSED_BY_NETWORKS
+
+    argv = ["--input", str(series_dir), "--model", str(tiny_bundle),
+            "--output", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
+    code = (
+        "import json, sys\n"
+        "from containers.infer.__main__ import main\n"
+        f"code = main({argv!r}, as_program=True)\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    exit_code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert exit_code == 0
+    assert {"torch", "monai.networks.nets.unet"} <= set(modules)
+    unused = set(UNUSED_BY_NETWORKS) - {"scipy"}
+    assert not [m for m in modules if m.partition(".")[0] in unused]
+    assert not [
+        m for m in modules if m.startswith(("scipy.signal", "scipy.ndimage", "scipy.stats"))
+    ]
+    assert list((tmp_path / "out" / "SEG").glob("*.dcm"))
