@@ -32,7 +32,7 @@ def top_level(modules: set[str]) -> set[str]:
     return {name.split(".")[0] for name in modules}
 
 
-@pytest.mark.parametrize("step", ["infer", "evaluate", "train"])
+@pytest.mark.parametrize("step", ["infer", "evaluate", "train", "classify"])
 def test_importing_a_steps_entry_module_imports_neither_torch_nor_monai(step: str) -> None:
     loaded = top_level(modules_after(f"import containers.{step}.__main__"))
     assert not loaded & set(HEAVY)
