@@ -39,6 +39,12 @@ CONTRACT_OPTIONS = {
         "--reference-pattern", "--tolerance-mm", "--ai-assessor-id", "--seg-wait-seconds",
     },
     "containers.evaluate project": {"--project", "--output", "--models", "--run"},
+    "containers.classify train": {
+        "--project", "--model-name", "--output", "--label-field", "--label-csv", "--network",
+        "--epochs", "--folds", "--roi-size", "--spacing", "--learning-rate", "--seed",
+        "--project-dir", "--device", "--max-minutes", "--scan-description", "--scan-type",
+        "--min-frames", "--max-frames",
+    },
 }  # fmt: skip
 SAMPLE_XNAT_VALUES = {
     "SESSION_ID": "XNAT_E00001",
@@ -69,7 +75,11 @@ def step_and_options(line: str) -> tuple[str, list[str], list[str]]:
     assert words[:2] == ["python", "-m"]
     step = words[2]
     rest = words[3:]
-    if step == "containers.evaluate" and rest and not rest[0].startswith("-"):
+    if (
+        step in ("containers.evaluate", "containers.classify")
+        and rest
+        and not rest[0].startswith("-")
+    ):
         step, rest = f"{step} {rest[0]}", rest[1:]
     return step, [w for w in rest if w.startswith("--")], rest
 
@@ -107,7 +117,7 @@ def test_infer_command_line_reads_the_mounted_scan_and_model() -> None:
 
 
 def test_train_command_line_gives_the_project_archive_and_a_comma_patch_size() -> None:
-    (train,) = step_commands("train")
+    train, _classifier = step_commands("train")
     words = shlex.split(fill_command_line(train, SAMPLE_XNAT_VALUES))
     assert words[words.index("--project-dir") + 1] == "/project"
     assert words[words.index("--patch-size") + 1] == "96,96,96"
@@ -155,7 +165,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 14
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -184,7 +194,7 @@ def test_version_is_the_content_hash_and_changes_with_any_change() -> None:
 
 
 def test_train_runs_on_a_project_mounted_read_only_and_stores_into_monai_models() -> None:
-    (train,) = step_commands("train")
+    train, _classifier = step_commands("train")
     (wrapper,) = train.xnat
     assert wrapper.contexts == ["xnat:projectData"]
     (project,) = wrapper.external_inputs

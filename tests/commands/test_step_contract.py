@@ -30,7 +30,7 @@ def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant)
 def test_train_command_line_parses_with_the_train_steps_parser() -> None:
     from containers.train.__main__ import build_parser
 
-    (train,) = step_commands("train")
+    train, _classifier = step_commands("train")
     values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "labels": "liver,spleen"}
     words = shlex.split(fill_command_line(train, values))
     args = build_parser().parse_args(words[3:])
@@ -46,7 +46,7 @@ def test_train_command_line_parses_with_the_train_steps_parser() -> None:
 def test_the_train_wrappers_time_budget_reaches_the_step_as_minutes() -> None:
     from containers.train.__main__ import build_parser
 
-    (train,) = step_commands("train")
+    train, _classifier = step_commands("train")
     values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "time-budget": "45"}
     words = shlex.split(fill_command_line(train, values))
     assert build_parser().parse_args(words[3:]).max_minutes == pytest.approx(45.0)

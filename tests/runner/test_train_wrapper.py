@@ -76,7 +76,9 @@ def test_the_train_wrapper_runs_through_xnat_monai_run_on_a_project_built_over_r
         ensure_project(client, PROJECT)
         sessions = [add_session_over_rest(client, index) for index in (1, 2, 3)]
     # Registered as an admin registers it; `run` finds it by wrapper name.
-    (train_command,) = json.loads((REPO / "command_json" / "xnat-monai-train-cpu.json").read_text())
+    train_command, _classifier = json.loads(
+        (REPO / "command_json" / "xnat-monai-train-cpu.json").read_text()
+    )
     XnatRest(sandbox.url, sandbox.user, sandbox.password).post(
         "/xapi/commands",
         body=json.dumps(train_command),

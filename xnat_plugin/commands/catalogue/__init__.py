@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 
 from xnat_plugin import __version__
+from xnat_plugin.commands.catalogue.classify import classify_train_command
 from xnat_plugin.commands.catalogue.evaluate import (
     evaluate_project_command,
     evaluate_session_command,
@@ -25,7 +26,8 @@ from xnat_plugin.commands.model import Command
 
 STEPS = ("train", "infer", "evaluate")
 _BUILDERS: dict[str, tuple[Callable[[Variant], Command], ...]] = {
-    "train": (train_command,),
+    # The classifier trains in the train image: the same libraries and hardware.
+    "train": (train_command, classify_train_command),
     "infer": (infer_command,),
     "evaluate": (evaluate_session_command, evaluate_project_command),
 }
