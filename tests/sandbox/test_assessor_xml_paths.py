@@ -121,6 +121,23 @@ def test_rest_refuses_a_new_label_for_an_existing_id(sandbox, admin) -> None:
     )
 
 
+def test_rest_refuses_a_new_label_given_as_a_query_field(sandbox, admin) -> None:
+    """`ExptAssessmentResource.handlePut` applies the query to the stored item
+    (`loadItem(null, true, existing.getItem().getCurrentDBVersion())`) and then refuses a
+    changed label as it refuses one in a document; the same label is an update."""
+    uri = f"{sandbox.url}{SESSION}/assessors/seg"
+    first = admin.put(uri, data=roi_collection_xml("XNAT_E00001", "XNAT_S00001", "seg")).text
+    by_id = f"{sandbox.url}{SESSION}/assessors/{first}"
+    answer = admin.put(by_id, params={"label": "other"})
+    assert (answer.status_code, answer.text) == (
+        400,
+        "Label must be modified through separate URI.",
+    )
+    assert admin.get(f"{sandbox.url}{SESSION}/assessors/other").status_code == 404
+    same = admin.put(by_id, params={"label": "seg"})
+    assert (same.status_code, same.text) == (200, first)
+
+
 def test_rest_refuses_an_element_the_type_does_not_have(sandbox, admin) -> None:
     """SAXReader: "Invalid Element" → 422; a missing value is 400 (see test_bad_input)."""
     xml = roi_collection_xml("XNAT_E00001", "XNAT_S00001", "seg").replace(

@@ -77,7 +77,10 @@ def put_assessor(call: Call, found: Resolved) -> Response:
     if found.assessor is not None:
         if chosen and chosen != found.assessor["id"]:
             raise HTTPException(400, "ID cannot be modified")
-        fields.pop("label", None)
+        # the query's label is applied to the stored item before the checks
+        # (`ExptAssessmentResource.handlePut`: loadItem over getCurrentDBVersion)
+        if fields.pop("label", found.assessor["label"]) != found.assessor["label"]:
+            raise HTTPException(400, "Label must be modified through separate URI.")
         with call.db.write() as conn:
             catalog.update_fields(conn, "experiments", {"id": found.assessor["id"]}, fields)
         return Response(found.assessor["id"], status_code=200, media_type="text/plain")
