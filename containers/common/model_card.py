@@ -39,6 +39,9 @@ def card_fields(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
     split = dict(training.get("split", {}))
     labels = dict(spec.get("labels", {}))
     network = dict(spec.get("network", {}))
+    loss = dict(spec.get("loss", {}))
+    patch = list(spec.get("patch_size", []))
+    overlap = dict(spec.get("inferer", {})).get("overlap")
     settings = dict(training.get("settings", {}))
     folds = list(training.get("folds", []))
 
@@ -87,6 +90,15 @@ def card_fields(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
                 t for t in (network.get("name", ""), _parameters(training.get("parameters"))) if t
             )
             or NOT_RECORDED,
+        ),
+        ("loss", str(loss.get("name") or NOT_RECORDED)),
+        (
+            "patch",
+            " × ".join(str(p) for p in patch)
+            + " voxels"
+            + (f", sliding-window overlap {overlap}" if overlap is not None else "")
+            if patch
+            else NOT_RECORDED,
         ),
         (
             "training data",

@@ -46,4 +46,8 @@ class TrainSettings:
         for volatile in ("device", "max_minutes"):
             data.pop(volatile)
         data["patch_size"] = list(self.patch_size)
+        # Checkpoints written before the loss was a setting were all trained with the default
+        # loss: a run with that loss still resumes them.
+        if self.loss == DEFAULT_LOSS and not self.loss_kwargs:
+            del data["loss"], data["loss_kwargs"]
         return data

@@ -128,6 +128,17 @@ def test_the_train_command_line_refuses_an_unknown_loss_with_its_choices(
     assert settings_from(args).loss == "DiceFocal"
 
 
+def test_checkpoints_resume_across_the_loss_setting_only_for_the_loss_they_were_trained_with() -> (
+    None
+):
+    """A checkpoint resumes when its fingerprint matches (SegmentationTrainer.train_fold)."""
+    default = TrainSettings(model_name="m").fingerprint()
+    assert "loss" not in default  # as fingerprints were before the loss was a setting
+    assert TrainSettings(model_name="m", loss="DiceFocal").fingerprint()["loss"] == "DiceFocal"
+    tuned = TrainSettings(model_name="m", loss_kwargs={"lambda_ce": 2.0}).fingerprint()
+    assert tuned != default
+
+
 def test_the_catalogue_offers_exactly_the_registered_networks_and_losses() -> None:
     assert tuple(NETWORKS) == NETWORK_NAMES
     assert tuple(LOSSES) == loss_names()
@@ -183,5 +194,8 @@ def test_a_bundle_written_by_train_carries_the_model_description(tmp_path: Path)
     spec = read_bundle_spec(bundle)
     inferer = json.loads((bundle / "configs" / "inference.json").read_text())["inferer"]
     assert inferer == {"_target_": "SlidingWindowInferer", **spec.sliding_window()}
+    card = (bundle / "docs" / "README.md").read_text()
+    assert "| loss | DiceFocal |" in card
+    assert "| patch | 32 × 32 × 16 voxels, sliding-window overlap 0.25 |" in card, card
     described = describe_model(bundle)  # infer's first read: the two configs agree
     assert described.spec is not None and described.spec.loss.name == "DiceFocal"
