@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 import torch
 
-from containers.classify.__main__ import build_parser, main, train
+from containers.classify.__main__ import main
 from containers.classify.bundle_output import CLASSIFIER_KEY, class_names
-from containers.train.distributed import Workers
 from xnat_plugin.cli import main as cli_main
-from xnat_plugin.client import connect
+from xnat_plugin.client import connect, paths
+from xnat_plugin.client.browse import list_files
 from xnat_plugin.client.objects import create_session, ensure_subject
 from xnat_plugin.sandbox.seed.clinical_series import AXIAL_DESCRIPTION_PATTERN
 from xnat_plugin.sandbox.seed.liver_lesion import ABSENT, CLASS_FIELD, PRESENT
 
-CPU = Workers(rank=0, world_size=1, device=torch.device("cpu"))
 # Tiny inputs; the seeded sessions' axial series (the others are reconstructions of it).
 TINY = [
     "--roi-size", "32,32,32", "--spacing", "9,9,6", "--batch-size", "4", "--device", "cpu",
@@ -43,13 +42,18 @@ def seed_classification(sandbox: Any, sessions: int = 8) -> None:
 
 @pytest.mark.slow
 def test_seeded_task_trains_end_to_end_into_a_bundle_named_by_its_classes(
-    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_classification(sandbox)
     with connect(sandbox.url, sandbox.user, sandbox.password) as client:
         ensure_subject(client, "CLS", "SUBJ099")
         create_session(client, "CLS", "SUBJ099", "SUBJ099_CT1", fields={"site": "SITE_A"})
-        args = build_parser().parse_args(
+    # As the Container Service runs it: XNAT from the environment, the entry point's main.
+    monkeypatch.setenv("XNAT_HOST", sandbox.url)
+    monkeypatch.setenv("XNAT_USER", sandbox.user)
+    monkeypatch.setenv("XNAT_PASS", sandbox.password)
+    with caplog.at_level(logging.INFO, logger="containers.classify"):
+        code = main(
             [
                 "train", "--project", "CLS", "--model-name", "lesion_cls", "--output",
                 str(tmp_path / "out"), "--label-field", CLASS_FIELD, "--network",
@@ -57,10 +61,9 @@ def test_seeded_task_trains_end_to_end_into_a_bundle_named_by_its_classes(
                 *TINY,
             ]
         )  # fmt: skip
-        with caplog.at_level(logging.INFO, logger="containers.classify"):
-            bundle = train(args, CPU, client=client)
-
-    assert bundle == tmp_path / "out" / "lesion_cls"
+    assert code == 0
+    bundle = tmp_path / "out" / "lesion_cls"
+    assert bundle.is_dir()
     assert "left out (no field 'diagnosis'): SUBJ099_CT1" in caplog.text
     metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
     assert class_names(metadata) == sorted([ABSENT, PRESENT])
@@ -92,6 +95,10 @@ def test_seeded_task_trains_end_to_end_into_a_bundle_named_by_its_classes(
     report = json.loads((bundle / "report" / "training.json").read_text())
     sums = [sum(p) for p in report["folds"][0]["validation_probabilities"].values()]
     assert sums and all(abs(s - 1.0) < 1e-4 for s in sums)
+    # Each epoch's checkpoint also went to the project resource MONAI_CHECKPOINTS.
+    with connect(sandbox.url, sandbox.user, sandbox.password) as client:
+        stored = {f.path for f in list_files(client, paths.project("CLS"), "MONAI_CHECKPOINTS")}
+    assert "lesion_cls/fold_0/last.pt" in stored
     # Nothing else in the output folder: the staging folder is gone.
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lesion_cls"]
 
