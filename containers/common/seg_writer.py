@@ -16,6 +16,7 @@ given every source image (see `seg_frames`).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +70,25 @@ class WrittenSeg:
     frames: int
 
 
+_TABLES_LOCK = threading.Lock()
+
+
+def load_standard_tables() -> None:
+    """Parse the DICOM standard's tables (IODs, modules, attributes) that highdicom reads on its
+    first SEG: about half a second of JSON, which a step can spend while it does other work.
+    One thread parses, others wait for it (highdicom's cache does not lock). highdicom keeps
+    them private; a release that moves them only makes the first SEG pay again."""
+    try:
+        from highdicom import _standard_utils as standard
+    except ImportError:  # pragma: no cover - depends on the highdicom release
+        return
+    with _TABLES_LOCK:
+        for name in ("get_sop_class_iod_map", "get_iod_module_map", "get_module_attribute_map"):
+            loader = getattr(standard, name, None)
+            if callable(loader):
+                loader()
+
+
 def write_seg(
     path: Path | str,
     label_map: np.ndarray,
@@ -107,6 +127,7 @@ def write_seg(
             f"some images of series {series.series_instance_uid} have no SOPInstanceUID: a "
             "DICOM SEG cannot reference them; re-export the scan from the PACS or scanner"
         )
+    load_standard_tables()  # waits if another thread is parsing them
     ordered = sorted(labels.items(), key=lambda item: item[1])
     segment_numbers = {name: n for n, (name, _value) in enumerate(ordered, start=1)}
     codes = dict(segment_codes or {})

@@ -50,7 +50,6 @@ from containers.infer.model_loading import (
 )
 from containers.infer.report import ChannelChoice, InferenceReport, LabelVolume, Timings
 from containers.infer.segmentation import Segmentation
-from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
 from xnat_plugin.errors import UserError
 from xnat_plugin.log import configure_logging
 
@@ -130,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="back to the scan grid: trilinear on class scores (as nnU-Net), or nearest on labels",
     )
     parser.add_argument(
-        "--roi-namespace", default=ICR_NAMESPACE, help="namespace URI of the icr datatype"
+        "--roi-namespace",
+        help="namespace URI of the icr datatype (default: the icr plugin's own)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -216,15 +216,19 @@ def _load_model(
             import_networks_only()
         bundle, models = load_native(model, device)
         return LoadedModel(device=device, bundle=bundle, models=models)
-    return LoadedModel(device=device, pipeline=load_pipeline(model))
+    pipeline = load_pipeline(model)
+    import containers.infer.bundle_run  # noqa: F401  (what runs it: the main thread's next step)
+
+    return LoadedModel(device=device, pipeline=pipeline)
 
 
 def _import_writers() -> None:
-    """What the clean-up and the writers use (highdicom, nibabel, Pillow, cc3d)."""
+    """What the clean-up and the writers use (highdicom, nibabel, Pillow, cc3d) and the
+    assessor's XML model; a bundle's forward pass runs meanwhile."""
     import containers.common.nifti_io
     import containers.common.seg_writer
-    import containers.infer.bundle_run
-    import containers.infer.cleanup  # noqa: F401
+    import containers.infer.cleanup
+    import xnat_plugin.assessors.roi_collection  # noqa: F401
 
 
 def _run(
@@ -298,6 +302,8 @@ def _run(
             )
             (staging / "REPORT" / "report.json").write_text(report.model_dump_json(indent=2) + "\n")
             if xnat is not None and assessor_label is not None:
+                from xnat_plugin.assessors.roi_collection import ICR_NAMESPACE, RoiCollection
+
                 assessor = RoiCollection(
                     label=assessor_label,
                     project=xnat["project"],
@@ -311,7 +317,7 @@ def _run(
                     name=assessor_label,
                     description=f"MONAI {model.name} {model.version} (AUTOMATIC)",
                 )
-                (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace))
+                (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace or ICR_NAMESPACE))
     log.info(
         "done in %.1f s (forward passes %.1f s): %s",
         record.clock.elapsed(),
@@ -332,10 +338,16 @@ def _segment(
     """Run the model; the checksums start as soon as they can overlap one-core work."""
     series = inputs[0].series
 
-    def writers_and_checksums() -> None:
+    def after_forward() -> None:
+        """Once the forward passes are done: the checksums (hashing releases the GIL: it
+        overlaps the one-core clean-up) and highdicom's tables of the standard, which its
+        first SEG would otherwise read then (half a second, and about 110 MB of dicts: loaded
+        here, not during the forward passes, the step's peak memory stays theirs)."""
         background.result("writers")
-        # Hashing releases the GIL: it overlaps the one-core clean-up.
+        from containers.common.seg_writer import load_standard_tables
+
         checksums.append(pool.submit(_provenance_checksums, args, inputs, model))
+        pool.submit(load_standard_tables)
 
     background.result("torch")
     if model.native:
@@ -357,13 +369,14 @@ def _segment(
             loaded.models,
             loaded.device,
             options,
-            before_cleanup=writers_and_checksums,
+            before_cleanup=after_forward,
         )
         loaded.models.clear()
         return segmentation, loaded
 
     loaded = background.result("models")
-    writers_and_checksums()
+    # The writers' imports go on in the background during the forward pass (torch's threads
+    # leave the interpreter free) and are waited for after it.
     from containers.common.qc_picture import DEFAULT_WINDOW, grey_levels
     from containers.infer.bundle_run import segment_with_bundle
 
@@ -376,7 +389,11 @@ def _segment(
     window = DEFAULT_WINDOW if series.modality == "CT" else _percentile_window(series.volume)
     assert loaded.pipeline is not None
     segmentation = segment_with_bundle(
-        loaded.pipeline, model.format, [i.series for i in inputs], device=loaded.device
+        loaded.pipeline,
+        model.format,
+        [i.series for i in inputs],
+        device=loaded.device,
+        after_forward=after_forward,
     )
     # Only the QC picture needs the scan's voxels from here on.
     series.volume = grey_levels(series.volume, window)

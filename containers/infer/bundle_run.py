@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +91,10 @@ def run_bundle(
     shape: tuple[int, int, int],
     affine: np.ndarray,
     device: Any,
+    after_forward: Callable[[], None] | None = None,
 ) -> BundlePrediction:
-    """The bundle's pipeline on staged `files` (one per input channel, all on one grid)."""
+    """The bundle's pipeline on staged `files` (one per input channel, all on one grid);
+    `after_forward` is called between the inferer and the postprocessing."""
     import torch
     from monai.data import decollate_batch, list_data_collate
 
@@ -119,6 +121,8 @@ def run_bundle(
             "(see the bundle's network_data_format spatial_shape)"
         ) from exc
     inference_seconds = time.perf_counter() - start
+    if after_forward is not None:
+        after_forward()
 
     start = time.perf_counter()
     merged = {
@@ -218,10 +222,15 @@ def _label_map(
 
 
 def segment_with_bundle(
-    pipeline: BundlePipeline, bundle_format: BundleFormat, series: Sequence[Series], *, device: Any
+    pipeline: BundlePipeline,
+    bundle_format: BundleFormat,
+    series: Sequence[Series],
+    *,
+    device: Any,
+    after_forward: Callable[[], None] | None = None,
 ) -> Segmentation:
     """Stage the channels (the later ones resampled onto the first's grid), run the bundle,
-    and return its segments on the first series' grid."""
+    and return its segments on the first series' grid (`after_forward`: see `run_bundle`)."""
     first = series[0]
     volumes = [first.volume] + [
         resample_onto(s.volume, s.affine, first.shape, first.affine) for s in series[1:]
@@ -232,7 +241,13 @@ def segment_with_bundle(
         stage_seconds = time.perf_counter() - start
         del volumes
         result = run_bundle(
-            pipeline, files, bundle_format, shape=first.shape, affine=first.affine, device=device
+            pipeline,
+            files,
+            bundle_format,
+            shape=first.shape,
+            affine=first.affine,
+            device=device,
+            after_forward=after_forward,
         )
     times = StageTimes(
         preprocess_seconds=stage_seconds + result.preprocess_seconds,
