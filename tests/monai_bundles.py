@@ -36,6 +36,132 @@ def random_weights(bundle: Path, *, seed: int = 0, overrides: dict[str, Any] | N
     return bundle / "models" / "model.pt"
 
 
+def calibrated_weights(
+    bundle: Path,
+    images: Path | list[Path],
+    *,
+    overrides: dict[str, Any] | None = None,
+    sigmoid: bool = False,
+    shares: list[float] | None = None,
+) -> list[float]:
+    """Rewrite the bundle's models/model.pt so that its prediction on `images` is not trivial.
+
+    Random weights predict nearly one class everywhere, and two pipelines then agree on the
+    label map whatever either did with the scan. Here the bundle's own preprocessing, inferer
+    and network (MONAI's ConfigParser; `overrides` as `monai.bundle run` takes them) give the
+    network's outputs on the image, and the biases of its output layer are moved so that each
+    output channel wins the argmax (with `sigmoid`: is on) on `shares` of the model grid's
+    voxels (default: equal shares; 0.3 each with `sigmoid`). The other weights stay random, so
+    the split follows the image as far as random filters do. Returns the shares reached.
+    """
+    import torch
+    from monai.bundle import ConfigParser
+    from monai.data import list_data_collate
+
+    parser = ConfigParser()
+    parser.read_config(str(_inference_config(bundle)))
+    parser.read_meta(str(bundle / "configs" / "metadata.json"))
+    parser.update({"bundle_root": str(bundle), **(overrides or {})})
+    files = images if isinstance(images, list) else [images]
+    weights = bundle / "models" / "model.pt"
+    with _bundle_on_path(bundle):
+        network = parser.get_parsed_content("network_def")
+        preprocessing = parser.get_parsed_content("preprocessing")
+        inferer = parser.get_parsed_content("inferer")
+        network.load_state_dict(torch.load(weights, weights_only=True))
+        network.eval()
+        key = next(
+            str(t.keys[0]) for t in preprocessing.transforms if type(t).__name__ == "LoadImaged"
+        )
+        item = preprocessing({key: str(files[0]) if len(files) == 1 else [str(f) for f in files]})
+    inputs = list_data_collate([item])[key]
+    with torch.no_grad():
+        outputs = inferer(inputs, network)[0].float()
+    channels = outputs.shape[0]
+    flat = outputs.reshape(channels, -1)
+    if sigmoid:
+        targets = torch.tensor(shares or [0.3] * channels)
+        offsets = torch.stack([-torch.quantile(flat[c], 1 - targets[c]) for c in range(channels)])
+    else:
+        targets = torch.tensor(shares or [1 / channels] * channels)
+        offsets = _argmax_offsets(flat, targets)
+    bias = _output_bias(network, inputs, channels)
+    with torch.no_grad():
+        bias += offsets.to(bias.dtype)
+    torch.save(network.state_dict(), weights)
+    moved = flat + offsets[:, None]
+    if sigmoid:
+        return [float(s) for s in (moved > 0).float().mean(dim=1)]
+    won = torch.bincount(moved.argmax(dim=0), minlength=channels)
+    return [float(s) for s in won / moved.shape[1]]
+
+
+def _argmax_offsets(flat: Any, targets: Any) -> Any:
+    """Per-channel offsets with which channel c wins the argmax on about targets[c] of the
+    columns of `flat` (channels, voxels): each channel in turn gets the offset that gives it
+    its share against the best of the others, until the offsets settle."""
+    import torch
+
+    offsets = torch.zeros(flat.shape[0])
+    for _ in range(50):
+        before = offsets.clone()
+        for c in range(flat.shape[0]):
+            others = torch.cat(
+                [flat[:c] + offsets[:c, None], flat[c + 1 :] + offsets[c + 1 :, None]]
+            )
+            margin = others.max(dim=0).values - flat[c]
+            offsets[c] = torch.quantile(margin, float(targets[c]))
+        offsets -= offsets[0].clone()
+        if torch.allclose(offsets, before, atol=1e-6):
+            break
+    return offsets
+
+
+def _output_bias(network: Any, inputs: Any, channels: int) -> Any:
+    """The bias that adds straight onto the network's output (the last one of `channels`
+    values for which moving it moves every output voxel by the same amount)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    probe = torch.randn((1, inputs.shape[1], *[32] * (inputs.ndim - 2)), generator=generator)
+    step = torch.arange(1, channels + 1, dtype=torch.float32)
+    candidates = [
+        p
+        for name, p in network.named_parameters()
+        if name.endswith("bias") and p.shape == (channels,)
+    ]
+    with torch.no_grad():
+        before = network(probe)
+        for bias in reversed(candidates):
+            bias += step
+            shifted = network(probe) - before
+            bias -= step
+            expected = step.reshape(1, channels, *([1] * (shifted.ndim - 2)))
+            if torch.allclose(shifted, expected.expand_as(shifted), atol=1e-4):
+                return bias
+    raise AssertionError(f"{type(network).__name__}: no bias adds onto its {channels} outputs")
+
+
+def _inference_config(bundle: Path) -> Path:
+    return next(
+        p for p in (bundle / "configs").iterdir() if p.stem == "inference" and p.suffix != ".trt"
+    )
+
+
+@contextlib.contextmanager
+def _bundle_on_path(bundle: Path) -> Iterator[None]:
+    """The bundle's `scripts/` importable as `scripts.<module>`, as `monai.bundle run` does."""
+    import sys
+
+    sys.path.insert(0, str(bundle))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(bundle))
+        for name in [n for n in sys.modules if n == "scripts" or n.startswith("scripts.")]:
+            del sys.modules[name]
+
+
 def zoo_bundle(reference_dir: Path, name: str, destination: Path, *, seed: int = 0) -> Path:
     """A copy of model-zoo bundle `name` (configs, scripts, docs, licence) with random weights."""
     target = destination / name
