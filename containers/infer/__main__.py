@@ -227,7 +227,7 @@ def _import_writers() -> None:
     assessor's XML model; a bundle's forward pass runs meanwhile."""
     import containers.common.nifti_io
     import containers.common.seg_writer
-    import containers.infer.cleanup
+    import containers.infer.cleanup  # noqa: F401
     import xnat_plugin.assessors.roi_collection  # noqa: F401
 
 
@@ -317,7 +317,9 @@ def _run(
                     name=assessor_label,
                     description=f"MONAI {model.name} {model.version} (AUTOMATIC)",
                 )
-                (staging / "assessor.xml").write_text(assessor.to_xml(args.roi_namespace or ICR_NAMESPACE))
+                (staging / "assessor.xml").write_text(
+                    assessor.to_xml(args.roi_namespace or ICR_NAMESPACE)
+                )
     log.info(
         "done in %.1f s (forward passes %.1f s): %s",
         record.clock.elapsed(),
