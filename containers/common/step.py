@@ -12,6 +12,7 @@ ends it with one line.
   `XNAT_USER` / `XNAT_PASS` (container-service.md §5), closed when the step ends.
 - `StepRecord`: the step's provenance (`containers.common.provenance`): the clock started with
   the step, the inputs met on the way (URI or path → sha256), the model and the device.
+- `report_run_name(run, prefix)`: the folder a project report is written to (`--run`), checked.
 - `run_step(name, body)`: runs the step's body; a `UserError` becomes `name: message` on
   stderr and its exit code, never a traceback.
 """
@@ -19,7 +20,9 @@ ends it with one line.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -41,6 +44,20 @@ if TYPE_CHECKING:
 
 STAGING_PREFIX = ".partial-"
 HOST_VARIABLE = "XNAT_HOST"
+# A report's run folder: one path segment of letters, digits, '_', '-', '.', not dots alone.
+RUN_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9_.\-]{1,128}$")
+
+
+def report_run_name(run: str | None, prefix: str) -> str:
+    """The folder of one project report inside its resource: `run` (`--run`), else
+    `<prefix>_<UTC time>`; a name that is not one plain path segment is refused."""
+    name = run or f"{prefix}_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    if not RUN_NAME.match(name):
+        raise UserError(
+            f"--run {name!r} may contain only letters, digits, '_', '-' and '.' (not dots "
+            "alone, at most 128 characters): choose another run name"
+        )
+    return name
 
 
 # ── outputs: all or nothing ─────────────────────────────────────────────────────────────────

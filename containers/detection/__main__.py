@@ -6,7 +6,7 @@
         [--session-dir DIR] [--ai-pattern RE] [--reference-pattern RE] [--ai-assessor-id ID]
         [--labels A,B] [--hit-rule RULE] [--threshold T]
     python -m containers.detection evaluate-project --project P --output DIR [--models A,B]
-        [--seed S] [--resamples N]
+        [--run NAME] [--seed S] [--resamples N]
 
 Exit 0 on success; an expected failure (bad input, missing assessor) prints one line on stderr
 and exits 2, leaving the output folder empty.
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("--project", required=True)
     project.add_argument("--output", type=Path, required=True)
     project.add_argument("--models", help="A or A,B (default: every model evaluated)")
+    project.add_argument(
+        "--run", help="folder of this report in OUTPUT (default: detect_eval_<UTC time>)"
+    )
     project.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     project.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     project.add_argument("-v", "--verbose", action="store_true")
@@ -136,6 +139,7 @@ def _dispatch(argv: list[str]) -> int:
             models=_names(args.models),
             resamples=args.resamples,
             seed=args.seed,
+            run=args.run,
         )
     return 0
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from containers.common.metrics.detection_figures import DetectionFigures
-from containers.common.step import StepRecord, required_xnat, staged_output
+from containers.common.step import StepRecord, report_run_name, required_xnat, staged_output
 from containers.detection.project_mode import evaluate_project
 from containers.detection.session_mode import DetectionSessionRequest, evaluate_session
 from containers.detection.session_result import SessionResult
@@ -35,19 +35,25 @@ def run_project(
     models: Sequence[str] = (),
     resamples: int = 1000,
     seed: int = 0,
+    run: str | None = None,
     client: XnatClient | None = None,
 ) -> dict[str, dict[str, DetectionFigures]]:
-    """`summary.json`, `sessions.csv`, `froc.png` and the provenance in `provenance.json`."""
+    """`<output>/<run>/`: `summary.json`, `sessions.csv`, `froc.png` and the provenance in
+    `provenance.json` (the run folder, as the segmentation report's, so that reports of both
+    kinds sit side by side in the project resource MONAI_EVALUATION)."""
+    name = report_run_name(run, "detect_eval")
     record = StepRecord("detection-evaluate-project")
     with (
         required_xnat(client, needed_by="evaluate-project") as xnat,
         staged_output(output) as staging,
     ):
+        folder = staging / name
+        folder.mkdir()
         figures = evaluate_project(
-            xnat, project, staging, models=models, resamples=resamples, seed=seed
+            xnat, project, folder, models=models, resamples=resamples, seed=seed
         )
         record.inputs[f"/projects/{project}"] = ""
-        (staging / "provenance.json").write_text(
+        (folder / "provenance.json").write_text(
             json.dumps(record.as_dict(), indent=1) + "\n", encoding="utf-8"
         )
     return figures

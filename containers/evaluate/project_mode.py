@@ -9,11 +9,9 @@ box plots and Bland–Altman PNGs, `report.html`, `report.pdf`, and provenance i
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from containers.common.data_split import ROLE_ORDER, UNSEEN
 from containers.common.metrics import heading
 from containers.common.model_card import card_fields
-from containers.common.step import StepRecord, required_xnat, staged_output
+from containers.common.step import StepRecord, report_run_name, required_xnat, staged_output
 from containers.evaluate.metrics_files import csv_value
 from containers.evaluate.project_cases import CaseEvaluation, gather_cases
 from containers.evaluate.project_context import (
@@ -60,7 +58,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
-RUN_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 ALL_SESSIONS = "all"
 # The figures each session's row of the report shows.
 ROW_METRICS = ("dice", "hausdorff95_mm", "reference_empty", "tolerance_mm")
@@ -214,9 +211,7 @@ def run_project(request: ProjectRequest, client: XnatClient | None = None) -> Pa
         raise UserError(
             f"--models names {len(request.models)} models; name one, or two for paired tests"
         )
-    run = request.run or f"eval_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-    if not RUN_NAME.match(run):
-        raise UserError(f"--run {run!r} may contain only letters, digits, '_', '-' and '.'")
+    run = report_run_name(request.run, "eval")
     intensity = grid_intensity(request.grid_intensity)
     provenance = StepRecord("evaluate-project")
     with required_xnat(client, needed_by="the project mode") as client:

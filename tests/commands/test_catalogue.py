@@ -45,6 +45,13 @@ CONTRACT_OPTIONS = {
         "--project-dir", "--device", "--max-minutes", "--scan-description", "--scan-type",
         "--min-frames", "--max-frames",
     },
+    "containers.detection evaluate-session": {
+        "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
+        "--reference-pattern", "--ai-assessor-id", "--labels", "--hit-rule", "--threshold",
+    },
+    "containers.detection evaluate-project": {
+        "--project", "--output", "--models", "--run", "--seed", "--resamples",
+    },
 }  # fmt: skip
 SAMPLE_XNAT_VALUES = {
     "SESSION_ID": "XNAT_E00001",
@@ -76,7 +83,7 @@ def step_and_options(line: str) -> tuple[str, list[str], list[str]]:
     step = words[2]
     rest = words[3:]
     if (
-        step in ("containers.evaluate", "containers.classify")
+        step in ("containers.evaluate", "containers.classify", "containers.detection")
         and rest
         and not rest[0].startswith("-")
     ):
@@ -165,7 +172,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 18
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -176,6 +183,8 @@ def test_catalogue_files_are_one_per_image() -> None:
     assert [c.name for c in files["xnat-monai-evaluate.json"]] == [
         "xnat-monai-evaluate-session",
         "xnat-monai-evaluate-project",
+        "xnat-monai-detect-evaluate-session",
+        "xnat-monai-detect-evaluate-project",
     ]
     for name, commands in files.items():
         step = name.removeprefix("xnat-monai-").removesuffix(".json").removesuffix("-cpu")
@@ -265,7 +274,7 @@ def test_infer_uploads_an_roi_collection_with_its_files_under_it(name: str) -> N
 
 
 def test_evaluate_commands_write_a_qc_assessment_and_a_project_report() -> None:
-    session, project = step_commands("evaluate")
+    session, project, *_detection = step_commands("evaluate")
     session_wrapper, segmentation_wrapper = session.xnat
     assert session_wrapper.contexts == ["xnat:imageSessionData"]
     # What the event service launches on a new AI segmentation: rooted at the assessor.

@@ -73,7 +73,7 @@ def test_infer_picks_the_ct_scan_and_mounts_its_dicom_and_the_models() -> None:
 
 
 def test_evaluate_session_fills_ids_and_the_default_patterns() -> None:
-    session_command, _ = step_commands("evaluate")
+    session_command, *_ = step_commands("evaluate")
     resolved = resolve_wrapper(
         session_command,
         "monai-evaluate-session",
@@ -95,7 +95,7 @@ def test_evaluating_an_ai_segmentation_derives_its_session_and_names_it() -> Non
     """The wrapper an ImageAssessorEvent launches: its root is the segmentation's archive URI
     (`CommandActionProvider`), its session is derived (`CommandResolutionServiceImpl`:
     Session from Assessor), and the step is told which segmentation to wait for."""
-    session_command, _ = step_commands("evaluate")
+    session_command, *_ = step_commands("evaluate")
     resolved = resolve_wrapper(
         session_command,
         "monai-evaluate-ai-segmentation",
@@ -111,3 +111,30 @@ def test_evaluating_an_ai_segmentation_derives_its_session_and_names_it() -> Non
     assert option(words, "--session-dir") == "/session"
     assert resolved.mount("session").source is not None
     assert resolved.mount("session").source.json["id"] == "XNAT_E00001"
+
+
+def test_detection_evaluation_quotes_the_hit_rule_and_fills_the_session() -> None:
+    """`python -m containers.detection evaluate-session` from the session's wrapper: the IDs
+    from the session (`CommandResolutionServiceImpl`), the read-only session mount, and a hit
+    rule such as `iou>=0.1` reaching the step as one word (the Container Service runs the
+    command line with `/bin/sh -c`, where an unquoted `>` would redirect)."""
+    *_segmentation, detection, _project = step_commands("evaluate")
+    resolved = resolve_wrapper(
+        detection,
+        "monai-detect-evaluate-session",
+        "/experiments/XNAT_E00001",
+        {"hit-rule": "iou>=0.1"},
+        XnatWithModels(ct_and_pet_session()),
+    )
+    words = shlex.split(resolved.command_line)
+    assert words[:4] == ["python", "-m", "containers.detection", "evaluate-session"]
+    assert option(words, "--session-id") == "XNAT_E00001"
+    assert option(words, "--hit-rule") == "iou>=0.1"
+    assert option(words, "--threshold") == "0.5"
+    assert option(words, "--session-dir") == "/session"
+    assert not resolved.mount("session").writable
+    handlers = [(o.handler, o.type, o.parent_handler) for o in resolved.outputs]
+    assert handlers == [
+        ("metrics-assessor", "Assessor", None),
+        ("report-resource", "Resource", "metrics-assessor"),
+    ]

@@ -12,6 +12,7 @@ import pytest
 from containers.common import step
 from containers.common.step import (
     StepRecord,
+    report_run_name,
     required_xnat,
     run_step,
     staged_output,
@@ -133,3 +134,25 @@ def test_an_expected_failure_ends_the_step_with_one_line_and_its_exit_code(capsy
     assert run_step("classify", fails) == 3
     assert capsys.readouterr().err == "classify: scan 3 has no DICOM files: choose another scan\n"
     assert run_step("classify", lambda: None) == 0
+
+
+@pytest.mark.parametrize("hostile", ["..", ".", "a/b", "../up", "", "x" * 129, "a b"])
+def test_a_report_run_name_is_one_plain_path_segment(hostile: str):
+    """`--run` becomes a folder inside the output mount: `..` or a slash would put the report
+    outside it (`/output/..` is the container's root)."""
+    if hostile == "":
+        assert report_run_name(hostile, "eval").startswith("eval_")  # blank: a timestamp
+        return
+    with pytest.raises(UserError, match="--run .* may contain only"):
+        report_run_name(hostile, "eval")
+    assert report_run_name("first.try-2", "eval") == "first.try-2"
+
+
+def test_the_detection_report_refuses_a_run_outside_its_output(tmp_path: Path, capsys):
+    from containers.detection.__main__ import main
+
+    out = tmp_path / "out"
+    code = main(["evaluate-project", "--project", "P", "--output", str(out), "--run", ".."])
+    assert code == 2
+    assert "--run '..' may contain only" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())

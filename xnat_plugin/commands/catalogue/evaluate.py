@@ -149,7 +149,7 @@ def evaluate_session_command(variant: Variant) -> Command:
                     property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
                     property_of("project-id", "Project", "session", "project-id", "PROJECT_ID"),
                 ],
-                output_handlers=_metrics_handlers(),
+                output_handlers=metrics_handlers(),
             ),
             CommandWrapper(
                 name=f"monai-evaluate-ai-segmentation{variant.suffix}",
@@ -191,14 +191,14 @@ def evaluate_session_command(variant: Variant) -> Command:
                         "ai-assessor-id",
                     ),  # fmt: skip
                 ],
-                output_handlers=_metrics_handlers(),
+                output_handlers=metrics_handlers(),
             ),
         ],
     )
     return with_hardware(command, variant, EVALUATE_RESOURCES)
 
 
-def _metrics_handlers() -> list[OutputHandler]:
+def metrics_handlers() -> list[OutputHandler]:
     """The QC assessment on the session, then its REPORT resource."""
     return [
         OutputHandler(
