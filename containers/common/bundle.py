@@ -214,6 +214,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# The bundles whose missing fields were already named in the log (a step reads a spec twice).
+_TOLD_DEFAULTED: set[str] = set()
+
+
 def spec_from_metadata(metadata: dict[str, Any], where: Path) -> BundleSpec:
     """Our spec from the metadata's "xnat_monai" block, checked against MONAI's channel_def."""
     if SPEC_KEY not in metadata:
@@ -229,7 +233,8 @@ def spec_from_metadata(metadata: dict[str, Any], where: Path) -> BundleSpec:
         )
         raise UserError(f"{where} describes an invalid model: {problems}") from exc
     defaulted = fields_defaulted(metadata[SPEC_KEY])
-    if defaulted:
+    if defaulted and str(where) not in _TOLD_DEFAULTED:  # once per bundle, however often read
+        _TOLD_DEFAULTED.add(str(where))
         log.info(
             "%s was written before bundles recorded %s: read with those defaults",
             where,

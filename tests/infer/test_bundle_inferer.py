@@ -134,6 +134,9 @@ def test_a_bundle_without_loss_window_or_network_kwargs_loads_with_defaults_in_o
     set_stored(bundle_dir, loss=None, inferer=None, network={"name": "UNet", "kwargs": {}})
     with caplog.at_level(logging.INFO, logger="containers.common.bundle"):
         spec = read_bundle_spec(bundle_dir)
+        # Infer reads the spec twice (its metadata first, the weights later): one line still.
+        describe_model(bundle_dir)
+        load_bundle(bundle_dir)
     lines = [r.getMessage() for r in caplog.records if "written before" in r.getMessage()]
     assert len(lines) == 1
     assert "loss (loss DiceCE)" in lines[0] and "inferer" in lines[0]
