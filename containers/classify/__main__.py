@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--spacing", default="", help="input voxel size in mm, e.g. 3,3,3 (default: the median)"
     )
     p.add_argument("--window", default="-175,250", help="CT window A,B in HU, scaled to 0..1")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=4, help="sessions per step, all processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

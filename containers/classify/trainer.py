@@ -54,7 +54,7 @@ class ClassifySettings:
     roi_size: tuple[int, int, int] = (96, 96, 48)
     spacing: tuple[float, float, float] | None = None  # None: the median of the sessions
     window: tuple[float, float] = (-175.0, 250.0)
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-4  # from scratch on a few sessions, 1e-3 made the loss swing
     weight_decay: float = 1e-5
     batch_size: int = 4  # sessions per optimizer step, over all processes
     warmup_fraction: float = 0.05

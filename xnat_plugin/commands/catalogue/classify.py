@@ -129,7 +129,7 @@ def classify_train_command(variant: Variant) -> Command:
                 "Learning rate",
                 "Initial learning rate.",
                 type="number",
-                default="0.001",
+                default="0.0001",
                 required=True,
                 flag="--learning-rate",
             ),
