@@ -1,4 +1,5 @@
-"""`python -m containers.classify train`: train a session classifier on an XNAT project.
+"""`python -m containers.classify train`: train a session classifier on an XNAT project;
+`python -m containers.classify infer`: classify one session and explain it (`infer.py`).
 
     python -m containers.classify train --project P --model-name NAME --output DIR
         (--label-field FIELD | --label-csv RESOURCE/FILE.csv) [--network DenseNet121|ResNet18|
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_scan_rule_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true")
+    from containers.classify.infer import add_infer_arguments
+
+    add_infer_arguments(
+        modes.add_parser("infer", help="classify one session's scan and explain the decision")
+    )
     return parser
 
 
@@ -146,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     workers: Workers | None = None
+
+    if args.mode == "infer":
+        from containers.classify.infer import STEP as INFER_STEP
+        from containers.classify.infer import run as infer
+
+        return run_step(INFER_STEP, lambda: (run_as_output_owner(args.output), infer(args)))
 
     def body() -> None:
         nonlocal workers
