@@ -154,6 +154,9 @@ def model_provenance(
             "version": model.version,
             "kind": "xnat-monai bundle",
             "network": model.spec.network.name,
+            # The window the step slid (as its inference.json states; the windows per pass
+            # actually used are in the timings' "windows" count and --sw-batch-size).
+            "sliding_window": model.spec.sliding_window(),
             "members": bundle.member_names if bundle is not None else [],
             "training": model.spec.training,
         }

@@ -22,7 +22,7 @@ from containers.common.resample import plan_grid, to_model_grid
 from containers.infer import native
 from containers.infer.model_loading import describe_model
 from containers.infer.native import ModelInput, NativeOptions, segment_native
-from tests.bundles import tiny_bundle
+from tests.bundles import tiny_bundle as make_bundle
 from xnat_plugin.errors import UserError
 
 CPU = torch.device("cpu")
@@ -59,7 +59,7 @@ def run_native(bundle_dir: Path, options: NativeOptions | None = None) -> Any:
 def test_inference_json_states_the_sliding_window_native_infer_runs_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bundle_dir = tiny_bundle(tmp_path)
+    bundle_dir = make_bundle(tmp_path)
     set_stored(bundle_dir, inferer={"overlap": 0.5, "sw_batch_size": 3, "mode": "gaussian"})
     spec = read_bundle_spec(bundle_dir)
     save_bundle(bundle_dir, spec, load_bundle(bundle_dir).state_dicts[0])  # re-written from it
@@ -95,7 +95,7 @@ def test_inference_json_preprocesses_as_the_spec_says(
 ) -> None:
     """What the step's own infer reads from the spec (orientation, spacing, intensities) is
     what MONAI builds from inference.json."""
-    bundle_dir = tiny_bundle(tmp_path)
+    bundle_dir = make_bundle(tmp_path)
     spec = read_bundle_spec(bundle_dir).model_copy(
         update={"normalization": normalization, "orientation": "LPS", "spacing": (1.5, 2.0, 3.0)}
     )
@@ -119,7 +119,7 @@ def test_inference_json_preprocesses_as_the_spec_says(
 def test_changing_the_overlap_in_the_bundle_changes_the_windows_infer_runs(
     tmp_path: Path,
 ) -> None:
-    bundle_dir = tiny_bundle(tmp_path)  # patch 32×32×16 over a 64×60×30 grid
+    bundle_dir = make_bundle(tmp_path)  # patch 32×32×16 over a 64×60×30 grid
     default = run_native(bundle_dir).times.windows
     set_stored(bundle_dir, inferer={"overlap": 0.75})
     denser = run_native(bundle_dir).times.windows
@@ -130,7 +130,7 @@ def test_changing_the_overlap_in_the_bundle_changes_the_windows_infer_runs(
 def test_a_bundle_without_loss_window_or_network_kwargs_loads_with_defaults_in_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bundle_dir = tiny_bundle(tmp_path)
+    bundle_dir = make_bundle(tmp_path)
     set_stored(bundle_dir, loss=None, inferer=None, network={"name": "UNet", "kwargs": {}})
     with caplog.at_level(logging.INFO, logger="containers.common.bundle"):
         spec = read_bundle_spec(bundle_dir)
@@ -162,7 +162,7 @@ def test_infer_refuses_a_bundle_whose_two_configs_state_different_windows(
     tmp_path: Path,
 ) -> None:
     """`describe_model` (infer's first read of a bundle) holds inference.json to the spec."""
-    bundle_dir = tiny_bundle(tmp_path)
+    bundle_dir = make_bundle(tmp_path)
     assert describe_model(bundle_dir).spec is not None
     set_stored(bundle_dir, inferer={"overlap": 0.5})
     with pytest.raises(UserError) as caught:
@@ -191,7 +191,31 @@ def test_infer_refuses_a_bundle_whose_two_configs_state_different_windows(
 def test_a_bundle_with_an_unknown_loss_or_a_bad_window_is_refused_naming_the_field(
     tmp_path: Path, field: str, value: dict[str, Any], problem: str
 ) -> None:
-    bundle_dir = tiny_bundle(tmp_path)
+    bundle_dir = make_bundle(tmp_path)
     set_stored(bundle_dir, **{field: value})
     with pytest.raises(UserError, match=problem):
         read_bundle_spec(bundle_dir)
+
+
+def test_the_infer_step_slides_the_window_its_bundle_states_and_reports_it(
+    tmp_path: Path, series_dir: Path, tiny_bundle: Path
+) -> None:
+    """Through `python -m containers.infer`'s main: describe_model, load_native,
+    segment_native and the report."""
+    from containers.infer.__main__ import main
+
+    def infer(output: Path) -> dict[str, Any]:
+        args = ["--input", str(series_dir), "--model", str(tiny_bundle), "--output", str(output)]
+        assert main([*args, "--device", "cpu"]) == 0
+        return json.loads((output / "REPORT" / "report.json").read_text())  # type: ignore[no-any-return]
+
+    before = infer(tmp_path / "a")
+    assert before["provenance"]["model"]["sliding_window"]["overlap"] == 0.25
+    set_stored(tiny_bundle, inferer={"overlap": 0.75})
+    config_path = tiny_bundle / "configs" / "inference.json"
+    config = json.loads(config_path.read_text())
+    config["inferer"]["overlap"] = 0.75
+    config_path.write_text(json.dumps(config))
+    after = infer(tmp_path / "b")
+    assert after["provenance"]["model"]["sliding_window"]["overlap"] == 0.75
+    assert after["timings"]["windows"] > before["timings"]["windows"]
