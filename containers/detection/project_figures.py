@@ -23,6 +23,7 @@ from containers.common.metrics.detection_figures import (
     detection_figures,
     detection_figures_by_group,
 )
+from containers.detection.report import FROC_FILE, write_report
 from containers.detection.session_result import SESSION_FIGURES, SessionResult
 from xnat_plugin.errors import UserError
 
@@ -92,10 +93,13 @@ def write_project_outputs(
     folder: Path,
     results: Mapping[str, Sequence[SessionResult]],
     figures: dict[str, dict[str, DetectionFigures]],
+    project: str,
 ) -> None:
     """`summary.json` (every figure per model, overall and per group), `sessions.csv` (the
-    per-session figures) and `froc.png` in `folder`. `results` and `figures` are by model; the
-    picture shows one model's groups, or each model over all sessions when there are several."""
+    per-session figures), `froc.png`, and the report drawn from them (`report.html`,
+    `report.pdf`) in `folder`, whose name is the run's. `results` and `figures` are by model;
+    the picture shows one model's groups, or each model over all sessions when there are
+    several."""
     summary: dict[str, Any] = {
         "sessions": sum(len(r) for r in results.values()),
         "hit_rule": next(iter(next(iter(figures.values())).values())).hit_rule.name,
@@ -119,4 +123,5 @@ def write_project_outputs(
         curves = next(iter(figures.values()))
     else:
         curves = {model: by_group[ALL_SESSIONS] for model, by_group in figures.items()}
-    froc_picture(curves).savefig(folder / "froc.png", dpi=FIGURE_DPI)
+    froc_picture(curves).savefig(folder / FROC_FILE, dpi=FIGURE_DPI)
+    write_report(folder, summary, project, folder.name)

@@ -3,7 +3,8 @@
 Reads, per session, the newest `*_monai_detect_eval_*` assessor of each model (re-runs replace
 earlier ones; the model is the assessor's `model_name` field) and its `REPORT/detection.json`,
 then computes the project figures per model, overall and per site (`project_figures`), and
-writes `summary.json`, `sessions.csv` and `froc.png` into `folder`.
+writes `summary.json`, `sessions.csv`, `froc.png` and the report (`report.html`,
+`report.pdf`) into `folder`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def evaluate_project(
         model: project_figures(rows, resamples=resamples, seed=seed)
         for model, rows in results.items()
     }
-    write_project_outputs(folder, results, figures)
+    write_project_outputs(folder, results, figures, project)
     for model, by_group in figures.items():
         overall = next(iter(by_group.values()))
         log.info(

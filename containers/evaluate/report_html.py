@@ -66,8 +66,13 @@ def _table(table: Table) -> str:
     if any(table.columns):
         head = "<thead><tr>" + "".join(_cell(c, "th") for c in table.columns) + "</tr></thead>"
     key_value = not any(table.columns)
+    # The first column names the row (a label, a site, a size bin such as "6-10 mm"): never
+    # aligned as a number.
     body = "".join(
-        "<tr>" + "".join(_cell(c, "td", not key_value) for c in row) + "</tr>" for row in table.rows
+        "<tr>"
+        + "".join(_cell(c, "td", not key_value and i > 0) for i, c in enumerate(row))
+        + "</tr>"
+        for row in table.rows
     )
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
     css = " class='key-value'" if key_value else ""

@@ -151,7 +151,7 @@ def test_one_site_gives_no_separate_group_and_mixed_rules_are_refused():
 def test_project_outputs_summary_sessions_and_froc_picture(tmp_path: Path):
     results = _two_sites()
     figures = project_figures(results, resamples=50)
-    write_project_outputs(tmp_path, {"nodules": results}, {"nodules": figures})
+    write_project_outputs(tmp_path, {"nodules": results}, {"nodules": figures}, "DET")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["sessions"] == 2 and summary["hit_rule"] == "centre-in-box"
     model = summary["models"]["nodules"]
@@ -164,6 +164,37 @@ def test_project_outputs_summary_sessions_and_froc_picture(tmp_path: Path):
     picture = imread(tmp_path / "froc.png")
     assert picture.shape[:2] == (432, 672)  # 5.6 × 3.6 inches at 120 dpi
     assert np.unique(picture.reshape(-1, picture.shape[2]), axis=0).shape[0] > 10
+
+
+def test_the_project_report_states_the_rule_and_shows_the_summary_figures(tmp_path: Path):
+    """The report drawn by the segmentation report's machinery (HTML and an A4 PDF) shows the
+    figures of summary.json, the hit rule stated in words, and fits a 1280 px window."""
+    import subprocess
+
+    from containers.detection.report import estimate
+    from tests.rendering import measure_overflow, pdftoppm_or_skip
+
+    run = tmp_path / "first"
+    run.mkdir()
+    results = _two_sites()
+    write_project_outputs(run, {"nodules": results}, {"nodules": project_figures(results, resamples=50)}, "DET")  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    cpm = estimate(summary["models"]["nodules"][ALL_SESSIONS]["cpm"])
+    assert cpm.startswith("0.357 (")  # 2.5 / 7
+    page = (run / "report.html").read_text()
+    assert "Project DET: detection evaluation" in page and "Run first" in page
+    assert cpm in page
+    assert "box centre lies inside the lesion&#x27;s reference box" in page
+    pdftoppm_or_skip()  # pdftotext comes with it (poppler-utils)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(run / "report.pdf"), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    first = text.split("\f")[0]
+    assert "detection evaluation" in first and "CPM" in first and "AP (IoU 0.5)" in first
+    measured = measure_overflow(run / "report.html", width=1280)
+    assert measured["overflowing"] == [], measured["overflowing"]
+    assert measured["images"] and all(width > 0 for _, width in measured["images"])
 
 
 def test_the_session_assessor_holds_every_figure_and_validates(reference_dir: Path):

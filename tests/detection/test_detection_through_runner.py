@@ -68,4 +68,4 @@ def test_detection_wrappers_evaluate_a_session_then_report_on_the_project(
     with connect(sandbox.url, sandbox.user, sandbox.password) as client:
         stored = {f.path for f in list_files(client, paths.project(PROJECT), "MONAI_EVALUATION")}
     assert {"first/summary.json", "first/sessions.csv", "first/froc.png",
-            "first/provenance.json"} <= stored  # fmt: skip
+            "first/provenance.json", "first/report.html", "first/report.pdf"} <= stored  # fmt: skip

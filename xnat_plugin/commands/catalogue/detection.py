@@ -201,7 +201,7 @@ def detection_project_command(variant: Variant) -> Command:
         outputs=[
             CommandOutput(
                 name="report",
-                description="The report folder <run>/ (summary.json, sessions.csv, froc.png).",
+                description="The report folder <run>/ (HTML, PDF, summary.json, sessions.csv).",
                 required=True,
                 mount="output",
             )
