@@ -45,6 +45,13 @@ def test_the_infer_entry_module_leaves_the_writers_libraries_for_later() -> None
     assert not loaded & {"highdicom", "nibabel", "cc3d", "scipy", "matplotlib"}
 
 
+def test_writing_an_assessor_needs_neither_the_schema_validator_nor_other_assessors() -> None:
+    # xmlschema builds and checks XNAT's XSDs (the sandbox, the tests); a step only writes XML.
+    loaded = modules_after("from xnat_plugin.assessors.roi_collection import RoiCollection")
+    assert "xmlschema" not in top_level(loaded)
+    assert "xnat_plugin.assessors.qc_assessment" not in loaded
+
+
 def test_reading_a_bundles_spec_needs_no_torch(tmp_path: Path) -> None:
     """Infer reads the spec (grid, normalisation) before its series, while torch loads."""
     from tests.bundles import tiny_bundle

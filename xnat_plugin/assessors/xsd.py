@@ -19,10 +19,13 @@ import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import xmlschema
+from typing import TYPE_CHECKING
 
 from xnat_plugin.errors import UserError
+
+if TYPE_CHECKING:
+    # Imported where schemas are built: writing an assessor (the steps) needs no xmlschema.
+    import xmlschema
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,8 @@ def _load_schema_dir_cached(path_text: str) -> Schemas:
         XNAT_NAMESPACE if XNAT_NAMESPACE in files_by_namespace else next(iter(files_by_namespace))
     )
     locations = [(ns, str(p)) for ns, p in files_by_namespace.items() if ns != first_namespace]
+    import xmlschema
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
