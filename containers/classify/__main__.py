@@ -1,5 +1,7 @@
 """`python -m containers.classify train`: train a session classifier on an XNAT project;
-`python -m containers.classify infer`: classify one session and explain it (`infer.py`).
+`python -m containers.classify infer`: classify one session and explain it (`infer.py`);
+`python -m containers.classify evaluate-project`: a project's classifications against their
+true classes (`project.py`).
 
     python -m containers.classify train --project P --model-name NAME --output DIR
         (--label-field FIELD | --label-csv RESOURCE/FILE.csv) [--network DenseNet121|ResNet18|
@@ -91,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_infer_arguments(
         modes.add_parser("infer", help="classify one session's scan and explain the decision")
     )
+    e = modes.add_parser(
+        "evaluate-project", help="ROC AUC, operating points, calibration and sites over a project"
+    )
+    e.add_argument("--project", required=True, help="XNAT project ID")
+    e.add_argument("--output", required=True, type=Path, help="the report goes to OUTPUT/RUN/")
+    e.add_argument("--label-field", help="the session field that holds the true class")
+    e.add_argument(
+        "--label-csv", help="RESOURCE/FILE.csv: a project resource's session_label,class"
+    )
+    e.add_argument("--models", help="A or A,B: the models to report on (default: all)")
+    e.add_argument("--positive", help="the positive class (default: the one of two classes "
+                   "that does not read as 'nothing found', e.g. lesion against no_lesion)")  # fmt: skip
+    e.add_argument("--threshold", type=float, default=0.5, help="call positive at or above")
+    e.add_argument("--run", help="the report's folder (default: classify_eval_<UTC time>)")
+    e.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    e.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    e.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
@@ -148,10 +167,32 @@ def settings_from(args: argparse.Namespace) -> ClassifySettings:
     )
 
 
+def _evaluate_project(args: argparse.Namespace) -> None:
+    from containers.classify.project import run_evaluate_project
+    from containers.common.class_labels import label_source
+
+    source = label_source(args.label_field, args.label_csv)  # one line before any work
+    run_as_output_owner(args.output)
+    run_evaluate_project(
+        args.project,
+        args.output,
+        source,
+        models=[m.strip() for m in (args.models or "").split(",") if m.strip()],
+        positive=args.positive,
+        threshold=args.threshold,
+        run=args.run,
+        resamples=args.resamples,
+        seed=args.seed,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     workers: Workers | None = None
+
+    if args.mode == "evaluate-project":
+        return run_step("classify evaluate-project", lambda: _evaluate_project(args))
 
     if args.mode == "infer":
         from containers.classify.infer import STEP as INFER_STEP

@@ -59,6 +59,7 @@ log = logging.getLogger("containers.classify")
 STEP = "classify infer"
 PROBABILITY_PREFIX = "prob_"
 PREDICTED_FIELD = "predicted_class"
+MODEL_FIELD = "model"
 QC_TYPE = "monai-classification"
 EXPLANATION_FOLDER = "EXPLANATION"
 MODALITY = "CT"  # the bundle's preprocessing is a window in Hounsfield units
@@ -441,7 +442,7 @@ def classification_assessor(
         note=f"MONAI {report.model_name} {report.model_version} (AUTOMATIC)",
         fields={
             PREDICTED_FIELD: report.predicted_class,
-            "model": report.model_name,
+            MODEL_FIELD: report.model_name,
             "model_version": report.model_version,
             "explanation_series_uid": report.explanation.secondary_capture_series_uid,
         },

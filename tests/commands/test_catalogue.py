@@ -45,6 +45,10 @@ CONTRACT_OPTIONS = {
         "--project-dir", "--device", "--max-minutes", "--scan-description", "--scan-type",
         "--min-frames", "--max-frames",
     },
+    "containers.classify evaluate-project": {
+        "--project", "--output", "--label-field", "--label-csv", "--models", "--positive",
+        "--threshold", "--run", "--resamples", "--seed",
+    },
     "containers.detection evaluate-session": {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
         "--reference-pattern", "--ai-assessor-id", "--labels", "--hit-rule", "--threshold",
@@ -172,7 +176,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 20
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -185,6 +189,7 @@ def test_catalogue_files_are_one_per_image() -> None:
         "xnat-monai-evaluate-project",
         "xnat-monai-detect-evaluate-session",
         "xnat-monai-detect-evaluate-project",
+        "xnat-monai-classify-evaluate-project",
     ]
     for name, commands in files.items():
         step = name.removeprefix("xnat-monai-").removesuffix(".json").removesuffix("-cpu")

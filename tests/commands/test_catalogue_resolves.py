@@ -118,7 +118,9 @@ def test_detection_evaluation_quotes_the_hit_rule_and_fills_the_session() -> Non
     from the session (`CommandResolutionServiceImpl`), the read-only session mount, and a hit
     rule such as `iou>=0.1` reaching the step as one word (the Container Service runs the
     command line with `/bin/sh -c`, where an unquoted `>` would redirect)."""
-    *_segmentation, detection, _project = step_commands("evaluate")
+    (detection,) = [
+        c for c in step_commands("evaluate") if c.name == "xnat-monai-detect-evaluate-session"
+    ]
     resolved = resolve_wrapper(
         detection,
         "monai-detect-evaluate-session",
@@ -138,3 +140,24 @@ def test_detection_evaluation_quotes_the_hit_rule_and_fills_the_session() -> Non
         ("metrics-assessor", "Assessor", None),
         ("report-resource", "Resource", "metrics-assessor"),
     ]
+
+
+def test_the_classification_report_runs_on_a_project_with_its_label_source() -> None:
+    (command,) = [
+        c for c in step_commands("evaluate") if c.name == "xnat-monai-classify-evaluate-project"
+    ]
+    resolved = resolve_wrapper(
+        command,
+        "monai-classify-evaluate-project",
+        "/projects/P1",
+        {"run": "first"},
+        XnatWithModels(ct_and_pet_session()),
+    )
+    words = shlex.split(resolved.command_line)
+    assert words[:4] == ["python", "-m", "containers.classify", "evaluate-project"]
+    assert option(words, "--project") == "P1"
+    assert option(words, "--label-field") == "diagnosis"
+    assert option(words, "--threshold") == "0.5"
+    assert option(words, "--run") == "first"
+    assert "--label-csv" not in words and "--positive" not in words
+    assert [(o.handler, o.type) for o in resolved.outputs] == [("evaluation-resource", "Resource")]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from xnat_plugin import __version__
 from xnat_plugin.commands.catalogue.classify import classify_train_command
+from xnat_plugin.commands.catalogue.classify_evaluate import classify_evaluate_project_command
 from xnat_plugin.commands.catalogue.detection import (
     detection_project_command,
     detection_session_command,
@@ -33,12 +34,14 @@ _BUILDERS: dict[str, tuple[Callable[[Variant], Command], ...]] = {
     # The classifier trains in the train image: the same libraries and hardware.
     "train": (train_command, classify_train_command),
     "infer": (infer_command,),
-    # Detection's evaluation runs in the evaluate image: the same CPU-only metrics libraries.
+    # Detection's and classification's evaluations run in the evaluate image: the same CPU-only
+    # metrics libraries.
     "evaluate": (
         evaluate_session_command,
         evaluate_project_command,
         detection_session_command,
         detection_project_command,
+        classify_evaluate_project_command,
     ),
 }
 

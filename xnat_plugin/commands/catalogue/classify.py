@@ -21,6 +21,7 @@ from xnat_plugin.commands.catalogue.parts import (
 from xnat_plugin.commands.catalogue.train import TRAIN_RESOURCES, scan_rule_inputs
 from xnat_plugin.commands.model import (
     Command,
+    CommandInput,
     CommandOutput,
     CommandWrapper,
     ExternalInput,
@@ -38,6 +39,28 @@ CLASSIFY_TRAIN_COMMAND_LINE = (
     "#spacing# #learning-rate# #seed# --project-dir /project #device# #time-budget# "
     "--scan-description '#scan-description#' --scan-type '#scan-type#' #min-frames# #max-frames#"
 )
+
+
+def class_label_inputs() -> list[CommandInput]:
+    """Where the sessions' true classes are (`containers.common.class_labels`): a session
+    field, else a CSV in a project resource; training and the project evaluation read both."""
+    return [
+        value_input(
+            "label-field",
+            "Class: session field",
+            "The session field that holds each session's class (e.g. diagnosis). Clear "
+            "it to read the classes from a CSV instead.",
+            default="diagnosis",
+            flag="--label-field",
+        ),
+        value_input(
+            "label-csv",
+            "Class: project CSV",
+            "RESOURCE/FILE.csv: a CSV in a project resource with columns session_label,class "
+            "(used when the session field is empty).",
+            flag="--label-csv",
+        ),
+    ]
 
 
 def classify_train_command(variant: Variant) -> Command:
@@ -66,21 +89,7 @@ def classify_train_command(variant: Variant) -> Command:
                 default="classifier",
                 required=True,
             ),
-            value_input(
-                "label-field",
-                "Class: session field",
-                "The session field that holds each session's class (e.g. diagnosis). Clear "
-                "it to read the classes from a CSV instead.",
-                default="diagnosis",
-                flag="--label-field",
-            ),
-            value_input(
-                "label-csv",
-                "Class: project CSV",
-                "RESOURCE/FILE.csv: a CSV in a project resource with columns session_label,class "
-                "(used when the session field is empty).",
-                flag="--label-csv",
-            ),
+            *class_label_inputs(),
             value_input(
                 "network",
                 "Network",
