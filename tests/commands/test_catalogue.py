@@ -49,6 +49,11 @@ CONTRACT_OPTIONS = {
         "--project", "--output", "--label-field", "--label-csv", "--models", "--positive",
         "--threshold", "--run", "--resamples", "--seed",
     },
+    "containers.classify infer": {
+        "--session-id", "--project", "--model-name", "--model", "--output", "--input",
+        "--scan-id", "--subject", "--session-label", "--assessor-label", "--project-dir",
+        "--device", "--scan-description", "--scan-type", "--min-frames", "--max-frames",
+    },
     "containers.detection evaluate-session": {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
         "--reference-pattern", "--ai-assessor-id", "--labels", "--hit-rule", "--threshold",
@@ -112,7 +117,7 @@ def test_command_line_uses_only_the_contracts_options(command: Command) -> None:
 
 
 def test_infer_command_line_reads_the_mounted_scan_and_model() -> None:
-    (infer,) = step_commands("infer")
+    infer, _classifier = step_commands("infer")
     line = fill_command_line(infer, SAMPLE_XNAT_VALUES | {"model-name": "organs"})
     words = shlex.split(line)
     assert words[words.index("--input") + 1] == "/input"
@@ -176,7 +181,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 22
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -197,7 +202,7 @@ def test_catalogue_files_are_one_per_image() -> None:
 
 
 def test_version_is_the_content_hash_and_changes_with_any_change() -> None:
-    (infer,) = step_commands("infer")
+    infer, _classifier = step_commands("infer")
     assert infer.version == content_version(infer)
     changed = infer.model_copy(update={"shm_size": (infer.shm_size or 0) + 1})
     assert content_version(changed) != infer.version
@@ -225,7 +230,7 @@ def test_train_runs_on_a_project_mounted_read_only_and_stores_into_monai_models(
 
 
 def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
-    (infer,) = step_commands("infer")
+    infer, _classifier = step_commands("infer")
     wrapper = infer.wrapper("monai-segment-session")
     assert wrapper.contexts == ["xnat:imageSessionData"]
     scan = wrapper.input("scan")
@@ -245,7 +250,7 @@ def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
 
 def test_infer_with_several_scans_mounts_the_whole_session_instead_of_one_scan() -> None:
     """Each wrapper feeds one of /input and /session; the other stays an empty folder."""
-    (infer,) = step_commands("infer")
+    infer, _classifier = step_commands("infer")
     wrapper = infer.wrapper("monai-segment-session-scans")
     (session,) = wrapper.external_inputs
     assert session.type == "Session"
@@ -264,7 +269,7 @@ def test_infer_with_several_scans_mounts_the_whole_session_instead_of_one_scan()
 
 @pytest.mark.parametrize("name", ["monai-segment-session", "monai-segment-session-scans"])
 def test_infer_uploads_an_roi_collection_with_its_files_under_it(name: str) -> None:
-    (infer,) = step_commands("infer")
+    infer, _classifier = step_commands("infer")
     wrapper = infer.wrapper(name)
     handlers = wrapper.output_handlers_in_upload_order()
     assessor = handlers[0]

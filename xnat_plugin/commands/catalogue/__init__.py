@@ -16,6 +16,7 @@ from collections.abc import Callable
 from xnat_plugin import __version__
 from xnat_plugin.commands.catalogue.classify import classify_train_command
 from xnat_plugin.commands.catalogue.classify_evaluate import classify_evaluate_project_command
+from xnat_plugin.commands.catalogue.classify_infer import classify_infer_command
 from xnat_plugin.commands.catalogue.detection import (
     detection_project_command,
     detection_session_command,
@@ -33,7 +34,8 @@ STEPS = ("train", "infer", "evaluate")
 _BUILDERS: dict[str, tuple[Callable[[Variant], Command], ...]] = {
     # The classifier trains in the train image: the same libraries and hardware.
     "train": (train_command, classify_train_command),
-    "infer": (infer_command,),
+    # The classifier infers in the infer image: the same libraries and hardware.
+    "infer": (infer_command, classify_infer_command),
     # Detection's and classification's evaluations run in the evaluate image: the same CPU-only
     # metrics libraries.
     "evaluate": (
