@@ -8,10 +8,19 @@ the wait to `waited_seconds`, which the step's report records apart from its own
 
 The step's main thread must not import a module that a stage still imports (two threads
 importing each other's modules can deadlock): it waits for that stage first, then imports.
+
+`pause_gc`, for a process that is the step (not a library caller): Python's cyclic garbage
+collector stays off while the stages run, and what they loaded is then frozen out of its
+collections (`gc.freeze`, as Python's `gc` documentation advises for long-lived objects before a
+fork) before it is switched back on. Imports create tens of thousands of long-lived objects and
+almost no garbage, yet each full collection walks them all again: about a fifth of the imports'
+time with torch and MONAI. Objects still die by reference counting meanwhile; only cyclic
+garbage made during the stages (little) waits, and frozen cycles are never collected.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -27,8 +36,11 @@ Stage = tuple[str, Callable[[], Any]]
 class BackgroundStages:
     """Runs `stages` one after the other in a background thread (started on `__enter__`)."""
 
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    def __init__(self, stages: Sequence[Stage], *, pause_gc: bool = False) -> None:
         self._stages = list(stages)
+        self._pause_gc = pause_gc
+        self._resumed_gc = threading.Lock()
+        self._gc_was_enabled = True
         self._names = [name for name, _ in self._stages]
         self._done = {name: threading.Event() for name in self._names}
         self._results: dict[str, Any] = {}
@@ -38,6 +50,9 @@ class BackgroundStages:
         self.waited_seconds = 0.0
 
     def __enter__(self) -> BackgroundStages:
+        if self._pause_gc:
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
         self._thread.start()
         return self
 
@@ -50,6 +65,15 @@ class BackgroundStages:
         # Stages not started yet are skipped; one under way finishes (an import cannot be cut).
         self._cancelled.set()
         self._thread.join()
+        self._resume_gc()
+
+    def _resume_gc(self) -> None:
+        """Once: freeze what the stages loaded, then collect as before."""
+        if not self._pause_gc or not self._resumed_gc.acquire(blocking=False):
+            return
+        gc.freeze()
+        if self._gc_was_enabled:
+            gc.enable()
 
     def result(self, name: str) -> Any:
         """The stage's value once it has run; its error, re-raised here, if it failed."""
@@ -80,4 +104,6 @@ class BackgroundStages:
                     if failed is not None
                     else RuntimeError(f"background stage {name!r} skipped: the step ended first")
                 )
+            if name == self._names[-1]:
+                self._resume_gc()  # before the last stage is seen done: no wait sees it off
             self._done[name].set()

@@ -48,24 +48,27 @@ def test_the_program_runs_our_bundle_on_a_monai_without_the_packages_it_does_not
 ) -> None:
     """Run as a program (`as_program`, as `python -m containers.infer` does) on our bundle, the
     step imports MONAI's networks without ignite, matplotlib, SciPy, ...
-    (containers.common.monai_import). nibabel, which writes the NIfTI, looks for SciPy's top
-    level itself (it imports the parts it uses lazily): none of SciPy's heavy parts loads."""
+    (containers.common.monai_import), with the garbage collector paused meanwhile. nibabel,
+    which writes the NIfTI, looks for SciPy's top level itself (it imports the parts it uses
+    lazily): none of SciPy's heavy parts loads."""
     from containers.common.monai_import import UNUSED_BY_NETWORKS
 
     argv = ["--input", str(series_dir), "--model", str(tiny_bundle),
             "--output", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
     code = (
-        "import json, sys\n"
+        "import gc, json, sys\n"
         "from containers.infer.__main__ import main\n"
         f"code = main({argv!r}, as_program=True)\n"
-        "print(json.dumps([code, sorted(sys.modules)]))\n"
+        "print(json.dumps([code, sorted(sys.modules), gc.isenabled(), gc.get_freeze_count()]))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    exit_code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    exit_code, modules, gc_enabled, frozen = json.loads(done.stdout.strip().splitlines()[-1])
     assert exit_code == 0
+    # The collector paused while the background imports ran, then resumed with them frozen.
+    assert gc_enabled and frozen > 100_000
     assert {"torch", "monai.networks.nets.unet"} <= set(modules)
     unused = set(UNUSED_BY_NETWORKS) - {"scipy"}
     assert not [m for m in modules if m.partition(".")[0] in unused]

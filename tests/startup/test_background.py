@@ -1,9 +1,12 @@
 """BackgroundStages: a step's heavy stages run in order in one thread; the step waits for the
-one it needs, gets its value or its error, and the wait is counted."""
+one it needs, gets its value or its error, and the wait is counted; with `pause_gc` the
+collector is off while they run, and what they loaded is frozen before it resumes."""
 
 from __future__ import annotations
 
+import gc
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -64,3 +67,54 @@ def test_leaving_early_skips_the_stages_not_started() -> None:
 def test_an_unknown_stage_is_a_programming_error() -> None:
     with BackgroundStages([("torch", lambda: None)]) as background, pytest.raises(KeyError):
         background.result("monai")
+
+
+@pytest.fixture
+def gc_restored() -> Iterator[None]:
+    """The test process's collector as it was: on, nothing frozen."""
+    yield
+    gc.unfreeze()
+    gc.enable()
+
+
+def test_pause_gc_turns_the_collector_off_while_the_stages_run_then_freezes_and_resumes(
+    gc_restored: None,
+) -> None:
+    seen: dict[str, bool] = {}
+    loaded: list[object] = []
+
+    def importing() -> None:
+        seen["during"] = gc.isenabled()
+        loaded.extend([{"n": i}] for i in range(1000))  # long-lived, as imported modules are
+
+    with BackgroundStages([("torch", importing), ("last", lambda: None)], pause_gc=True) as bg:
+        bg.result("last")
+        seen["after the last stage"] = gc.isenabled()
+    assert seen == {"during": False, "after the last stage": True}
+    assert gc.get_freeze_count() >= len(loaded)  # what the stages loaded is out of collections
+
+
+def test_pause_gc_resumes_the_collector_when_a_stage_fails_or_the_step_ends_early(
+    gc_restored: None,
+) -> None:
+    def broken() -> None:
+        raise UserError("weights do not fit")
+
+    stages = [("models", broken), ("writers", lambda: None)]
+    with BackgroundStages(stages, pause_gc=True) as bg, pytest.raises(UserError):
+        bg.result("writers")
+    assert gc.isenabled()
+
+    release = threading.Event()
+    slow = [("slow", lambda: release.wait(0.2))]
+    with pytest.raises(UserError, match="step's own"), BackgroundStages(slow, pause_gc=True):
+        raise UserError("the step's own error")
+    assert gc.isenabled()
+
+
+def test_without_pause_gc_the_collector_is_left_alone() -> None:
+    seen: list[bool] = []
+    with BackgroundStages([("torch", lambda: seen.append(gc.isenabled()))]) as background:
+        background.result("torch")
+    assert seen == [True]
+    assert gc.get_freeze_count() == 0
