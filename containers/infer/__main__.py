@@ -206,7 +206,9 @@ def _load_model(
 ) -> LoadedModel:
     """Weights in their networks, or the bundle's own pipeline once the trust rule allows it.
     Our bundles need only MONAI's networks (`networks_only`: imported without the optional
-    packages only MONAI's other parts use); a MONAI bundle's config may use any of MONAI."""
+    packages only MONAI's other parts use); a MONAI bundle's inference items (network,
+    transforms, inferer) may use any of MONAI's transforms, so then only the packages of
+    MONAI's engines, handlers and visualisers are left out (`bundle_pipeline.import_monai`)."""
     from containers.infer.model_loading import load_native, load_pipeline
     from containers.infer.predict import choose_device
 
@@ -218,6 +220,10 @@ def _load_model(
             import_networks_only()
         bundle, models = load_native(model, device)
         return LoadedModel(device=device, bundle=bundle, models=models)
+    if networks_only:
+        from containers.common.bundle_pipeline import import_monai
+
+        import_monai()
     pipeline = load_pipeline(model)
     import containers.infer.bundle_run  # noqa: F401  (what runs it: the main thread's next step)
 
