@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from containers.common.bundle_pipeline import UNUSED_BY_PIPELINES
 from containers.common.bundle_trust import TRUST_ENV
 from containers.common.dicom_series import read_series
 from containers.common.nifti_io import write_nifti
@@ -25,6 +28,7 @@ from tests.infer.conftest import xnat_arguments
 from tests.monai_bundles import calibrated_weights, run_monai_bundle, zoo_bundle
 from xnat_plugin.models.layout import code_checksum
 
+REPO = Path(__file__).resolve().parents[2]
 ROI = "inferer#roi_size=[32,32,32]"
 BRATS_SCANS = {"1": "AX T1C POST", "2": "AX T1", "3": "T2 FSE", "4": "AX FLAIR"}
 
@@ -197,3 +201,43 @@ def test_models_add_check_passes_each_zoo_segmentation_bundle_without_running_it
     )
     assert facts["needs_trust"] is (name == "brats_mri_segmentation")
     assert facts["code_sha256"] == code_checksum(bundle)
+
+
+@pytest.mark.parametrize("name", ["spleen_ct_segmentation", "prostate_mri_anatomy"])
+def test_the_program_runs_a_zoo_bundle_on_a_monai_without_its_engines_and_same_labels(
+    name: str, reference_dir: Path, tmp_path: Path
+) -> None:
+    """Run as a program (`python -m containers.infer`), the step imports MONAI without the
+    packages of its engines, handlers and visualisers (bundle_pipeline.import_monai): none of
+    them loads in the process, and the label map is still `monai.bundle run`'s (run here, with
+    all of MONAI) on calibrated weights."""
+    shape, spacing, modality, extra = CASES[name]
+    dicom = tmp_path / "dicom"
+    volume = phantom_volume(shape) + (0 if modality == "CT" else 1100)
+    write_ct_series(dicom, volume, SeriesGeometry(spacing=spacing), modality=modality)
+    bundle = zoo_bundle(reference_dir, name, tmp_path / "models")
+    series = read_series(dicom)
+    image = write_nifti(tmp_path / "staged" / "image.nii", series.volume, series.affine)
+    calibrated_weights(bundle, image, overrides=_monai_overrides(name, image))
+    argv = ["--input", str(dicom), "--model", str(bundle), "--output", str(tmp_path / "out"),
+            "--device", "cpu", *extra]  # fmt: skip
+    code = (
+        "import json, sys\n"
+        "from containers.infer.__main__ import main\n"
+        f"code = main({argv!r}, as_program=True)\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    exit_code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert exit_code == 0 and "monai.transforms" in modules
+    assert not [m for m in modules if m.partition(".")[0] in UNUSED_BY_PIPELINES]
+
+    ours = _nifti(next((tmp_path / "out" / "NIFTI").iterdir()))
+    written = run_monai_bundle(bundle, image, tmp_path / "monai", _monai_overrides(name, image))
+    theirs = np.rint(_nifti(written)).astype(np.uint8).reshape(ours.shape)
+    shares = np.bincount(theirs.ravel(), minlength=len(LABELS[name]) + 1) / theirs.size
+    assert shares.min() >= 0.1, shares
+    assert np.mean(theirs == ours) >= 0.999
