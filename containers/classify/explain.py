@@ -9,7 +9,9 @@ nearest the decision that still has a spatial grid:
     ResNet18        layer4.1.conv2
     EfficientNetB0  _conv_head
 
-(for any other network: the last `Conv3d` in module order). With a fold ensemble the map is
+(for any other network: the last `Conv3d` in module order; `--explain-layer` names another
+convolution, e.g. a finer one: the last convolution sees the input at 1/32 of its
+resolution). With a fold ensemble the map is
 the mean of the members' maps. The map lives on the network's input grid; `to_scan_grid` brings
 it onto the source series' voxels through both grids' voxel → RAS affines, so the picture and
 the DICOM secondary capture lie over the slices of the scan a reader opens.
@@ -46,11 +48,24 @@ MAX_SLICES = 9
 _ALPHA = 0.5
 
 
-def target_layer(network: torch.nn.Module, name: str | None = None) -> str:
-    """The layer Grad-CAM reads: the registry's for network `name`, else the last Conv3d."""
+def target_layer(
+    network: torch.nn.Module, name: str | None = None, requested: str | None = None
+) -> str:
+    """The layer Grad-CAM reads: `requested` (a module name of the network), else the
+    registry's for network `name`, else the last Conv3d."""
     import torch
 
+    from xnat_plugin.errors import UserError
+
     modules = dict(network.named_modules())
+    if requested:
+        if requested not in modules or not isinstance(modules[requested], torch.nn.Conv3d):
+            convolutions = [k for k, m in modules.items() if isinstance(m, torch.nn.Conv3d)]
+            raise UserError(
+                f"--explain-layer {requested!r} is no convolution of the {name or 'model'} "
+                f"network: choose one of its Conv3d modules, e.g. {', '.join(convolutions[-3:])}"
+            )
+        return requested
     if name in LAST_CONV_LAYER and LAST_CONV_LAYER[name] in modules:
         return LAST_CONV_LAYER[name]
     convolutions = [k for k, m in modules.items() if isinstance(m, torch.nn.Conv3d)]

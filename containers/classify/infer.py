@@ -87,6 +87,12 @@ def add_infer_arguments(p: argparse.ArgumentParser) -> None:
         "--project-dir", type=Path, help="mounted project archive (read through XNAT's catalog)"
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--explain-layer",
+        default="",
+        metavar="MODULE",
+        help="the convolution Grad-CAM reads (default: the network's last), e.g. layer2.1.conv2",
+    )
     add_scan_rule_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true")
 
@@ -313,6 +319,7 @@ def _run(
         device = choose_device(args.device)
         record.device = str(device)
         networks = load_members(bundle, device)
+        layer = explain.target_layer(networks[0], bundle.network, args.explain_layer)
         image, model_affine = model_input(series, bundle.preprocessing)
         with torch.no_grad():
             batch = image[None].to(device)
@@ -330,7 +337,6 @@ def _run(
             bundle.classes[predicted],
             ", ".join(f"{c} {p:.3f}" for c, p in probabilities.items()),
         )
-        layer = explain.target_layer(networks[0], bundle.network)
         cam = explain.grad_cam(networks, image.to(device), predicted, layer)
         cam_on_scan = explain.to_scan_grid(cam, model_affine, series.affine, series.shape)
         peak = explain.find_peak(cam_on_scan, series.affine)

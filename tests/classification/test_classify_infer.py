@@ -182,3 +182,22 @@ def test_grad_cam_reads_each_network_s_last_convolution(name: str) -> None:
     convolutions = [k for k, m in network.named_modules() if isinstance(m, torch.nn.Conv3d)]
     assert target_layer(network, name) == LAST_CONV_LAYER[name] == convolutions[-1]
     assert target_layer(network, "SomeZooNetwork") == convolutions[-1]
+
+
+def test_explain_layer_names_another_convolution_or_is_refused_in_one_line(
+    seeded: tuple[list[LesionCase], Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cases, models = seeded
+    finer = tmp_path / "finer"
+    assert (
+        main(infer_args(cases[0], models, finer, "--explain-layer", "_blocks.6.15._project_conv"))
+        == 0
+    )
+    report = json.loads((finer / "REPORT" / "classification.json").read_text())
+    assert report["explanation"]["layer"] == "_blocks.6.15._project_conv"
+    capsys.readouterr()
+    wrong = tmp_path / "wrong"
+    assert main(infer_args(cases[0], models, wrong, "--explain-layer", "_fc")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--explain-layer '_fc' is no convolution" in err
+    assert not wrong.exists() or not any(wrong.iterdir())
