@@ -14,12 +14,15 @@ from typing import Any
 import pydicom
 import pytest
 
+from containers.classify.__main__ import build_parser
+from containers.classify.infer import run as infer
 from tests.classification.lesion_cases import TINY, make_cases, train_bundle
 from xnat_plugin.assessors.qc_assessment import QcAssessment
 from xnat_plugin.cli import main
 from xnat_plugin.client import browse, connect
 from xnat_plugin.client.transfer import upload_folder
 from xnat_plugin.commands.scan_rule import ScanRule
+from xnat_plugin.errors import UserError
 from xnat_plugin.sandbox.archive import archive_directory
 from xnat_plugin.sandbox.seed.clinical_series import AXIAL_DESCRIPTION_PATTERN
 from xnat_plugin.sandbox.seed.liver_lesion import CLASSES
@@ -105,3 +108,22 @@ def test_the_classify_wrapper_puts_a_searchable_assessor_with_its_explanation_on
     assert len(captures) == len(report["explanation"]["slices"])
     first = pydicom.dcmread(captures[0], stop_before_pixels=True)
     assert first.ReferencedSeriesSequence[0].SeriesInstanceUID == report["series_instance_uid"]
+
+    # Without --input the step picks the scan itself, by the same rule, through XNAT; a rule
+    # that picks none is refused with the session and the reason.
+    def direct(output: str, description: str) -> list[str]:
+        return [
+            "infer", "--session-id", session.id, "--project", "CLS", "--model-name",
+            "lesion_cls", "--model", str(bundle.parent), "--output", str(tmp_path / output),
+            "--scan-description", description, "--device", "cpu",
+        ]  # fmt: skip
+
+    with connect(sandbox.url, sandbox.user, sandbox.password) as client:
+        chosen = infer(
+            build_parser().parse_args(direct("direct", AXIAL_DESCRIPTION_PATTERN)), client
+        )
+        assert (chosen.scan_id, chosen.session_label) == (axial.id, session.label)
+        assert chosen.probabilities == pytest.approx(report["probabilities"])
+        with pytest.raises(UserError, match=f"session {session.label}: no scan matches"):
+            infer(build_parser().parse_args(direct("none", "NO SUCH SERIES")), client)
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
