@@ -27,6 +27,9 @@ def test_the_classify_infer_command_line_parses_with_the_steps_parser(variant: V
     assert (args.session_id, args.project, args.subject) == ("XNAT_E00001", "LIVER", "XNAT_S00001")
     assert (args.session_label, args.scan_id, str(args.output)) == ("CT_001", "2", "/output")
     assert args.device == variant.default_device
+    assert args.explain_layer == ""
+    words = shlex.split(fill_command_line(classify, SAMPLE_XNAT_VALUES | {"explain-layer": "a.b"}))
+    assert build_parser().parse_args(words[3:]).explain_layer == "a.b"
 
 
 def test_the_wrapper_mounts_the_rule_s_scan_and_stores_a_qc_assessment() -> None:

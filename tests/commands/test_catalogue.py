@@ -53,6 +53,7 @@ CONTRACT_OPTIONS = {
         "--session-id", "--project", "--model-name", "--model", "--output", "--input",
         "--scan-id", "--subject", "--session-label", "--assessor-label", "--project-dir",
         "--device", "--scan-description", "--scan-type", "--min-frames", "--max-frames",
+        "--explain-layer",
     },
     "containers.detection evaluate-session": {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",

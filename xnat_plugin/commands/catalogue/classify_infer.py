@@ -44,7 +44,8 @@ CLASSIFY_SESSION_WRAPPER = "monai-classify-session"
 CLASSIFY_INFER_COMMAND_LINE = (
     "python -m containers.classify infer --input /input --model /models "
     "--model-name '#model-name#' --output /output "
-    "#SESSION_ID# #PROJECT_ID# #SUBJECT_ID# #SESSION_LABEL# #SCAN_ID# #device#"
+    "#SESSION_ID# #PROJECT_ID# #SUBJECT_ID# #SESSION_LABEL# #SCAN_ID# #device# "
+    "--explain-layer '#explain-layer#'"
 )
 
 
@@ -91,6 +92,14 @@ def classify_infer_command(variant: Variant) -> Command:
                 command_line_flag="--scan-id",
             ),
             device_input(variant),
+            value_input(
+                "explain-layer",
+                "Explanation layer",
+                "The convolution the Grad-CAM explanation reads, as the network names its "
+                "modules (e.g. layer2.1.conv2 for ResNet18: finer than the default); empty: "
+                "the network's last convolution.",
+                default="",
+            ),
         ],
         outputs=[
             CommandOutput(
