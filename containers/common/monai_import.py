@@ -16,8 +16,10 @@ found (a `sys.meta_path` finder raises `ModuleNotFoundError`, which is what Pyth
 system itself raises for a module it cannot find). MONAI then keeps its placeholders, exactly as
 on an install without them. Other threads import as usual meanwhile, and afterwards every
 package imports as usual for everyone; only the MONAI modules loaded here hold placeholders, so
-a process that needs MONAI's transforms, engines or bundle configs (model-zoo bundles, training)
-must import MONAI normally instead, before anything calls this.
+a process that needs more of MONAI must import it otherwise first: training imports it whole,
+and a model-zoo bundle's pipeline leaves out a shorter list with `packages_absent`
+(`containers.common.bundle_pipeline.import_monai`: its transforms may use SciPy and
+scikit-image).
 """
 
 from __future__ import annotations
