@@ -226,12 +226,12 @@ def labels_from_csv(sessions: Iterable[SessionInfo], text: str, where: str) -> C
             result.unlabelled.append(Unlabelled(session.label, f"no row in {where}"))
             continue
         if len(given) > 1:
-            reason = f"rows in {where} disagree: {', '.join(sorted(given))}"
-            result.unlabelled.append(Unlabelled(session.label, reason))
+            disagree = f"rows in {where} disagree: {', '.join(sorted(given))}"
+            result.unlabelled.append(Unlabelled(session.label, disagree))
             continue
-        label, reason = _class_or_reason(next(iter(given)))
+        label, why = _class_or_reason(next(iter(given)))
         if label is None:
-            result.unlabelled.append(Unlabelled(session.label, f"{where}: {reason}"))
+            result.unlabelled.append(Unlabelled(session.label, f"{where}: {why}"))
         else:
             result.labelled.append(LabelledSession(session, label))
     for session_label in sorted(set(rows) - known):

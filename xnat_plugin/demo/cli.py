@@ -12,7 +12,7 @@ def run_demo_verb(args: argparse.Namespace) -> int:
 
     from xnat_plugin.demo.flow import print_where, run_demo
     from xnat_plugin.demo.settings import DemoSettings
-    from xnat_plugin.demo.summary import print_summary
+    from xnat_plugin.demo.summary import print_classification_summary, print_summary
 
     settings = DemoSettings(
         workdir=Path(args.workdir).resolve(),
@@ -28,6 +28,15 @@ def run_demo_verb(args: argparse.Namespace) -> int:
         # sandbox (`xnat-monai status`), so the engine's per-step records stay out of the way.
         for name in ("xnat_plugin.runner", "xnat_plugin.sandbox", "xnat_plugin.client"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    if args.task == "classification":
+        from xnat_plugin.demo.classification import run_classification_demo
+
+        result = run_classification_demo(settings)
+        console = Console()
+        print_classification_summary(result, console)
+        print_where(result, console)
+        console.print(f"demo finished in {result.seconds / 60:.1f} min")
+        return 0
     result = run_demo(settings)
     console = Console()
     print_summary(result, console)
@@ -54,4 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--quick", action="store_true", help="a short training: ~2 minutes")
     demo.add_argument("--workers", type=int, default=2, help="containers run at once")
     demo.add_argument("--no-automation", action="store_true", help="skip the automation stage")
+    demo.add_argument(
+        "--task",
+        choices=("segmentation", "classification"),
+        default="segmentation",
+        help="the study: segmentation (default) or classification (a liver lesion present or "
+        "absent, with its explanation)",
+    )
     demo.set_defaults(handler=run_demo_verb)

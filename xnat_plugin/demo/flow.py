@@ -87,10 +87,12 @@ def _stage(number: int, total: int, text: str) -> None:
     log.info("[%d/%d] %s", number, total, text)
 
 
-def _wait_all(xapi: Xapi, launched: list[Launched], what: str, timeout: float) -> list[JobInfo]:
+def _wait_all(
+    xapi: Xapi, launched: list[Launched], what: str, timeout: float, project: str = PROJECT
+) -> list[JobInfo]:
     """Wait for launches; any that did not complete ends the demo with XNAT's reason and, when
     it had a container, its log tail."""
-    jobs = wait_for_launches(xapi, launched, timeout=timeout, project=PROJECT, follow_log=True)
+    jobs = wait_for_launches(xapi, launched, timeout=timeout, project=project, follow_log=True)
     failed = [job for job in jobs if not job.succeeded]
     for job in failed:
         if job.container is None:
@@ -107,7 +109,7 @@ def _wait_all(xapi: Xapi, launched: list[Launched], what: str, timeout: float) -
     if failed:
         raise UserError(
             f"{len(failed)} of {len(jobs)} {what} launch(es) did not complete: see the reasons "
-            f"above, or `xnat-monai status --xnat {xapi.url} --project {PROJECT}`"
+            f"above, or `xnat-monai status --xnat {xapi.url} --project {project}`"
         )
     return jobs
 
@@ -161,7 +163,9 @@ def run_demo(settings: DemoSettings) -> DemoResult:
             xapi, PROJECT, EVALUATE_PROJECT_WRAPPER, f"/projects/{PROJECT}", {"run": "demo"}
         )
         result.containers += _wait_all(xapi, [project_eval], "evaluate-project", timeout=1800)
-        result.report_dir = _project_resource_dir(sandbox.data_dir, "MONAI_EVALUATION") / "demo"
+        result.report_dir = (
+            project_resource_dir(sandbox.data_dir, PROJECT, "MONAI_EVALUATION") / "demo"
+        )
 
         if settings.automation:
             _stage(7, total, "automation: a new session is imported, segmented and evaluated")
@@ -225,10 +229,10 @@ def _refuse_failures(failures: list[tuple[str, str]], what: str) -> None:
         raise UserError(f"{len(failures)} {what} launch(es) refused, e.g. on {target}: {message}")
 
 
-def _project_resource_dir(data_dir: Path, label: str) -> Path:
+def project_resource_dir(data_dir: Path, project: str, label: str) -> Path:
     from xnat_plugin.sandbox.archive import archive_directory
 
-    return Path(archive_directory(data_dir, f"/projects/{PROJECT}/resources/{label}"))
+    return Path(archive_directory(data_dir, f"/projects/{project}/resources/{label}"))
 
 
 def print_where(result: DemoResult, console: Console) -> None:

@@ -22,6 +22,17 @@ EVALUATE_SESSION_WRAPPER = "monai-evaluate-session-cpu"
 EVALUATE_SEGMENTATION_WRAPPER = "monai-evaluate-ai-segmentation-cpu"
 EVALUATE_PROJECT_WRAPPER = "monai-evaluate-project-cpu"
 
+# `demo --task classification`: a project of its own, the classifier's three wrappers.
+CLASSIFY_PROJECT = "DEMO_CLS"
+CLASSIFIER_NAME = "liver-lesion"
+CLASSIFY_TRAIN_WRAPPER = "monai-classify-train-project-cpu"
+CLASSIFY_INFER_WRAPPER = "monai-classify-session-cpu"
+CLASSIFY_EVALUATE_WRAPPER = "monai-classify-evaluate-project-cpu"
+# The project resource that holds the demo's class lists: training reads one, the report the
+# other, so the report is about sessions the classifier never saw.
+LABELS_RESOURCE = "LABELS"
+TRAINING_CSV, HELD_OUT_CSV = "training.csv", "held_out.csv"
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -53,6 +64,23 @@ class DemoSettings:
 
         used = range(1, self.sessions - self.held_out + 1)
         return "|".join(f"{session_label_for(i)}_.*manual.*" for i in used)
+
+    @property
+    def classify_train_inputs(self) -> dict[str, str]:
+        """The classifier's training sized for two CPU cores: ResNet18 on 64 x 64 x 32 voxels of
+        4.5 x 4.5 x 6 mm (the liver and its lesion inside), one validation split, classes from
+        the training list (the held-out sessions are not in it)."""
+        return {
+            "model-name": CLASSIFIER_NAME,
+            "network": "ResNet18",
+            "label-field": "",
+            "label-csv": f"{LABELS_RESOURCE}/{TRAINING_CSV}",
+            "epochs": "3" if self.quick else "20",
+            "folds": "1",
+            "roi-size": "64,64,32",
+            "spacing": "4.5,4.5,6",
+            "seed": str(self.seed),
+        }
 
     @property
     def train_inputs(self) -> dict[str, str]:

@@ -87,6 +87,10 @@ def print_summary(result: DemoResult, console: Console) -> None:
                 f"{energy['co2e_g']:.1f} g CO2e at {energy['grid_intensity_g_per_kwh']:g} g/kWh"
             )
 
+    print_containers(result, console)
+
+
+def print_containers(result: DemoResult, console: Console) -> None:
     statuses = Counter(c.status for c in result.containers + result.automation_containers)
     table = Table(title="Containers")
     table.add_column("status")
@@ -98,3 +102,28 @@ def print_summary(result: DemoResult, console: Console) -> None:
     pictures = sorted(Path(result.data_dir).glob("archive/*/arc001/*/ASSESSORS/*/REPORT/*.png"))
     if pictures:
         console.print(f"QC pictures: {len(pictures)}, e.g. {pictures[0]}")
+
+
+def print_classification_summary(result: DemoResult, console: Console) -> None:
+    """ROC AUC and the operating point per model on the held-out sessions, from the report's
+    `summary.json` (`containers.classify.project`), then the containers."""
+    if result.report_dir is not None and (result.report_dir / "summary.json").is_file():
+        summary = json.loads((result.report_dir / "summary.json").read_text())
+        table = Table(title=f"Classification of {summary['positive']}, held-out sessions")
+        for column in ("model", "sessions", "AUC [95 % CI, DeLong]", "sensitivity / specificity"):
+            table.add_column(column)
+        for model, figures in summary["models"].items():
+            auc = figures["auc_delong"]
+            point = figures["at_threshold"]
+            table.add_row(
+                model,
+                str(figures["sessions"]),
+                f"{auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]"
+                if "value" in auc
+                else auc.get("undefined", "–"),
+                f"{point['sensitivity']:.2f} / {point['specificity']:.2f}"
+                if "sensitivity" in point
+                else "–",
+            )
+        console.print(table)
+    print_containers(result, console)
