@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from containers.classify.infer import PROBABILITY_PREFIX, QC_TYPE
-from xnat_plugin.assessors.qc_assessment import QcAssessment
+from xnat_plugin.assessors.qc_assessment import QC_ASSESSMENT_XSI_TYPE, QcAssessment
 from xnat_plugin.client import connect, paths
 from xnat_plugin.client.assessor_store import read_assessor_xml
 from xnat_plugin.client.browse import list_assessors, list_files, list_sessions
@@ -44,6 +44,8 @@ def test_the_classification_study_runs_from_seeding_to_its_report(tmp_path):
         for session in sessions:
             found = []
             for info in list_assessors(client, session.id):
+                if info.xsi_type != QC_ASSESSMENT_XSI_TYPE:  # the seeded manual SEGs
+                    continue
                 document = QcAssessment.from_xml(read_assessor_xml(client, session.id, info.id))
                 if document.qc_type == QC_TYPE:
                     found.append((info, document))
