@@ -5,23 +5,23 @@ evaluate-project`, its report a run folder in the project resource MONAI_EVALUAT
 from __future__ import annotations
 
 from xnat_plugin.commands.catalogue.classify import class_label_inputs
-from xnat_plugin.commands.catalogue.evaluate import EVALUATE_RESOURCES
+from xnat_plugin.commands.catalogue.evaluate import (
+    EVALUATE_RESOURCES,
+    project_report_output,
+    project_report_wrapper,
+    report_run_input,
+)
 from xnat_plugin.commands.catalogue.parts import (
     INFO_URL,
     Variant,
     image_name,
     output_mount,
-    property_of,
     value_input,
     with_hardware,
     xnat_value_input,
 )
 from xnat_plugin.commands.model import (
     Command,
-    CommandOutput,
-    CommandWrapper,
-    ExternalInput,
-    OutputHandler,
 )
 
 COMMAND_LINE = (
@@ -74,12 +74,7 @@ def classify_evaluate_project_command(variant: Variant) -> Command:
                 required=True,
                 flag="--threshold",
             ),
-            value_input(
-                "run",
-                "Run name",
-                "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
-                flag="--run",
-            ),
+            report_run_input(),
             value_input(
                 "resamples",
                 "Bootstrap resamples",
@@ -90,46 +85,13 @@ def classify_evaluate_project_command(variant: Variant) -> Command:
                 flag="--resamples",
             ),
         ],
-        outputs=[
-            CommandOutput(
-                name="report",
-                description="The report folder <run>/ (HTML, PDF, summary.json, sessions.csv).",
-                required=True,
-                mount="output",
-            )
-        ],
+        outputs=[project_report_output("HTML, PDF, summary.json, sessions.csv")],
         xnat=[
-            CommandWrapper(
-                name=f"monai-classify-evaluate-project{variant.suffix}",
-                label=f"MONAI: project classification report{variant.menu_suffix}",
-                description=(
-                    "Measure how well the classifier's predictions on this project's sessions "
-                    "agree with their true classes; a report in MONAI_EVALUATION."
-                ),
-                contexts=["xnat:projectData"],
-                external_inputs=[
-                    ExternalInput(
-                        name="project",
-                        label="Project",
-                        description="The project to report on.",
-                        type="Project",
-                        required=True,
-                        load_children=False,
-                    )
-                ],
-                derived_inputs=[
-                    property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
-                ],
-                output_handlers=[
-                    OutputHandler(
-                        name="evaluation-resource",
-                        accepts_command_output="report",
-                        as_a_child_of="project",
-                        type="Resource",
-                        label="MONAI_EVALUATION",
-                        description="Project evaluation reports, one folder per run.",
-                    )
-                ],
+            project_report_wrapper(
+                f"monai-classify-evaluate-project{variant.suffix}",
+                f"MONAI: project classification report{variant.menu_suffix}",
+                "Measure how well the classifier's predictions on this project's sessions "
+                "agree with their true classes; a report in MONAI_EVALUATION.",
             )
         ],
     )

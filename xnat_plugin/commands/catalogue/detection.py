@@ -12,6 +12,9 @@ from xnat_plugin.commands.catalogue.evaluate import (
     EVALUATE_RESOURCES,
     REGEX_NOTE,
     metrics_handlers,
+    project_report_output,
+    project_report_wrapper,
+    report_run_input,
 )
 from xnat_plugin.commands.catalogue.parts import (
     INFO_URL,
@@ -30,7 +33,6 @@ from xnat_plugin.commands.model import (
     CommandOutput,
     CommandWrapper,
     ExternalInput,
-    OutputHandler,
 )
 
 SESSION_COMMAND_LINE = (
@@ -182,12 +184,7 @@ def detection_project_command(variant: Variant) -> Command:
                 "Comma-separated model names to report on (one or two); empty: all.",
                 flag="--models",
             ),
-            value_input(
-                "run",
-                "Run name",
-                "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
-                flag="--run",
-            ),
+            report_run_input(),
             value_input(
                 "resamples",
                 "Bootstrap resamples",
@@ -198,46 +195,13 @@ def detection_project_command(variant: Variant) -> Command:
                 flag="--resamples",
             ),
         ],
-        outputs=[
-            CommandOutput(
-                name="report",
-                description="The report folder <run>/ (HTML, PDF, summary.json, sessions.csv).",
-                required=True,
-                mount="output",
-            )
-        ],
+        outputs=[project_report_output("HTML, PDF, summary.json, sessions.csv")],
         xnat=[
-            CommandWrapper(
-                name=f"monai-detect-evaluate-project{variant.suffix}",
-                label=f"MONAI: project detection report{variant.menu_suffix}",
-                description=(
-                    "Pool every detection evaluation of this project into one FROC report in "
-                    "the project resource MONAI_EVALUATION."
-                ),
-                contexts=["xnat:projectData"],
-                external_inputs=[
-                    ExternalInput(
-                        name="project",
-                        label="Project",
-                        description="The project to report on.",
-                        type="Project",
-                        required=True,
-                        load_children=False,
-                    )
-                ],
-                derived_inputs=[
-                    property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
-                ],
-                output_handlers=[
-                    OutputHandler(
-                        name="evaluation-resource",
-                        accepts_command_output="report",
-                        as_a_child_of="project",
-                        type="Resource",
-                        label="MONAI_EVALUATION",
-                        description="Project evaluation reports, one folder per run.",
-                    )
-                ],
+            project_report_wrapper(
+                f"monai-detect-evaluate-project{variant.suffix}",
+                f"MONAI: project detection report{variant.menu_suffix}",
+                "Pool every detection evaluation of this project into one FROC report in "
+                "the project resource MONAI_EVALUATION.",
             )
         ],
     )

@@ -17,6 +17,7 @@ from xnat_plugin.commands.catalogue.parts import (
 )
 from xnat_plugin.commands.model import (
     Command,
+    CommandInput,
     CommandOutput,
     CommandWrapper,
     DerivedInput,
@@ -243,12 +244,7 @@ def evaluate_project_command(variant: Variant) -> Command:
                 "Comma-separated model names to compare (two give paired tests); empty: all.",
                 flag="--models",
             ),
-            value_input(
-                "run",
-                "Run name",
-                "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
-                flag="--run",
-            ),
+            report_run_input(),
             value_input(
                 "grid-intensity",
                 "Grid carbon intensity (g CO2e/kWh)",
@@ -258,47 +254,67 @@ def evaluate_project_command(variant: Variant) -> Command:
                 flag="--grid-intensity",
             ),
         ],
-        outputs=[
-            CommandOutput(
-                name="report",
-                description="The report folder <run>/ (HTML, PDF, CSV, summary.json).",
-                required=True,
-                mount="output",
-            )
-        ],
+        outputs=[project_report_output("HTML, PDF, CSV, summary.json")],
         xnat=[
-            CommandWrapper(
-                name=f"monai-evaluate-project{variant.suffix}",
-                label=f"MONAI: project evaluation report{variant.menu_suffix}",
-                description=(
-                    "Summarise every session evaluation of this project into one report in the "
-                    "project resource MONAI_EVALUATION."
-                ),
-                contexts=["xnat:projectData"],
-                external_inputs=[
-                    ExternalInput(
-                        name="project",
-                        label="Project",
-                        description="The project to report on.",
-                        type="Project",
-                        required=True,
-                        load_children=False,
-                    )
-                ],
-                derived_inputs=[
-                    property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
-                ],
-                output_handlers=[
-                    OutputHandler(
-                        name="evaluation-resource",
-                        accepts_command_output="report",
-                        as_a_child_of="project",
-                        type="Resource",
-                        label="MONAI_EVALUATION",
-                        description="Project evaluation reports, one folder per run.",
-                    )
-                ],
+            project_report_wrapper(
+                f"monai-evaluate-project{variant.suffix}",
+                f"MONAI: project evaluation report{variant.menu_suffix}",
+                "Summarise every session evaluation of this project into one report in the "
+                "project resource MONAI_EVALUATION.",
             )
         ],
     )
     return with_hardware(command, variant, EVALUATE_RESOURCES)
+
+
+def report_run_input() -> CommandInput:
+    """The folder of a project report inside MONAI_EVALUATION (`--run`)."""
+    return value_input(
+        "run",
+        "Run name",
+        "Folder name of this report in MONAI_EVALUATION; empty: a timestamp.",
+        flag="--run",
+    )
+
+
+def project_report_output(files: str) -> CommandOutput:
+    return CommandOutput(
+        name="report",
+        description=f"The report folder <run>/ ({files}).",
+        required=True,
+        mount="output",
+    )
+
+
+def project_report_wrapper(name: str, label: str, description: str) -> CommandWrapper:
+    """A wrapper launched on a project whose report folder goes to the project resource
+    MONAI_EVALUATION (every project report: segmentation, detection, classification)."""
+    return CommandWrapper(
+        name=name,
+        label=label,
+        description=description,
+        contexts=["xnat:projectData"],
+        external_inputs=[
+            ExternalInput(
+                name="project",
+                label="Project",
+                description="The project to report on.",
+                type="Project",
+                required=True,
+                load_children=False,
+            )
+        ],
+        derived_inputs=[
+            property_of("project-id", "Project ID", "project", "id", "PROJECT_ID"),
+        ],
+        output_handlers=[
+            OutputHandler(
+                name="evaluation-resource",
+                accepts_command_output="report",
+                as_a_child_of="project",
+                type="Resource",
+                label="MONAI_EVALUATION",
+                description="Project evaluation reports, one folder per run.",
+            )
+        ],
+    )
