@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from containers.classify.networks import build_classifier
 from containers.common.metrics.classification import UndefinedMetric, roc_auc
 from containers.train import budget
-from containers.train.checkpoints import CheckpointStore
+from containers.train.checkpoints import CheckpointStore, epoch_state
 from containers.train.distributed import Workers
 from containers.train.schedule import WarmupCosine
 from containers.train.trainer import (  # the segmentation trainer's helpers, shared
@@ -243,8 +243,7 @@ class ClassificationTrainer:
 
         per_process_batch = self.per_process_batch()
         planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
-        epoch_seconds: list[float] = []
-        lap = budget.now()
+        clock = budget.EpochClock(settings.epochs, planned, deadline)
         for epoch in range(start_epoch, settings.epochs):
             if epoch >= planned:
                 break
@@ -307,43 +306,31 @@ class ClassificationTrainer:
                     "probabilities": figures["probabilities"],
                     "state": _copy_state(network),
                 }
-            ended = budget.now()
-            epoch_seconds.append(ended - lap)
-            lap = ended
-            if deadline is not None:
-                fits = budget.epochs_that_fit(
-                    epoch + 1, settings.epochs, epoch_seconds, deadline - ended
-                )
-                fits = int(workers.broadcast(fits))
-                if fits != planned:
-                    log.info(
-                        "fold %d: %d s per epoch, the time budget holds %d of %d epochs; "
-                        "the learning rate now comes down to its floor on epoch %d",
-                        fold_index,
-                        round(budget.pace(epoch_seconds)),
-                        fits,
-                        settings.epochs,
-                        fits,
-                    )
-                    if schedule is not None:
-                        schedule.refit(scheduler.last_epoch, fits * steps)
-                    planned = fits
+            planned = clock.epoch_ended(
+                epoch + 1,
+                fold=fold_index,
+                agree=workers.broadcast,
+                replan=lambda fits: (
+                    schedule.refit(scheduler.last_epoch, fits * steps)
+                    if schedule is not None
+                    else None
+                ),
+            )
             record.planned_epochs = planned
             history.append(record)
             if checkpoints is not None and workers.is_main:
                 checkpoints.save(
                     name,
-                    {
-                        "fingerprint": fingerprint,
-                        "epoch": epoch + 1,
-                        "model": _copy_state(network),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": [vars(r) for r in history],
-                        "best": best,
-                    },
+                    epoch_state(
+                        fingerprint=fingerprint,
+                        epoch=epoch + 1,
+                        model=_copy_state(network),
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        scaler=scaler,
+                        history=history,
+                        best=best,
+                    ),
                 )
             workers.barrier()
             if on_epoch is not None:

@@ -8,9 +8,12 @@ learning-rate schedule to end on the last of them.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger(__name__)
 
 # Epochs whose mean gives the pace: recent enough to follow a machine that slows down.
 PACE_WINDOW = 3
@@ -54,3 +57,50 @@ def epochs_that_fit(
     per_epoch = max(pace(epoch_seconds) * (1.0 + PACE_MARGIN), 1e-9)
     more = math.floor(max(0.0, seconds_left) / per_epoch)
     return max(epochs_done, min(epochs_asked, epochs_done + more))
+
+
+class EpochClock:
+    """A fold's epochs against its share of the budget, for every trainer: each epoch's time
+    runs from the end of the one before (so a checkpoint's upload counts), and after each epoch
+    the epochs that still fit are planned again."""
+
+    def __init__(self, epochs_asked: int, planned: int, deadline: float | None) -> None:
+        self.epochs_asked = epochs_asked
+        self.planned = planned
+        self.deadline = deadline
+        self.seconds: list[float] = []
+        self._lap = now()
+
+    def epoch_ended(
+        self,
+        epochs_done: int,
+        *,
+        fold: int,
+        agree: Callable[[int], int] = int,
+        replan: Callable[[int], None] = lambda planned: None,
+    ) -> int:
+        """The epochs planned now. `agree` makes every process plan alike (the process group's
+        broadcast); `replan` re-fits the learning-rate schedule when the plan changes."""
+        ended = now()
+        self.seconds.append(ended - self._lap)
+        self._lap = ended
+        if self.deadline is None:
+            return self.planned
+        fits = int(
+            agree(
+                epochs_that_fit(epochs_done, self.epochs_asked, self.seconds, self.deadline - ended)
+            )
+        )
+        if fits != self.planned:
+            log.info(
+                "fold %d: %d s per epoch, the time budget holds %d of %d epochs; the learning "
+                "rate now comes down to its floor on epoch %d",
+                fold,
+                round(pace(self.seconds)),
+                fits,
+                self.epochs_asked,
+                fits,
+            )
+            replan(fits)
+            self.planned = fits
+        return self.planned

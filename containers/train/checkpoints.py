@@ -113,3 +113,29 @@ class CheckpointStores:
     def save(self, name: str, state: dict[str, Any]) -> None:
         for store in self.stores:
             store.save(name, state)
+
+
+def epoch_state(
+    *,
+    fingerprint: dict[str, Any],
+    epoch: int,
+    model: dict[str, Any],
+    optimizer: Any,
+    scheduler: Any,
+    scaler: Any,
+    history: list[Any],
+    best: Any,
+) -> dict[str, Any]:
+    """What a trainer saves after each epoch and reads back to resume (one layout for the
+    segmentation and the classification trainer)."""
+    return {
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "model": model,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "history": [vars(r) for r in history],
+        "best": best,
+    }

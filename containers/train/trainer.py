@@ -35,7 +35,7 @@ from containers.common.losses import build_loss
 from containers.common.networks import build_network
 from containers.train import budget
 from containers.train.cases import TrainingCase
-from containers.train.checkpoints import CheckpointStore
+from containers.train.checkpoints import CheckpointStore, epoch_state
 from containers.train.data_plan import DataPlan
 from containers.train.distributed import Workers
 from containers.train.schedule import WarmupCosine
@@ -234,8 +234,7 @@ class SegmentationTrainer:
 
         per_process_batch = settings.batch_size // workers.world_size
         planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
-        epoch_seconds: list[float] = []
-        lap = budget.now()
+        clock = budget.EpochClock(settings.epochs, planned, deadline)
         for epoch in range(start_epoch, settings.epochs):
             if epoch >= planned:
                 break
@@ -290,44 +289,31 @@ class SegmentationTrainer:
                 optimizer_steps=optimizer_steps,
                 learning_rate=float(scheduler.get_last_lr()[0]),
             )
-            # The epoch's time from the end of the one before (so a checkpoint's upload counts).
-            ended = budget.now()
-            epoch_seconds.append(ended - lap)
-            lap = ended
-            if deadline is not None:
-                fits = budget.epochs_that_fit(
-                    epoch + 1, settings.epochs, epoch_seconds, deadline - ended
-                )
-                fits = int(workers.broadcast(fits))
-                if fits != planned:
-                    log.info(
-                        "fold %d: %d s per epoch, the time budget holds %d of %d epochs; "
-                        "the learning rate now comes down to its floor on epoch %d",
-                        fold_index,
-                        round(budget.pace(epoch_seconds)),
-                        fits,
-                        settings.epochs,
-                        fits,
-                    )
-                    if schedule is not None:
-                        schedule.refit(scheduler.last_epoch, fits * steps)
-                    planned = fits
+            planned = clock.epoch_ended(
+                epoch + 1,
+                fold=fold_index,
+                agree=workers.broadcast,
+                replan=lambda fits: (
+                    schedule.refit(scheduler.last_epoch, fits * steps)
+                    if schedule is not None
+                    else None
+                ),
+            )
             record.planned_epochs = planned
             history.append(record)
             if checkpoints is not None and workers.is_main:
                 checkpoints.save(
                     name,
-                    {
-                        "fingerprint": fingerprint,
-                        "epoch": epoch + 1,
-                        "model": _copy_state(network),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": [vars(r) for r in history],
-                        "best": best,
-                    },
+                    epoch_state(
+                        fingerprint=fingerprint,
+                        epoch=epoch + 1,
+                        model=_copy_state(network),
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        scaler=scaler,
+                        history=history,
+                        best=best,
+                    ),
                 )
             workers.barrier()
             if on_epoch is not None:
