@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from containers.common.metrics.classification import (
     roc_curve,
     youden_point,
 )
+from containers.evaluate.assessor_choice import newest_first_key
 from containers.evaluate.report_document import (
     Block,
     Cell,
@@ -54,6 +54,7 @@ from containers.evaluate.report_document import (
     Picture,
     Pictures,
     Table,
+    interval_text,
     number,
 )
 from xnat_plugin.assessors.qc_assessment import QC_ASSESSMENT_XSI_TYPE, QcAssessment
@@ -83,11 +84,6 @@ class Prediction:
     assessor: str
 
 
-def _stamp(label: str) -> str:
-    match = re.search(r"(\d{14})$", label)
-    return match[1] if match else label
-
-
 def newest_predictions(
     client: XnatClient, project: str, models: Sequence[str] = ()
 ) -> dict[str, dict[str, tuple[str, QcAssessment]]]:
@@ -108,7 +104,7 @@ def newest_predictions(
             if models and model not in models:
                 continue
             held = newest.setdefault(model, {}).get(session.id)
-            if held is None or _stamp(info.label) > _stamp(held[0]):
+            if held is None or newest_first_key(info.label) > newest_first_key(held[0]):
                 newest[model][session.id] = (info.label, document)
     return newest
 
@@ -349,9 +345,7 @@ def reliability_picture(summary: Mapping[str, Any]) -> Any:
 
 
 def _interval_text(value: Mapping[str, Any]) -> str:
-    if "value" not in value:
-        return "–"
-    return f"{number(value['value'])} ({number(value['low'])}–{number(value['high'])})"
+    return interval_text(value.get("value"), value.get("low"), value.get("high"))
 
 
 def _point_text(point: Mapping[str, Any]) -> tuple[str, str, str]:

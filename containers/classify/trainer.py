@@ -243,7 +243,14 @@ class ClassificationTrainer:
 
         per_process_batch = self.per_process_batch()
         planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
-        clock = budget.EpochClock(settings.epochs, planned, deadline)
+        clock = budget.EpochClock(
+            settings.epochs,
+            planned,
+            deadline,
+            replan=(lambda fits: schedule.refit(scheduler.last_epoch, fits * steps))
+            if schedule is not None
+            else (lambda fits: None),
+        )
         for epoch in range(start_epoch, settings.epochs):
             if epoch >= planned:
                 break
@@ -306,16 +313,7 @@ class ClassificationTrainer:
                     "probabilities": figures["probabilities"],
                     "state": _copy_state(network),
                 }
-            planned = clock.epoch_ended(
-                epoch + 1,
-                fold=fold_index,
-                agree=workers.broadcast,
-                replan=lambda fits: (
-                    schedule.refit(scheduler.last_epoch, fits * steps)
-                    if schedule is not None
-                    else None
-                ),
-            )
+            planned = clock.epoch_ended(epoch + 1, fold=fold_index, agree=workers.broadcast)
             record.planned_epochs = planned
             history.append(record)
             if checkpoints is not None and workers.is_main:

@@ -10,7 +10,6 @@ writes `summary.json`, `sessions.csv`, `froc.png` and the report (`report.html`,
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from containers.common.metrics.detection_figures import DetectionFigures
 from containers.detection.project_figures import project_figures, write_project_outputs
 from containers.detection.session_assessor import EVALUATION_LABEL_INFIX
 from containers.detection.session_result import RESULT_FILE, SessionResult, read_result
+from containers.evaluate.assessor_choice import newest_first_key
 from xnat_plugin.assessors.qc_assessment import QC_ASSESSMENT_XSI_TYPE, QcAssessment
 from xnat_plugin.client import XnatClient, paths
 from xnat_plugin.client.assessor_store import read_assessor_xml
@@ -31,11 +31,6 @@ from xnat_plugin.errors import UserError
 log = logging.getLogger(__name__)
 
 REPORT_RESOURCE = "REPORT"
-
-
-def _stamp(label: str) -> str:
-    match = re.search(r"(\d{14})$", label)
-    return match[1] if match else label
 
 
 def gather_results(
@@ -63,7 +58,9 @@ def gather_results(
                 if models and model not in models:
                     continue
                 key = (session.id, model)
-                if key not in newest or _stamp(info.label) > _stamp(newest[key][0]):
+                if key not in newest or newest_first_key(info.label) > newest_first_key(
+                    newest[key][0]
+                ):
                     newest[key] = (info.label, info.id, session.label)
         results: dict[str, list[SessionResult]] = {}
         for (session_id, model), (label, assessor_id, session_label) in sorted(newest.items()):

@@ -25,6 +25,7 @@ from containers.evaluate.report_document import (
     Picture,
     Pictures,
     Table,
+    interval_text,
     number,
 )
 
@@ -35,12 +36,9 @@ FROC_FILE = "froc.png"
 
 def estimate(value: Mapping[str, Any] | None) -> str:
     """`0.750 (0.500–1.000)`: a figure with its 95 % CI; – when there is none."""
-    if not value or value.get("value") is None:
+    if not value:
         return "–"
-    low, high = value.get("ci95_low"), value.get("ci95_high")
-    if low is None or high is None:
-        return number(value["value"])
-    return f"{number(value['value'])} ({number(low)}–{number(high)})"
+    return interval_text(value.get("value"), value.get("ci95_low"), value.get("ci95_high"))
 
 
 def _ap(figures: Mapping[str, Any], iou: str) -> str:

@@ -47,9 +47,20 @@ def newest_matching(
     return max(matching, key=_age_key)
 
 
+def label_time(label: str) -> str | None:
+    """The `YYYYmmddHHMMSS` an assessor label written by a step ends with (`_<time>`)."""
+    stamp = _TRAILING_TIMESTAMP.search(label)
+    return stamp[1] if stamp else None
+
+
+def newest_first_key(label: str) -> str:
+    """Orders a session's evaluations of one model: by the time their labels end with (a label
+    without one by itself)."""
+    return label_time(label) or label
+
+
 def _age_key(assessor: AssessorInfo) -> tuple[str, str]:
-    stamp = _TRAILING_TIMESTAMP.search(assessor.label)
-    when = stamp[1] if stamp else re.sub(r"\D", "", assessor.date).ljust(14, "0")
+    when = label_time(assessor.label) or re.sub(r"\D", "", assessor.date).ljust(14, "0")
     return when, assessor.label
 
 

@@ -8,13 +8,13 @@ the session (re-runs replace earlier figures), its figures per label parsed from
 from __future__ import annotations
 
 import logging
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from rich.progress import Progress
 
 from containers.common.data_split import UNKNOWN
+from containers.evaluate.assessor_choice import newest_first_key
 from containers.evaluate.session_assessor import (
     EVALUATION_LABEL_INFIX,
     STORED_METRICS,
@@ -98,7 +98,9 @@ def gather_cases(client: XnatClient, project: str, models: list[str]) -> list[Ca
                 if models and case.model not in models:
                     continue
                 key = (session.id, case.model)
-                if key not in newest or _stamp(case) > _stamp(newest[key]):
+                if key not in newest or newest_first_key(case.assessor_label) > newest_first_key(
+                    newest[key].assessor_label
+                ):
                     newest[key] = case
             progress.advance(task)
     cases = sorted(newest.values(), key=lambda c: (c.model, c.session_label))
@@ -117,8 +119,3 @@ def gather_cases(client: XnatClient, project: str, models: list[str]) -> list[Ca
         )
     log.info("read %d session evaluations of %d models", len(cases), len(found))
     return cases
-
-
-def _stamp(case: CaseEvaluation) -> str:
-    match = re.search(r"(\d{14})$", case.assessor_label)
-    return match[1] if match else case.assessor_label

@@ -99,6 +99,15 @@ def number(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def interval_text(value: Any, low: Any, high: Any) -> str:
+    """`0.750 (0.500–1.000)`: a figure with its 95 % interval; – without a figure."""
+    if value is None:
+        return "–"
+    if low is None or high is None:
+        return number(value)
+    return f"{number(value)} ({number(low)}–{number(high)})"
+
+
 def _digits(metric: str) -> int:
     return 3 if metric in ("dice", "surface_dice", "iou") else 1
 

@@ -64,10 +64,17 @@ class EpochClock:
     runs from the end of the one before (so a checkpoint's upload counts), and after each epoch
     the epochs that still fit are planned again."""
 
-    def __init__(self, epochs_asked: int, planned: int, deadline: float | None) -> None:
+    def __init__(
+        self,
+        epochs_asked: int,
+        planned: int,
+        deadline: float | None,
+        replan: Callable[[int], None] = lambda planned: None,
+    ) -> None:
         self.epochs_asked = epochs_asked
         self.planned = planned
         self.deadline = deadline
+        self._replan = replan
         self.seconds: list[float] = []
         self._lap = now()
 
@@ -77,10 +84,10 @@ class EpochClock:
         *,
         fold: int,
         agree: Callable[[int], int] = int,
-        replan: Callable[[int], None] = lambda planned: None,
     ) -> int:
         """The epochs planned now. `agree` makes every process plan alike (the process group's
-        broadcast); `replan` re-fits the learning-rate schedule when the plan changes."""
+        broadcast); the clock's `replan` re-fits the learning-rate schedule when the plan
+        changes."""
         ended = now()
         self.seconds.append(ended - self._lap)
         self._lap = ended
@@ -101,6 +108,6 @@ class EpochClock:
                 self.epochs_asked,
                 fits,
             )
-            replan(fits)
+            self._replan(fits)
             self.planned = fits
         return self.planned

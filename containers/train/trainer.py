@@ -234,7 +234,14 @@ class SegmentationTrainer:
 
         per_process_batch = settings.batch_size // workers.world_size
         planned = _planned_epochs(schedule, steps, settings.epochs) if schedule else settings.epochs
-        clock = budget.EpochClock(settings.epochs, planned, deadline)
+        clock = budget.EpochClock(
+            settings.epochs,
+            planned,
+            deadline,
+            replan=(lambda fits: schedule.refit(scheduler.last_epoch, fits * steps))
+            if schedule is not None
+            else (lambda fits: None),
+        )
         for epoch in range(start_epoch, settings.epochs):
             if epoch >= planned:
                 break
@@ -289,16 +296,7 @@ class SegmentationTrainer:
                 optimizer_steps=optimizer_steps,
                 learning_rate=float(scheduler.get_last_lr()[0]),
             )
-            planned = clock.epoch_ended(
-                epoch + 1,
-                fold=fold_index,
-                agree=workers.broadcast,
-                replan=lambda fits: (
-                    schedule.refit(scheduler.last_epoch, fits * steps)
-                    if schedule is not None
-                    else None
-                ),
-            )
+            planned = clock.epoch_ended(epoch + 1, fold=fold_index, agree=workers.broadcast)
             record.planned_epochs = planned
             history.append(record)
             if checkpoints is not None and workers.is_main:
