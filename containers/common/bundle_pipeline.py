@@ -110,7 +110,7 @@ def read_pipeline(root: Path, *, overrides: Mapping[str, Any] | None = None) -> 
         preprocessing=items["preprocessing"],
         inferer=items["inferer"],
         postprocessing=postprocessing,
-        image_key=_image_key(items["preprocessing"], root, str(path.relative_to(root))),
+        image_key=image_key_of(items["preprocessing"], root, str(path.relative_to(root))),
         amp=_amp(raw),
         trust=trust,
         overrides=dict(overrides or {}),
@@ -124,6 +124,15 @@ def build_items(
     way under the same rule: e.g. `network_def` for checks and fine-tuning."""
     _path, built, _trust, _raw = _built(root, items, overrides)
     return [built[item] for item in items]
+
+
+def build_workflow(
+    root: Path, items: tuple[str, ...], *, overrides: Mapping[str, Any] | None = None
+) -> tuple[Path, dict[str, Any], TrustDecision]:
+    """These items of the inference config built under the trust rule, with the config's path
+    and the decision (e.g. a detection workflow's network, detector and inferer)."""
+    path, built, trust, _raw = _built(root, items, overrides)
+    return path, built, trust
 
 
 def build_network(root: Path, *, overrides: Mapping[str, Any] | None = None) -> Any:
@@ -170,7 +179,7 @@ def _build(parser: Any, item: str, root: Path, where: str) -> Any:
         ) from exc
 
 
-def _image_key(preprocessing: Any, root: Path, where: str) -> str:
+def image_key_of(preprocessing: Any, root: Path, where: str) -> str:
     for transform in getattr(preprocessing, "transforms", ()):
         if type(transform).__name__ in ("LoadImaged", "LoadImageD", "LoadImageDict"):
             return str(transform.keys[0])
