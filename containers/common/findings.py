@@ -100,6 +100,16 @@ class Findings:
     def scores(self) -> np.ndarray:
         return np.array([f.score for f in self.findings], dtype=np.float64)
 
+    def reported(self, threshold: float) -> Findings:
+        """The findings scoring at least `threshold` (the operating point), in order."""
+        kept = tuple(f for f in self.findings if f.score >= threshold)
+        return Findings(self.series_instance_uid, kept, self.frame)
+
+    def largest_edge_mm(self) -> float:
+        """The longest box edge of any finding (0 without findings): a finding's size."""
+        boxes = self.boxes()
+        return float((boxes[:, 3:] - boxes[:, :3]).max(initial=0.0))
+
 
 def write_findings(path: Path, findings: Findings) -> None:
     Path(path).write_text(json.dumps(findings.as_dict(), indent=1) + "\n", encoding="utf-8")

@@ -1,5 +1,10 @@
-"""`python -m containers.detection`: the detection step's evaluation modes.
+"""`python -m containers.detection`: the detection step's infer and evaluation modes.
 
+    python -m containers.detection infer --input DICOM_DIR --model BUNDLE --output DIR
+        [--model-name N] [--override ID=VALUE ...] [--threshold T] [--device D] [--label L]
+    python -m containers.detection infer-session --input DICOM_DIR --model BUNDLE --output DIR
+        --session-id ID --project P --subject S --session-label L [--scan-id N]
+        [--assessor-label L] (and the options of infer)
     python -m containers.detection evaluate --reference R --prediction P --image DICOM_DIR
         --output DIR [--labels A,B] [--hit-rule RULE] [--threshold T] [--name NAME]
     python -m containers.detection evaluate-session --session-id ID --project P --output DIR
@@ -43,12 +48,50 @@ def _judging(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
+def _inferring(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, required=True, help="the series' DICOM folder")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="a MONAI detection bundle, or MONAI_MODELS"
+    )
+    parser.add_argument("--model-name", help="the model inside the --model folder")
+    parser.add_argument("--output", type=Path, required=True, help="empty output folder")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ID=VALUE",
+        help="MONAI config override, e.g. infer_patch_size=[192,192,80]",
+    )
+    parser.add_argument(
+        "--overrides", default="", metavar="'ID=VALUE ...'", help="several, space-separated"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="findings scoring at least this are reported (RTSTRUCT, SR, picture, counts)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--label", default="nodule", help="what a finding is (nodule, lesion)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m containers.detection",
-        description="Detection: findings as scored boxes against reference lesions.",
+        description="Detection: findings as scored boxes, and against reference lesions.",
     )
     modes = parser.add_subparsers(dest="mode", required=True)
+    infer = modes.add_parser("infer", help="one series: a detection bundle's findings")
+    _inferring(infer)
+    infer_session = modes.add_parser(
+        "infer-session", help="one XNAT session's series: findings and their assessor"
+    )
+    _inferring(infer_session)
+    for name in ("session-id", "project", "subject", "session-label"):
+        infer_session.add_argument(f"--{name}", required=True)
+    infer_session.add_argument("--scan-id", help="the scan's XNAT ID (recorded)")
+    infer_session.add_argument("--assessor-label", help="default: <session>_monai_<model>_<time>")
     local = modes.add_parser("evaluate", help="one scan's files: findings vs reference")
     local.add_argument("--reference", type=Path, required=True, help="DICOM SEG or RTSTRUCT")
     local.add_argument(
@@ -95,7 +138,36 @@ def _check_threshold(value: float) -> float:
 def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    if args.mode == "evaluate":
+    if args.mode in ("infer", "infer-session"):
+        from containers.detection.infer_mode import (
+            DetectionInferRequest,
+            run_detection,
+            xnat_arguments,
+        )
+        from containers.common.run_as import run_as_output_owner
+        from containers.infer.model_loading import parse_overrides
+
+        run_as_output_owner(args.output)
+        session = args.mode == "infer-session"
+        label = args.label.strip()
+        if not label or len(label) > 64:
+            raise UserError("--label must be a name of 1 to 64 characters, e.g. nodule")
+        run_detection(
+            DetectionInferRequest(
+                input=args.input,
+                model=args.model,
+                output=args.output,
+                model_name=args.model_name,
+                overrides=parse_overrides([*args.overrides.split(), *args.override]),
+                threshold=_check_threshold(args.threshold),
+                device=args.device,
+                label=label,
+                xnat=xnat_arguments(vars(args)) if session else None,
+                scan_id=getattr(args, "scan_id", None),
+                assessor_label=getattr(args, "assessor_label", None),
+            )
+        )
+    elif args.mode == "evaluate":
         from containers.detection.local_mode import LocalDetectionRequest, run_local
 
         run_local(

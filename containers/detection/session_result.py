@@ -79,7 +79,6 @@ class SessionResult:
         lesions = len(self.lesions)
         scores = self.findings.scores()
         reported = scores >= self.threshold
-        extents = self.findings.boxes()[:, 3:] - self.findings.boxes()[:, :3]
         return {
             "reference_lesions": lesions,
             "findings": len(scores),
@@ -89,7 +88,7 @@ class SessionResult:
             "false_negative": lesions - found,
             "sensitivity": found / lesions if lesions else math.nan,
             "largest_lesion_mm": max((x.diameter_mm for x in self.lesions), default=0.0),
-            "largest_finding_mm": float(extents[reported].max(initial=0.0)),
+            "largest_finding_mm": self.findings.reported(self.threshold).largest_edge_mm(),
         }
 
     def as_dict(self) -> dict[str, Any]:
