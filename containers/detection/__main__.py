@@ -139,12 +139,12 @@ def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     if args.mode in ("infer", "infer-session"):
+        from containers.common.run_as import run_as_output_owner
         from containers.detection.infer_mode import (
             DetectionInferRequest,
             run_detection,
             xnat_arguments,
         )
-        from containers.common.run_as import run_as_output_owner
         from containers.infer.model_loading import parse_overrides
 
         run_as_output_owner(args.output)

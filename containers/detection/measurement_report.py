@@ -40,7 +40,9 @@ def box_rectangle(frame: ScanFrame, box_mm: Sequence[float]) -> np.ndarray:
     """The (5, 2) closed polyline (column, row) of a scan-frame box's rows and columns."""
     lo = np.asarray(box_mm[:2], float) / np.asarray(frame.spacing[:2]) + 0.5
     hi = np.asarray(box_mm[3:5], float) / np.asarray(frame.spacing[:2]) + 0.5
-    return np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]], [lo[0], lo[1]]])
+    return np.array(
+        [[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]], [lo[0], lo[1]]]
+    )
 
 
 def rectangle_box_columns_rows(rectangle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +112,7 @@ def build_measurement_report(
         imaging_measurements=groups or None,
         title=codes.cid7021.ImagingMeasurementReport,
     )
-    evidence = list(headers.values()) or [
-        pydicom.dcmread(series.paths[0], stop_before_pixels=True)
-    ]
+    evidence = list(headers.values()) or [pydicom.dcmread(series.paths[0], stop_before_pixels=True)]
     return hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,

@@ -95,22 +95,49 @@ def tiny_detection_config() -> dict[str, Any]:
                 {"_target_": "LoadImaged", "keys": "@image_key"},
                 {"_target_": "EnsureChannelFirstd", "keys": "@image_key"},
                 {"_target_": "Orientationd", "keys": "@image_key", "axcodes": "RAS"},
-                {"_target_": "Spacingd", "keys": "@image_key", "pixdim": [0.703125, 0.703125, 1.25]},
-                {"_target_": "ScaleIntensityRanged", "keys": "@image_key", "a_min": -1024.0,
-                 "a_max": 300.0, "b_min": 0.0, "b_max": 1.0, "clip": True},
+                {
+                    "_target_": "Spacingd",
+                    "keys": "@image_key",
+                    "pixdim": [0.703125, 0.703125, 1.25],
+                },
+                {
+                    "_target_": "ScaleIntensityRanged",
+                    "keys": "@image_key",
+                    "a_min": -1024.0,
+                    "a_max": 300.0,
+                    "b_min": 0.0,
+                    "b_max": 1.0,
+                    "clip": True,
+                },
                 {"_target_": "EnsureTyped", "keys": "@image_key"},
             ],
         },  # fmt: skip
-        "inferer": {"_target_": "scripts.tiny_detection.WholeImageInferer", "detector": "@detector"},
+        "inferer": {
+            "_target_": "scripts.tiny_detection.WholeImageInferer",
+            "detector": "@detector",
+        },
         "postprocessing": {
             "_target_": "Compose",
             "transforms": [
-                {"_target_": "ClipBoxToImaged", "box_keys": "box", "label_keys": "label",
-                 "box_ref_image_keys": "@image_key", "remove_empty": True},
-                {"_target_": "AffineBoxToWorldCoordinated", "box_keys": "box",
-                 "box_ref_image_keys": "@image_key", "affine_lps_to_ras": True},
-                {"_target_": "ConvertBoxModed", "box_keys": "box", "src_mode": "xyzxyz",
-                 "dst_mode": "cccwhd"},
+                {
+                    "_target_": "ClipBoxToImaged",
+                    "box_keys": "box",
+                    "label_keys": "label",
+                    "box_ref_image_keys": "@image_key",
+                    "remove_empty": True,
+                },
+                {
+                    "_target_": "AffineBoxToWorldCoordinated",
+                    "box_keys": "box",
+                    "box_ref_image_keys": "@image_key",
+                    "affine_lps_to_ras": True,
+                },
+                {
+                    "_target_": "ConvertBoxModed",
+                    "box_keys": "box",
+                    "src_mode": "xyzxyz",
+                    "dst_mode": "cccwhd",
+                },
             ],
         },  # fmt: skip
     }
@@ -124,7 +151,9 @@ def tiny_detection_bundle(folder: Path, *, seed: int = 0) -> Path:
     (folder / "scripts").mkdir()
     (folder / "scripts" / "__init__.py").write_text("")
     (folder / "scripts" / "tiny_detection.py").write_text(SCRIPT)
-    (folder / "configs" / "inference.json").write_text(json.dumps(tiny_detection_config(), indent=1))
+    (folder / "configs" / "inference.json").write_text(
+        json.dumps(tiny_detection_config(), indent=1)
+    )
     metadata = {"version": "0.1.0", "name": "tiny lung nodule detector", "task": "detection"}
     (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
     random_detection_weights(folder, seed=seed)
@@ -172,7 +201,9 @@ def bundle_own_boxes(bundle: Path, series: Any, overrides: dict | None = None) -
 
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(bundle), "device": "$torch.device('cpu')", **(overrides or {})})
+    parser.update(
+        {"bundle_root": str(bundle), "device": "$torch.device('cpu')", **(overrides or {})}
+    )
     with _on_path(bundle):
         network = parser.get_parsed_content("network_def")
         network.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
