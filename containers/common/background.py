@@ -32,6 +32,18 @@ log = logging.getLogger(__name__)
 
 Stage = tuple[str, Callable[[], Any]]
 
+# True once the process paused the collector itself at its first line (`pause_gc_from_start`):
+# the first `BackgroundStages(pause_gc=True)` then resumes it as if it had paused it.
+_paused_from_start = False
+
+
+def pause_gc_from_start() -> None:
+    """For a process that is the step, at its first line (`containers.common.program`)."""
+    global _paused_from_start
+    if gc.isenabled():
+        gc.disable()
+        _paused_from_start = True
+
 
 class BackgroundStages:
     """Runs `stages` one after the other in a background thread (started on `__enter__`)."""
@@ -51,7 +63,7 @@ class BackgroundStages:
 
     def __enter__(self) -> BackgroundStages:
         if self._pause_gc:
-            self._gc_was_enabled = gc.isenabled()
+            self._gc_was_enabled = gc.isenabled() or _paused_from_start
             gc.disable()
         self._thread.start()
         return self

@@ -38,8 +38,10 @@ PIPELINE_ITEMS = ("network_def", "preprocessing", "inferer", "postprocessing")
 
 # Optional packages MONAI imports at its top level that the pipeline items never use: the step
 # builds no engine, handler or visualiser (`monai.bundle run` builds an ignite evaluator around
-# the same items). SciPy and scikit-image stay: MONAI's transforms use them.
-UNUSED_BY_PIPELINES = tuple(p for p in UNUSED_BY_NETWORKS if p not in ("scipy", "skimage"))
+# the same items). What a bundle's configs and transforms may use stays: SciPy and
+# scikit-image (transforms), PyYAML (YAML configs), tifffile (whole-slide readers) and filelock.
+USED_BY_PIPELINES = ("scipy", "skimage", "yaml", "tifffile", "filelock")
+UNUSED_BY_PIPELINES = tuple(p for p in UNUSED_BY_NETWORKS if p not in USED_BY_PIPELINES)
 
 
 @dataclass

@@ -45,6 +45,10 @@ UNUSED_BY_NETWORKS = (
     "sklearn",  # monai.metrics.embedding_collapse
     "pandas",  # monai.utils.profiling
     "tensorboard",  # monai.visualize.img2tensorboard
+    "requests",  # monai.apps' dataset downloads (TCIA)
+    "yaml",  # monai.bundle's YAML configs (our bundles' configs are JSON)
+    "tifffile",  # monai.data.wsi_reader (whole-slide images)
+    "filelock",  # monai.transforms.io (locks around a persistent cache)
 )
 
 

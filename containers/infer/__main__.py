@@ -12,10 +12,18 @@ starts them in the background (torch, then the model's weights and network, then
 libraries) and reads the series meanwhile; the report records how long the step then waited.
 Run as a program, it imports MONAI for our bundles without the optional packages only MONAI's
 other parts use (`containers.common.monai_import`), and ends without tearing the interpreter
-down (`exit_at_once`).
+down (`exit_at_once`); its first lines, before the imports below, pause the garbage collector
+and leave out what pydicom's import looks for but a step never uses
+(`containers.common.program`).
 """
 
+# ruff: noqa: E402  (as a program, the lines below run before the step's imports)
 from __future__ import annotations
+
+if __name__ == "__main__":
+    from containers.common.program import begin_program
+
+    begin_program()
 
 import argparse
 import datetime as dt

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.program_run import run_infer_program
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -46,29 +48,25 @@ def test_a_refused_run_keeps_its_exit_code_and_its_one_line(
 def test_the_program_runs_our_bundle_on_a_monai_without_the_packages_it_does_not_use(
     tmp_path: Path, series_dir: Path, tiny_bundle: Path
 ) -> None:
-    """Run as a program (`as_program`, as `python -m containers.infer` does) on our bundle, the
-    step imports MONAI's networks without ignite, matplotlib, SciPy, ...
-    (containers.common.monai_import), with the garbage collector paused meanwhile. nibabel,
-    which writes the NIfTI, looks for SciPy's top level itself (it imports the parts it uses
-    lazily): none of SciPy's heavy parts loads."""
+    """`python -m containers.infer` on our bundle. Its first lines
+    (`containers.common.program.begin_program`), before its imports, pause the collector and
+    import pydicom without `requests` (pydicom's `data.download` records it as missing); the
+    background stages then import MONAI's networks without ignite, matplotlib, SciPy, requests,
+    ... (`containers.common.monai_import`) and resume the collector with what loaded frozen.
+    nibabel, which writes the NIfTI, looks for SciPy's top level itself (it imports the parts it
+    uses lazily): none of SciPy's heavy parts loads. The module runs as `__main__` (runpy, as
+    `-m` does); its last call, `os._exit`, reports the process' state."""
     from containers.common.monai_import import UNUSED_BY_NETWORKS
 
     argv = ["--input", str(series_dir), "--model", str(tiny_bundle),
             "--output", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
-    code = (
-        "import gc, json, sys\n"
-        "from containers.infer.__main__ import main\n"
-        f"code = main({argv!r}, as_program=True)\n"
-        "print(json.dumps([code, sorted(sys.modules), gc.isenabled(), gc.get_freeze_count()]))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    exit_code, modules, gc_enabled, frozen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert exit_code == 0
-    # The collector paused while the background imports ran, then resumed with them frozen.
-    assert gc_enabled and frozen > 100_000
+    state = run_infer_program(argv)
+    assert state.exit_code == 0
+    modules = state.modules
+    # The collector was on when the program started, paused from its first line, then resumed
+    # with what loaded frozen.
+    assert state.gc_at_start and state.gc_at_end and state.frozen > 100_000
+    assert state.pydicom_has_requests is False
     assert {"torch", "monai.networks.nets.unet"} <= set(modules)
     unused = set(UNUSED_BY_NETWORKS) - {"scipy"}
     assert not [m for m in modules if m.partition(".")[0] in unused]

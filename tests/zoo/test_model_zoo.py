@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from containers.infer.bundle_run import resample_onto
 from tests.imaging.dicom_factory import SeriesGeometry, phantom_volume, write_ct_series
 from tests.infer.conftest import xnat_arguments
 from tests.monai_bundles import calibrated_weights, run_monai_bundle, zoo_bundle
+from tests.program_run import run_infer_program
 from xnat_plugin.models.layout import code_checksum
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,7 +206,7 @@ def test_models_add_check_passes_each_zoo_segmentation_bundle_without_running_it
 def test_the_program_runs_a_zoo_bundle_on_a_monai_without_its_engines_and_same_labels(
     name: str, reference_dir: Path, tmp_path: Path
 ) -> None:
-    """Run as a program (`python -m containers.infer`), the step imports MONAI without the
+    """Run as the program (`python -m containers.infer`), the step imports MONAI without the
     packages of its engines, handlers and visualisers (bundle_pipeline.import_monai): none of
     them loads in the process, and the label map is still `monai.bundle run`'s (run here, with
     all of MONAI) on calibrated weights."""
@@ -221,18 +220,9 @@ def test_the_program_runs_a_zoo_bundle_on_a_monai_without_its_engines_and_same_l
     calibrated_weights(bundle, image, overrides=_monai_overrides(name, image))
     argv = ["--input", str(dicom), "--model", str(bundle), "--output", str(tmp_path / "out"),
             "--device", "cpu", *extra]  # fmt: skip
-    code = (
-        "import json, sys\n"
-        "from containers.infer.__main__ import main\n"
-        f"code = main({argv!r}, as_program=True)\n"
-        "print(json.dumps([code, sorted(sys.modules)]))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    exit_code, modules = json.loads(done.stdout.strip().splitlines()[-1])
-    assert exit_code == 0 and "monai.transforms" in modules
+    state = run_infer_program(argv)
+    modules = state.modules
+    assert state.exit_code == 0 and "monai.transforms" in modules
     assert not [m for m in modules if m.partition(".")[0] in UNUSED_BY_PIPELINES]
 
     ours = _nifti(next((tmp_path / "out" / "NIFTI").iterdir()))
