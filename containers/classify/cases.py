@@ -8,9 +8,12 @@ catalog puts it, else downloaded. A labelled session whose scan cannot be chosen
 and listed with the reason, as an unlabelled one is.
 
 `Preprocessing` is the bundle's input contract: reorient to RAS, resample to `spacing` mm,
-clip to the CT window and scale to [0, 1], then pad or crop about the centre to `roi_size`
-(MONAI's `ResizeWithPadOrCrop`). The bundle's `inference.json` spells the same steps as MONAI
-transforms.
+crop to the body (`crop="body"`: the box of the voxels above `BODY_HU`, MONAI's
+`CropForeground`), clip to the CT window and scale to [0, 1], then pad or crop about the centre
+to `roi_size` (MONAI's `ResizeWithPadOrCrop`). The input is thus centred on the patient, not on
+the scanner's field of view, and holds no air a field of view wider than the body would add.
+`crop="centre"` (bundles written before the body crop) skips the body crop. The bundle's
+`inference.json` spells the same steps as MONAI transforms.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORIENTATION = "RAS"
+BODY_HU = -500.0  # the body crop keeps the box of the voxels above this (air is about -1000)
+CROPS = ("body", "centre")
 
 
 @dataclass
@@ -77,27 +82,55 @@ class Preprocessing:
     roi_size: tuple[int, int, int]
     window: CTWindow
     orientation: str = ORIENTATION
+    crop: str = "body"  # one of CROPS
 
     def as_dict(self) -> dict[str, Any]:
+        about = (
+            f"the body's box (voxels above {BODY_HU:g} HU, MONAI CropForeground), then pad or "
+            "crop about its centre (MONAI ResizeWithPadOrCrop)"
+            if self.crop == "body"
+            else "pad or crop about the centre (MONAI ResizeWithPadOrCrop)"
+        )
         return {
             "orientation": self.orientation,
             "spacing_mm": list(self.spacing),
             "intensity_window": {"a_min": self.window.a_min, "a_max": self.window.a_max},
             "roi_size": list(self.roi_size),
-            "crop": "pad or crop about the centre (MONAI ResizeWithPadOrCrop)",
+            "crop_to": self.crop,
+            "crop": about,
         }
 
     def apply(self, image: np.ndarray, affine: np.ndarray) -> torch.Tensor:
         """(1, X, Y, Z) float32 network input from a volume on its scan grid."""
-        from monai.transforms import ResizeWithPadOrCrop
+        return self.apply_with_affine(image, affine)[0]
+
+    def apply_with_affine(
+        self, image: np.ndarray, affine: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The network input (1, X, Y, Z) float32 and its grid's voxel → RAS affine (after the
+        resampling, the body crop and the pad or crop: MONAI moves a MetaTensor's affine)."""
+        import torch
+        from monai.data import MetaTensor
+        from monai.transforms import CropForeground, ResizeWithPadOrCrop
 
         mapping = plan_grid(image.shape, affine, self.spacing, self.orientation)
-        hounsfield = to_model_grid(image, mapping)[0]
-        scaled = self.window.apply(hounsfield.numpy(), in_place=True)
-        import torch
+        hounsfield = MetaTensor(
+            to_model_grid(image, mapping)[0], affine=torch.as_tensor(mapping.model_affine)
+        )
+        if self.crop == "body":
+            hounsfield = CropForeground(select_fn=_above_body_hu, allow_smaller=True)(hounsfield)
+        scaled = MetaTensor(
+            torch.from_numpy(self.window.apply(hounsfield.as_tensor().numpy(), in_place=True)),
+            affine=hounsfield.affine,
+        )
+        resized = ResizeWithPadOrCrop(list(self.roi_size))(scaled)
+        assert isinstance(resized, MetaTensor)
+        grid_affine = np.asarray(torch.as_tensor(resized.affine), dtype=np.float64)
+        return torch.as_tensor(resized.as_tensor(), dtype=torch.float32).contiguous(), grid_affine
 
-        resized = ResizeWithPadOrCrop(list(self.roi_size))(torch.from_numpy(scaled))
-        return torch.as_tensor(resized, dtype=torch.float32).contiguous()
+
+def _above_body_hu(image: Any) -> Any:
+    return image > BODY_HU
 
 
 def median_spacing(cases: Sequence[ClassificationCase]) -> tuple[float, float, float]:

@@ -137,6 +137,8 @@ def read_classifier_bundle(folder: Path) -> ClassifierBundle:
         roi_size=tuple(int(v) for v in prep["roi_size"]),  # type: ignore[arg-type]
         window=CTWindow(a_min=float(window["a_min"]), a_max=float(window["a_max"])),
         orientation=str(prep.get("orientation", "RAS")),
+        # Bundles written before the body crop padded or cropped about the centre only.
+        crop=str(prep.get("crop_to", "centre")),
     )
     folds = sorted(
         (folder / "models").glob("fold_*/model.pt"), key=lambda p: int(p.parent.name[5:])
@@ -410,25 +412,8 @@ def _run(
 
 def model_input(series: Series, prep: Preprocessing) -> tuple[torch.Tensor, np.ndarray]:
     """The network input (1, X, Y, Z), exactly as training built it (`Preprocessing.apply`), and
-    the voxel → RAS affine of that input grid (after the pad or crop about the centre)."""
-    import numpy as np
-    import torch
-    from monai.data import MetaTensor
-    from monai.transforms import ResizeWithPadOrCrop
-
-    from containers.common.resample import plan_grid
-
-    image = prep.apply(series.volume, series.affine)
-    mapping = plan_grid(series.shape, series.affine, prep.spacing, prep.orientation)
-    # The same pad or crop on an empty tensor carrying the model grid's affine: MONAI moves
-    # the affine's origin as it pads or crops.
-    grid = MetaTensor(
-        torch.zeros((1, *mapping.model_shape)), affine=torch.as_tensor(mapping.model_affine)
-    )
-    cropped = ResizeWithPadOrCrop(list(prep.roi_size))(grid)
-    assert isinstance(cropped, MetaTensor)
-    affine = np.asarray(torch.as_tensor(cropped.affine), dtype=np.float64)
-    return image, affine
+    the voxel → RAS affine of that input grid (after the body crop and the pad or crop)."""
+    return prep.apply_with_affine(series.volume, series.affine)
 
 
 def classification_assessor(
