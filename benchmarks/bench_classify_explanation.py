@@ -4,18 +4,26 @@ trained on the CPU within a time budget, and the held-out ROC AUC beside it.
 
 Sessions are the seeded classification task's phantoms (`sandbox seed --task classification`:
 a liver lesion of 8-25 mm, 18-30 HU darker than the liver, in every second one). Training is
-the step's own `ClassificationTrainer` (ResNet18, 4.5 × 4.5 × 5 mm, 64 × 64 × 40 voxels);
+the step's own `ClassificationTrainer` (ResNet18, 4.5 × 4.5 × 5 mm, 64 × 64 × 40 voxels about
+the body's centre, the step's default body crop);
 the explanation is the infer step's own path (`containers.classify.infer.model_input`,
 `containers.classify.explain`): the map of the "lesion" class on the network's last
 convolution and on finer ones, carried back onto the scan, and its peak compared with the
-seeded lesion's centre. Goal: the last convolution's map peaks at the lesion in most cases
-(ours ≥ 0.5, a fraction: the reference is 1, so the ratio is the fraction itself); the note
-gives the finer layers' fractions and the held-out AUC.
+seeded lesion's centre. Two results:
+
+- held-out ROC AUC of the 10-minute CPU training, goal ≥ 0.95 (the reference is the goal, so
+  the ratio is AUC / 0.95 and holds at ≥ 1);
+- the explanation: the last convolution's map peaks at the lesion in most cases (ours ≥ 0.5, a
+  fraction: the reference is 1, so the ratio is the fraction itself); the note gives the finer
+  layers' fractions.
+
+The machine's load average is in the notes: the figures are for a CPU that may be shared.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -29,6 +37,7 @@ log = logging.getLogger(__name__)
 NETWORK = "ResNet18"
 FINER = ("layer3.1.conv2", "layer2.1.conv2")
 TOLERANCE_MM = 10.0
+AUC_GOAL = 0.95
 
 
 @dataclass
@@ -84,6 +93,7 @@ def run(quick: bool) -> list[BenchResult]:
         prep = Preprocessing(spacing=(4.5, 4.5, 5.0), roi_size=(64, 64, 40), window=CTWindow())
     train = _sessions(1, train_count)
     test = _sessions(1001, test_count)
+    validation = _sessions(2001, 4)  # chooses the best epoch; the test sessions stay unseen
 
     def examples(items: list[tuple[Volume, np.ndarray | None, float]]) -> list[Example]:
         return [
@@ -99,7 +109,7 @@ def run(quick: bool) -> list[BenchResult]:
     workers = Workers(rank=0, world_size=1, device=torch.device("cpu"))
     start = time.perf_counter()
     result = ClassificationTrainer(settings, ["no_lesion", "lesion"], workers).train_fold(
-        0, examples(train), examples(test[:4]), None, deadline=budget.deadline_after(minutes)
+        0, examples(train), examples(validation), None, deadline=budget.deadline_after(minutes)
     )
     seconds = time.perf_counter() - start
     from containers.classify.networks import build_classifier
@@ -127,11 +137,23 @@ def run(quick: bool) -> list[BenchResult]:
             log.info("lesion %.1f mm, %s: peak %.1f mm from its centre", diameter, layer, distance)
     auc = roc_auc(truths, scores)
     finer = ", ".join(f"{layer} {hits[layer]}/{lesions}" for layer in FINER)
-    note = (
+    passes = sum(record.optimizer_steps for record in result.history) * settings.batch_size
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    training = (
         f"{NETWORK}, {len(result.history)} epochs in {seconds / 60:.1f} min on "
-        f"{train_count} sessions; held-out AUC {auc:.2f}; finer layers: {finer}"
+        f"{train_count} sessions ({seconds / max(1, passes):.2f} s per session pass), "
+        f"tested on {len(test)}; load average {load}"
     )
+    note = f"{training}; held-out AUC {auc:.2f}; finer layers: {finer}"
     return [
+        BenchResult(
+            name="classify held-out ROC AUC after a CPU training",
+            ours=auc,
+            reference=AUC_GOAL,
+            goal=">=1.0",
+            unit="AUC",
+            note=training,
+        ),
         BenchResult(
             name=f"classify explanation at the lesion ({layers[0]})",
             ours=hits[layers[0]] / max(1, lesions),

@@ -131,6 +131,11 @@ def inference_config(network: str, classes: Sequence[str], prep: Preprocessing) 
                     "b_max": 1.0,
                     "clip": True,
                 },
+                *(
+                    [{"_target_": "CropForegroundd", "keys": "image", "source_key": "image"}]
+                    if prep.crop == "body"
+                    else []
+                ),
                 {
                     "_target_": "ResizeWithPadOrCropd",
                     "keys": "image",

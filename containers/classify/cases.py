@@ -8,9 +8,9 @@ catalog puts it, else downloaded. A labelled session whose scan cannot be chosen
 and listed with the reason, as an unlabelled one is.
 
 `Preprocessing` is the bundle's input contract: reorient to RAS, resample to `spacing` mm,
-crop to the body (`crop="body"`: the box of the voxels above `BODY_HU`, MONAI's
-`CropForeground`), clip to the CT window and scale to [0, 1], then pad or crop about the centre
-to `roi_size` (MONAI's `ResizeWithPadOrCrop`). The input is thus centred on the patient, not on
+clip to the CT window and scale to [0, 1], crop to the body (`crop="body"`: the box of the
+voxels above the window's floor, MONAI's `CropForeground`; air is below any CT window), then
+pad or crop about the centre to `roi_size` (MONAI's `ResizeWithPadOrCrop`). The input is thus centred on the patient, not on
 the scanner's field of view, and holds no air a field of view wider than the body would add.
 `crop="centre"` (bundles written before the body crop) skips the body crop. The bundle's
 `inference.json` spells the same steps as MONAI transforms.
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORIENTATION = "RAS"
-BODY_HU = -500.0  # the body crop keeps the box of the voxels above this (air is about -1000)
 CROPS = ("body", "centre")
 
 
@@ -86,8 +85,8 @@ class Preprocessing:
 
     def as_dict(self) -> dict[str, Any]:
         about = (
-            f"the body's box (voxels above {BODY_HU:g} HU, MONAI CropForeground), then pad or "
-            "crop about its centre (MONAI ResizeWithPadOrCrop)"
+            "the body's box (voxels above the window's floor, MONAI CropForeground), then pad "
+            "or crop about its centre (MONAI ResizeWithPadOrCrop)"
             if self.crop == "body"
             else "pad or crop about the centre (MONAI ResizeWithPadOrCrop)"
         )
@@ -114,23 +113,17 @@ class Preprocessing:
         from monai.transforms import CropForeground, ResizeWithPadOrCrop
 
         mapping = plan_grid(image.shape, affine, self.spacing, self.orientation)
-        hounsfield = MetaTensor(
-            to_model_grid(image, mapping)[0], affine=torch.as_tensor(mapping.model_affine)
+        hounsfield = to_model_grid(image, mapping)[0]
+        scaled = MetaTensor(
+            torch.from_numpy(self.window.apply(hounsfield.numpy(), in_place=True)),
+            affine=torch.as_tensor(mapping.model_affine),
         )
         if self.crop == "body":
-            hounsfield = CropForeground(select_fn=_above_body_hu, allow_smaller=True)(hounsfield)
-        scaled = MetaTensor(
-            torch.from_numpy(self.window.apply(hounsfield.as_tensor().numpy(), in_place=True)),
-            affine=hounsfield.affine,
-        )
+            scaled = CropForeground(allow_smaller=True)(scaled)  # MONAI's select_fn: x > 0
         resized = ResizeWithPadOrCrop(list(self.roi_size))(scaled)
         assert isinstance(resized, MetaTensor)
         grid_affine = np.asarray(torch.as_tensor(resized.affine), dtype=np.float64)
         return torch.as_tensor(resized.as_tensor(), dtype=torch.float32).contiguous(), grid_affine
-
-
-def _above_body_hu(image: Any) -> Any:
-    return image > BODY_HU
 
 
 def median_spacing(cases: Sequence[ClassificationCase]) -> tuple[float, float, float]:

@@ -116,7 +116,7 @@ class ClassifierBundle:
 
 def read_classifier_bundle(folder: Path) -> ClassifierBundle:
     from containers.classify.bundle_output import CLASSIFIER_KEY, class_names
-    from containers.classify.cases import Preprocessing
+    from containers.classify.cases import CROPS, Preprocessing
     from containers.common.bundle_spec import CTWindow
 
     metadata_file = folder / "configs" / "metadata.json"
@@ -140,6 +140,11 @@ def read_classifier_bundle(folder: Path) -> ClassifierBundle:
         # Bundles written before the body crop padded or cropped about the centre only.
         crop=str(prep.get("crop_to", "centre")),
     )
+    if preprocessing.crop not in CROPS:
+        raise UserError(
+            f"model {folder.name}: unknown crop_to {preprocessing.crop!r} in its preprocessing "
+            f"(this step knows {', '.join(CROPS)}): retrain it with `classify train`"
+        )
     folds = sorted(
         (folder / "models").glob("fold_*/model.pt"), key=lambda p: int(p.parent.name[5:])
     )
