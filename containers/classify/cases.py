@@ -113,9 +113,11 @@ class Preprocessing:
         from monai.transforms import CropForeground, ResizeWithPadOrCrop
 
         mapping = plan_grid(image.shape, affine, self.spacing, self.orientation)
-        hounsfield = to_model_grid(image, mapping)[0]
+        hounsfield = to_model_grid(image, mapping)[0].numpy()
+        # On the scan's own grid the resampling is a view of `image`: never scale it in place.
+        in_place = not np.shares_memory(hounsfield, image)
         scaled = MetaTensor(
-            torch.from_numpy(self.window.apply(hounsfield.numpy(), in_place=True)),
+            torch.from_numpy(self.window.apply(hounsfield, in_place=in_place)),
             affine=torch.as_tensor(mapping.model_affine),
         )
         if self.crop == "body":

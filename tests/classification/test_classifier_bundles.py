@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import nibabel as nib
+import pytest
 import numpy as np
 import torch
 
@@ -86,3 +87,60 @@ def test_model_zoo_classification_template_loads_as_a_bundle(reference_dir: Path
     with torch.no_grad():
         out = network(torch.zeros(1, 1, 128, 128))
     assert out.shape == (1, len(class_names(metadata)))
+
+
+def test_the_body_crop_centres_the_input_on_the_body_as_the_bundle_spells_it(tmp_path: Path):
+    """`Preprocessing(crop="body")` keeps the box of the voxels above the window's floor and
+    centres the input on it; the bundle's own pipeline (MONAI `CropForegroundd`) gives the
+    same input; the input grid's affine says where each input voxel lies in the scan."""
+    volume = np.full((60, 60, 20), -1000.0, dtype=np.float32)
+    volume[5:26, 10:41, 5:16] = 40.0  # the "body", off the scan's centre
+    volume[15, 25, 10] = 200.0  # a marker at the body's centre
+    affine = np.diag([3.0, 3.0, 5.0, 1.0])
+    prep = Preprocessing(spacing=(3.0, 3.0, 5.0), roi_size=(16, 16, 8), window=CTWindow())
+    before = volume.copy()
+    image, grid = prep.apply_with_affine(volume, affine)
+    assert np.array_equal(volume, before)  # on the scan's own grid too, the scan is left as is
+    assert tuple(image.shape) == (1, 16, 16, 8)
+    assert float(image.min()) > 0.0  # all body, no air: the body is larger than the input
+    marker = np.unravel_index(int(torch.argmax(image[0])), image.shape[1:])
+    assert np.allclose((grid @ np.array([*marker, 1.0]))[:3], affine[:3, :3] @ [15, 25, 10])
+    assert all(abs(int(m) - s // 2) <= 1 for m, s in zip(marker, (16, 16, 8), strict=True))
+
+    centre = Preprocessing(prep.spacing, prep.roi_size, prep.window, crop="centre")
+    about_centre, centre_grid = centre.apply_with_affine(volume, affine)
+    assert float(about_centre.min()) == 0.0  # the scan's centre: air and the body's edge
+    assert np.allclose(centre_grid[:3, 3], affine[:3, :3] @ [22, 22, 6])
+
+    nib.save(nib.Nifti1Image(volume, affine), tmp_path / "ct.nii.gz")
+    torch.manual_seed(0)
+    bundle = write_classifier_bundle(
+        tmp_path / "b", "m", "EfficientNetB0", CLASSES, prep,
+        [fold(build_classifier("EfficientNetB0", 2).state_dict(), 0, 0.9)], {"project": "P"},
+    )  # fmt: skip
+    pipeline = read_pipeline(bundle)
+    assert not pipeline.trust.runs_code
+    item = pipeline.preprocessing({pipeline.image_key: str(tmp_path / "ct.nii.gz")})
+    assert torch.allclose(torch.as_tensor(item[pipeline.image_key]).float(), image, atol=1e-5)
+
+
+def test_a_bundle_from_before_the_body_crop_keeps_the_centre_crop(tmp_path: Path):
+    from containers.classify.bundle_output import CLASSIFIER_KEY
+    from containers.classify.infer import read_classifier_bundle
+    from xnat_plugin.errors import UserError
+
+    torch.manual_seed(0)
+    bundle = write_classifier_bundle(
+        tmp_path / "b", "m", "EfficientNetB0", CLASSES, PREP,
+        [fold(build_classifier("EfficientNetB0", 2).state_dict(), 0, 0.9)], {"project": "P"},
+    )  # fmt: skip
+    assert read_classifier_bundle(bundle).preprocessing.crop == "body"
+    path = bundle / "configs" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    del metadata[CLASSIFIER_KEY]["preprocessing"]["crop_to"]
+    path.write_text(json.dumps(metadata))
+    assert read_classifier_bundle(bundle).preprocessing.crop == "centre"
+    metadata[CLASSIFIER_KEY]["preprocessing"]["crop_to"] = "liver"
+    path.write_text(json.dumps(metadata))
+    with pytest.raises(UserError, match="unknown crop_to 'liver'"):
+        read_classifier_bundle(bundle)
