@@ -121,8 +121,9 @@ def classify_train_command(variant: Variant) -> Command:
             value_input(
                 "roi-size",
                 "Input size",
-                "Network input in voxels, as x,y,z: each scan is padded or cropped about its "
-                "centre to this size after resampling (at least 32 per axis).",
+                "Network input in voxels, as x,y,z: each scan, resampled and cropped to the "
+                "body, is padded or cropped about the body's centre to this size (at least 32 "
+                "per axis).",
                 default="96,96,48",
                 required=True,
                 flag="--roi-size",
