@@ -161,5 +161,5 @@ def run(quick: bool) -> list[BenchResult]:
             goal="ours>=0.5",
             unit="fraction",
             note=note,
-        )
+        ),
     ]

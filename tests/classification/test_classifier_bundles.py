@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import nibabel as nib
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from containers.classify.bundle_output import class_names, write_classifier_bundle
