@@ -17,7 +17,7 @@ from xnat_plugin.commands.catalogue import CPU, GPU, Variant, step_commands
 
 @pytest.mark.parametrize("variant", [GPU, CPU], ids=["gpu", "cpu"])
 def test_the_classify_infer_command_line_parses_with_the_steps_parser(variant: Variant) -> None:
-    segmentation, classify = step_commands("infer", variant)
+    segmentation, classify, _detector = step_commands("infer", variant)
     assert classify.name == f"xnat-monai-classify-infer{variant.suffix}"
     assert classify.image == segmentation.image
     words = shlex.split(fill_command_line(classify, SAMPLE_XNAT_VALUES | {"model-name": "les"}))
@@ -33,7 +33,7 @@ def test_the_classify_infer_command_line_parses_with_the_steps_parser(variant: V
 
 
 def test_the_wrapper_mounts_the_rule_s_scan_and_stores_a_qc_assessment() -> None:
-    _segmentation, classify = step_commands("infer", CPU)
+    _segmentation, classify, _detector = step_commands("infer", CPU)
     (wrapper,) = classify.xnat
     assert wrapper.contexts == ["xnat:imageSessionData"]
     derived = {d.name: d for d in wrapper.derived_inputs}

@@ -59,6 +59,10 @@ CONTRACT_OPTIONS = {
         "--session-id", "--project", "--output", "--session-dir", "--ai-pattern",
         "--reference-pattern", "--ai-assessor-id", "--labels", "--hit-rule", "--threshold",
     },
+    "containers.detection infer-session": {
+        "--input", "--model", "--model-name", "--output", "--overrides", "--session-id",
+        "--project", "--subject", "--session-label", "--scan-id", "--threshold", "--device",
+    },
     "containers.detection evaluate-project": {
         "--project", "--output", "--models", "--run", "--seed", "--resamples",
     },
@@ -118,7 +122,7 @@ def test_command_line_uses_only_the_contracts_options(command: Command) -> None:
 
 
 def test_infer_command_line_reads_the_mounted_scan_and_model() -> None:
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     line = fill_command_line(infer, SAMPLE_XNAT_VALUES | {"model-name": "organs"})
     words = shlex.split(line)
     assert words[words.index("--input") + 1] == "/input"
@@ -182,7 +186,7 @@ def test_gpu_builds_ask_for_a_gpu_on_every_backend_and_cpu_builds_do_not() -> No
 
 def test_wrapper_names_are_unique_across_the_catalogue() -> None:
     names = [wrapper.name for command in all_commands() for wrapper in command.xnat]
-    assert len(names) == len(set(names)) == 22
+    assert len(names) == len(set(names)) == 24
 
 
 def test_catalogue_files_are_one_per_image() -> None:
@@ -203,7 +207,7 @@ def test_catalogue_files_are_one_per_image() -> None:
 
 
 def test_version_is_the_content_hash_and_changes_with_any_change() -> None:
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     assert infer.version == content_version(infer)
     changed = infer.model_copy(update={"shm_size": (infer.shm_size or 0) + 1})
     assert content_version(changed) != infer.version
@@ -231,7 +235,7 @@ def test_train_runs_on_a_project_mounted_read_only_and_stores_into_monai_models(
 
 
 def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     wrapper = infer.wrapper("monai-segment-session")
     assert wrapper.contexts == ["xnat:imageSessionData"]
     scan = wrapper.input("scan")
@@ -251,7 +255,7 @@ def test_infer_mounts_the_scans_dicom_and_the_projects_models() -> None:
 
 def test_infer_with_several_scans_mounts_the_whole_session_instead_of_one_scan() -> None:
     """Each wrapper feeds one of /input and /session; the other stays an empty folder."""
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     wrapper = infer.wrapper("monai-segment-session-scans")
     (session,) = wrapper.external_inputs
     assert session.type == "Session"
@@ -270,7 +274,7 @@ def test_infer_with_several_scans_mounts_the_whole_session_instead_of_one_scan()
 
 @pytest.mark.parametrize("name", ["monai-segment-session", "monai-segment-session-scans"])
 def test_infer_uploads_an_roi_collection_with_its_files_under_it(name: str) -> None:
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     wrapper = infer.wrapper(name)
     handlers = wrapper.output_handlers_in_upload_order()
     assessor = handlers[0]

@@ -44,7 +44,7 @@ def option(words: list[str], name: str) -> str:
 
 
 def test_infer_picks_the_ct_scan_and_mounts_its_dicom_and_the_models() -> None:
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     resolved = resolve_wrapper(
         infer,
         "monai-segment-session",

@@ -41,7 +41,7 @@ def session(*scans: FakeScan) -> FakeSession:
 
 def resolve_infer(fake: FakeSession, rule: ScanRule | None = None) -> str:
     """The scan ID infer's command line gets (the project's rule as its configured matcher)."""
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     config = {"inputs": {"scan": {"matcher": rule.matcher()}}} if rule else None
     resolved = resolve_wrapper(
         infer,

@@ -14,7 +14,7 @@ from xnat_plugin.commands.catalogue import CPU, GPU, Variant, step_commands
 def test_infer_command_line_parses_with_the_infer_steps_parser(variant: Variant) -> None:
     from containers.infer.__main__ import build_parser
 
-    infer, _classifier = step_commands("infer", variant)
+    infer, _classifier, _detector = step_commands("infer", variant)
     values = SAMPLE_XNAT_VALUES | {"model-name": "organs", "tta": "true"}
     words = shlex.split(fill_command_line(infer, values))
     args = build_parser().parse_args(words[3:])

@@ -115,7 +115,7 @@ def test_preresolve_offers_the_models_a_project_holds(
     bundle_file = tmp_path / "model.pt"
     bundle_file.write_bytes(b"weights")
     rest.upload_file("/archive/projects/P1", "MONAI_MODELS", "spleen/models/model.pt", bundle_file)
-    infer, _classifier = step_commands("infer")
+    infer, _classifier, _detector = step_commands("infer")
     report = preresolve(infer, "monai-segment-session", f"/experiments/{session_id}", rest)
     [models] = report["inputs"]["models"]["values"]
     assert models["folders"] == ["liver", "spleen"]

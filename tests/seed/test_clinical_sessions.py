@@ -96,7 +96,7 @@ def test_the_series_are_one_study_on_one_frame_of_reference_over_the_same_length
 
 
 def _infer_scan(sandbox: Any, session_id: str, rule: ScanRule | None) -> str:
-    infer, _classifier = step_commands("infer", variant=_cpu())
+    infer, _classifier, _detector = step_commands("infer", variant=_cpu())
     config = {"inputs": {"scan": {"matcher": rule.matcher()}}} if rule else None
     with XnatRest(sandbox.url, sandbox.user, sandbox.password) as xnat:
         resolved = resolve_wrapper(

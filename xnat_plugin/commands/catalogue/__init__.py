@@ -21,6 +21,7 @@ from xnat_plugin.commands.catalogue.detection import (
     detection_project_command,
     detection_session_command,
 )
+from xnat_plugin.commands.catalogue.detection_infer import detection_infer_command
 from xnat_plugin.commands.catalogue.evaluate import (
     evaluate_project_command,
     evaluate_session_command,
@@ -34,8 +35,8 @@ STEPS = ("train", "infer", "evaluate")
 _BUILDERS: dict[str, tuple[Callable[[Variant], Command], ...]] = {
     # The classifier trains in the train image: the same libraries and hardware.
     "train": (train_command, classify_train_command),
-    # The classifier infers in the infer image: the same libraries and hardware.
-    "infer": (infer_command, classify_infer_command),
+    # The classifier and the detector infer in the infer image: the same libraries and hardware.
+    "infer": (infer_command, classify_infer_command, detection_infer_command),
     # Detection's and classification's evaluations run in the evaluate image: the same CPU-only
     # metrics libraries.
     "evaluate": (
