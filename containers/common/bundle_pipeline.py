@@ -152,8 +152,8 @@ def _built(
     missing = [item for item in items if item not in raw]
     if missing:
         raise UserError(
-            f"bundle {root.name}: {where} has no {', '.join(missing)}; the step needs a "
-            "segmentation workflow with network_def, preprocessing, inferer and postprocessing"
+            f"bundle {root.name}: {where} has no {', '.join(missing)}; the step builds "
+            f"{', '.join(items)} from it"
         )
     raw = without_writers(raw)
     trust = decide(root, raw, where=where, ids=items)
@@ -175,6 +175,12 @@ def _build(parser: Any, item: str, root: Path, where: str) -> Any:
     try:
         return parser.get_parsed_content(item)
     except Exception as exc:
+        if isinstance(_innermost(exc), ImportError):  # MONAI's OptionalImportError is one
+            raise UserError(
+                f"bundle {root.name}: {where} {item} needs a package that does not import "
+                f"here ({_cause(exc)}): use an image that has it (MONAI's RetinaNet, in "
+                "detection bundles, needs torchvision built for the image's torch)"
+            ) from exc
         raise UserError(
             f"bundle {root.name} does not build on MONAI {monai_version}: {where} {item}: "
             f"{_cause(exc)}; the bundle may have been written for another MONAI release"
@@ -202,9 +208,13 @@ def _amp(raw: Mapping[str, Any]) -> bool:
 def _cause(exc: BaseException) -> str:
     """The innermost message: MONAI wraps the real error (e.g. an unexpected keyword
     argument) in "Component to instantiate must represent a valid class…"."""
+    return _first_line(_innermost(exc))
+
+
+def _innermost(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    return _first_line(exc)
+    return exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -105,6 +105,11 @@ def test_dockerfile_has_a_target_per_step_each_labelled_from_the_build_arg() -> 
         assert not re.search(r"^USER ", text, re.M)
     # torch pinned and installed before the package.
     assert text.index('"torch==${TORCH_VERSION}"') < text.index('pip install "$@" ".[steps]"')
+    # torchvision (MONAI's RetinaNet: detection bundles) pinned to the release built against
+    # that torch (its wheel requires torch==2.13.0), from the same index, in every branch.
+    assert re.search(r"^ARG TORCHVISION_VERSION=0\.28\.0$", text, re.M)
+    install = text.split("# torch first and pinned", 1)[1].split("\nWORKDIR", 1)[0]
+    assert install.count('"torchvision==${TORCHVISION_VERSION}"') == 3
 
 
 def test_dockerfile_is_hadolint_clean() -> None:

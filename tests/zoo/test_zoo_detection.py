@@ -38,6 +38,14 @@ NAME = "lung_nodule_ct_detection"
 OVERRIDES = {"preprocessing#transforms#4#_disabled_": False, "infer_patch_size": [64, 64, 32]}
 
 
+def _torchvision_imports() -> bool:
+    try:
+        import torchvision.models  # noqa: F401
+    except Exception:  # ImportError, or a RuntimeError of a build that does not load
+        return False
+    return True
+
+
 def _torchvision_or_skip() -> None:
     try:
         import torchvision.models  # noqa: F401
@@ -84,3 +92,32 @@ def test_zoo_detection_bundle_runs_through_infer_session(
     assert assessor.fields["detection_findings"] == str(len(reported.findings))
     (sr_file,) = (out / "SR").iterdir()
     assert pydicom.dcmread(sr_file).SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def test_without_torchvision_the_zoo_detection_bundle_is_refused_in_one_line(
+    reference_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Where torchvision does not import (this CPU environment, an image built without it), the
+    step says which package the bundle's network needs (`bundle_pipeline._build`: MONAI's
+    OptionalImportError is an ImportError), exits 2 and writes nothing; it does not blame the
+    MONAI release."""
+    if _torchvision_imports():
+        pytest.skip("torchvision imports here: the bundle builds (the test above)")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    bundle = tmp_path / "models" / NAME
+    shutil.copytree(reference_dir / "monai-model-zoo" / NAME, bundle)
+    monkeypatch.setenv(TRUST_ENV, code_checksum(bundle))
+    monkeypatch.setenv("XNAT_MONAI_TRUST_DIR", str(tmp_path / "no-trust"))
+    dicom = tmp_path / "DICOM"
+    write_ct_series(dicom, np.full((16, 16, 4), -850, dtype=np.int16), SeriesGeometry())
+    out = tmp_path / "out"
+    code = main(["infer", "--input", str(dicom), "--model", str(bundle), "--output", str(out),
+                 "--device", "cpu"])  # fmt: skip
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert "needs a package that does not import here" in line and "torchvision" in line
+    assert "another MONAI release" not in line
+    assert not out.exists() or not any(out.iterdir())
