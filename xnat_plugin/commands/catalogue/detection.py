@@ -23,6 +23,7 @@ from xnat_plugin.commands.catalogue.parts import (
     output_mount,
     property_of,
     read_only_mount,
+    session_inputs,
     value_input,
     with_hardware,
     xnat_value_input,
@@ -93,8 +94,7 @@ def detection_session_command(variant: Variant) -> Command:
         override_entrypoint=True,
         mounts=[read_only_mount("session", "/session"), output_mount()],
         inputs=[
-            xnat_value_input("SESSION_ID", "Session ID", "XNAT ID of the session.", "--session-id"),
-            xnat_value_input("PROJECT_ID", "Project", "The session's project.", "--project"),
+            *session_inputs(labels=False),
             value_input(
                 "ai-pattern",
                 "AI findings pattern",

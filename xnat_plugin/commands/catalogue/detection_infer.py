@@ -21,9 +21,9 @@ from xnat_plugin.commands.catalogue.parts import (
     output_mount,
     property_of,
     read_only_mount,
+    session_inputs,
     value_input,
     with_hardware,
-    xnat_value_input,
 )
 from xnat_plugin.commands.model import (
     Command,
@@ -83,12 +83,7 @@ def detection_infer_command(variant: Variant) -> Command:
                 default="lung_nodule_ct_detection",
                 required=True,
             ),
-            xnat_value_input("SESSION_ID", "Session ID", "XNAT ID of the session.", "--session-id"),
-            xnat_value_input("PROJECT_ID", "Project", "The session's project.", "--project"),
-            xnat_value_input("SUBJECT_ID", "Subject ID", "XNAT ID of the subject.", "--subject"),
-            xnat_value_input(
-                "SESSION_LABEL", "Session label", "Label of the session.", "--session-label"
-            ),
+            *session_inputs(),
             CommandInput(
                 name="SCAN_ID",
                 label="Scan ID",

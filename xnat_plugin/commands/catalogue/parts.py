@@ -118,6 +118,23 @@ def xnat_value_input(name: str, label: str, description: str, flag: str) -> Comm
     )
 
 
+def session_inputs(*, labels: bool = True) -> list[CommandInput]:
+    """The session's XNAT ID and project (and, with `labels`, its subject's ID and its label),
+    filled by the wrapper's derived inputs."""
+    inputs = [
+        xnat_value_input("SESSION_ID", "Session ID", "XNAT ID of the session.", "--session-id"),
+        xnat_value_input("PROJECT_ID", "Project", "The session's project.", "--project"),
+    ]
+    if labels:
+        inputs += [
+            xnat_value_input("SUBJECT_ID", "Subject ID", "XNAT ID of the subject.", "--subject"),
+            xnat_value_input(
+                "SESSION_LABEL", "Session label", "Label of the session.", "--session-label"
+            ),
+        ]
+    return inputs
+
+
 def device_input(variant: Variant) -> CommandInput:
     choices = ["cpu"] if variant.cpu else ["auto", "cuda", "cpu"]
     return value_input(
