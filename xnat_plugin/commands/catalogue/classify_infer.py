@@ -12,18 +12,13 @@ report and the Grad-CAM secondary capture as its resources.
 from __future__ import annotations
 
 from xnat_plugin.assessors.qc_assessment import QC_ASSESSMENT_XSI_TYPE
-from xnat_plugin.commands.catalogue.infer import (
-    INFER_RESOURCES,
-    SCAN_MATCHER,
-    _session_values,
-)
+from xnat_plugin.commands.catalogue.infer import INFER_RESOURCES, scan_and_session_values
 from xnat_plugin.commands.catalogue.parts import (
     INFO_URL,
     Variant,
     device_input,
     image_name,
     output_mount,
-    property_of,
     read_only_mount,
     session_inputs,
     value_input,
@@ -34,7 +29,6 @@ from xnat_plugin.commands.model import (
     CommandInput,
     CommandOutput,
     CommandWrapper,
-    DerivedInput,
     ExternalInput,
     OutputHandler,
 )
@@ -139,30 +133,7 @@ def classify_infer_command(variant: Variant) -> Command:
                     )
                 ],
                 derived_inputs=[
-                    DerivedInput(
-                        name="scan",
-                        label="Scan",
-                        description=(
-                            "The CT scan to classify: the one scan with DICOM files that the "
-                            "project's scan rule picks (default: at least 10 frames)."
-                        ),
-                        type="Scan",
-                        derived_from_wrapper_input="session",
-                        matcher=SCAN_MATCHER,
-                        user_settable=True,
-                    ),
-                    DerivedInput(
-                        name="scan-dicom",
-                        label="Scan DICOM",
-                        description="The scan's DICOM resource, mounted at /input.",
-                        type="Resource",
-                        derived_from_wrapper_input="scan",
-                        matcher="@.label == 'DICOM'",
-                        provides_files_for_command_mount="input",
-                        user_settable=False,
-                    ),
-                    property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
-                    *_session_values(),
+                    *scan_and_session_values("CT scan to classify"),
                 ],
                 output_handlers=[
                     OutputHandler(

@@ -12,14 +12,13 @@ command's XNAT_MONAI_TRUSTED_BUNDLES or the image (see the admin guide).
 
 from __future__ import annotations
 
-from xnat_plugin.commands.catalogue.infer import INFER_RESOURCES, SCAN_MATCHER, _session_values
+from xnat_plugin.commands.catalogue.infer import INFER_RESOURCES, scan_and_session_values
 from xnat_plugin.commands.catalogue.parts import (
     INFO_URL,
     Variant,
     device_input,
     image_name,
     output_mount,
-    property_of,
     read_only_mount,
     session_inputs,
     value_input,
@@ -30,7 +29,6 @@ from xnat_plugin.commands.model import (
     CommandInput,
     CommandOutput,
     CommandWrapper,
-    DerivedInput,
     ExternalInput,
     OutputHandler,
 )
@@ -149,30 +147,7 @@ def _detect_wrapper(variant: Variant) -> CommandWrapper:
             )
         ],
         derived_inputs=[
-            DerivedInput(
-                name="scan",
-                label="Scan",
-                description=(
-                    "The CT scan to search: the one scan with DICOM files that the project's "
-                    "scan rule picks (default: at least 10 frames)."
-                ),
-                type="Scan",
-                derived_from_wrapper_input="session",
-                matcher=SCAN_MATCHER,
-                user_settable=True,
-            ),
-            DerivedInput(
-                name="scan-dicom",
-                label="Scan DICOM",
-                description="The scan's DICOM resource, mounted at /input.",
-                type="Resource",
-                derived_from_wrapper_input="scan",
-                matcher="@.label == 'DICOM'",
-                provides_files_for_command_mount="input",
-                user_settable=False,
-            ),
-            property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
-            *_session_values(),
+            *scan_and_session_values("CT scan to search"),
         ],
         output_handlers=[
             OutputHandler(

@@ -182,7 +182,38 @@ def infer_command(variant: Variant) -> Command:
     return with_hardware(command, variant, INFER_RESOURCES)
 
 
-def _session_values() -> list[DerivedInput]:
+def scan_and_session_values(scan: str) -> list[DerivedInput]:
+    """The scan the project's scan rule picks (its DICOM mounted at /input, its ID) and the
+    session's values (`session_values`); `scan` says what it is for ("CT scan to classify")."""
+    return [
+        DerivedInput(
+            name="scan",
+            label="Scan",
+            description=(
+                f"The {scan}: the one scan with DICOM files that the project's scan rule picks "
+                "(default: at least 10 frames)."
+            ),
+            type="Scan",
+            derived_from_wrapper_input="session",
+            matcher=SCAN_MATCHER,
+            user_settable=True,
+        ),
+        DerivedInput(
+            name="scan-dicom",
+            label="Scan DICOM",
+            description="The scan's DICOM resource, mounted at /input.",
+            type="Resource",
+            derived_from_wrapper_input="scan",
+            matcher="@.label == 'DICOM'",
+            provides_files_for_command_mount="input",
+            user_settable=False,
+        ),
+        property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
+        *session_values(),
+    ]
+
+
+def session_values() -> list[DerivedInput]:
     """The session's IDs and label, its project and the project's MONAI_MODELS."""
     return [
         property_of("session-id", "Session ID", "session", "id", "SESSION_ID"),
@@ -265,30 +296,7 @@ def _single_scan_wrapper(variant: Variant) -> CommandWrapper:
             )
         ],
         derived_inputs=[
-            DerivedInput(
-                name="scan",
-                label="Scan",
-                description=(
-                    "The CT or MR scan to segment: the one scan with DICOM files that "
-                    "the project's scan rule picks (default: at least 10 frames)."
-                ),
-                type="Scan",
-                derived_from_wrapper_input="session",
-                matcher=SCAN_MATCHER,
-                user_settable=True,
-            ),
-            DerivedInput(
-                name="scan-dicom",
-                label="Scan DICOM",
-                description="The scan's DICOM resource, mounted at /input.",
-                type="Resource",
-                derived_from_wrapper_input="scan",
-                matcher="@.label == 'DICOM'",
-                provides_files_for_command_mount="input",
-                user_settable=False,
-            ),
-            property_of("scan-id", "Scan ID", "scan", "id", "SCAN_ID"),
-            *_session_values(),
+            *scan_and_session_values("CT or MR scan to segment"),
         ],
         output_handlers=_output_handlers(),
     )
@@ -314,6 +322,6 @@ def _channel_scans_wrapper(variant: Variant) -> CommandWrapper:
                 provides_files_for_command_mount="session",
             )
         ],
-        derived_inputs=_session_values(),
+        derived_inputs=session_values(),
         output_handlers=_output_handlers(),
     )
